@@ -1,0 +1,265 @@
+"""The event model: ``EventType`` and one frozen dataclass per event.
+
+Events are what extension handlers receive. They are built from spans by the aggregator
+(see ``aggregation.py``) and serialise to JSON-safe dicts and back exactly
+(``Event.to_dict()`` / ``event_from_dict()``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .errors import EventDecodeError
+
+JSONValue = Any  # str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]
+
+
+class EventType(str, enum.Enum):
+    """The kinds of event; the values are the wire names."""
+
+    SESSION_START = "session_start"
+    SESSION_END = "session_end"
+    AGENT_START = "agent_start"
+    AGENT_END = "agent_end"
+    TURN_START = "turn_start"
+    TURN_END = "turn_end"
+    TOOL_CALL = "tool_call"
+    TOOL_RESULT = "tool_result"
+    USER_INPUT = "user_input"
+    LLM_USAGE = "llm_usage"
+    BUDGET_ALERT = "budget_alert"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Fields every event has. ``type`` is fixed per class."""
+
+    type: ClassVar[EventType]
+    session_id: str
+    timestamp_ns: int
+    run_id: str | None = None
+
+    def to_dict(self) -> dict[str, JSONValue]:
+        """A JSON-safe dict that ``event_from_dict`` turns back into an equal event."""
+        out: dict[str, JSONValue] = {"type": self.type.value}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _TotalsEvent(Event):
+    """An end event carrying totals (turn, run or session)."""
+
+    llm_call_count: int = 0
+    tool_call_count: int = 0
+    tool_names: tuple[str, ...] = ()
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced_call_count: int = 0
+    turn_count: int = 0
+    duration_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionStartEvent(Event):
+    """A session opened."""
+
+    type: ClassVar[EventType] = EventType.SESSION_START
+    session_file: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionEndEvent(_TotalsEvent):
+    """A session closed; carries the totals of all its runs."""
+
+    type: ClassVar[EventType] = EventType.SESSION_END
+    run_count: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentStartEvent(Event):
+    """An agent run began."""
+
+    type: ClassVar[EventType] = EventType.AGENT_START
+    agent_name: str
+    prompt: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentEndEvent(_TotalsEvent):
+    """The enriched end of an agent run (also on error, cancel or budget stop)."""
+
+    type: ClassVar[EventType] = EventType.AGENT_END
+    agent_name: str
+    stop_reason: str | None = None
+    response: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnStartEvent(Event):
+    """One iteration of the agent loop began."""
+
+    type: ClassVar[EventType] = EventType.TURN_START
+    turn_index: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnEndEvent(_TotalsEvent):
+    """One iteration of the agent loop ended; carries that turn's totals."""
+
+    type: ClassVar[EventType] = EventType.TURN_END
+    turn_index: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCallEvent(Event):
+    """A tool started."""
+
+    type: ClassVar[EventType] = EventType.TOOL_CALL
+    tool_name: str
+    call_id: str | None = None
+    arguments: JSONValue = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolResultEvent(Event):
+    """A tool finished (``is_error`` when it failed or raised)."""
+
+    type: ClassVar[EventType] = EventType.TOOL_RESULT
+    tool_name: str
+    call_id: str | None = None
+    result: JSONValue = None
+    is_error: bool = False
+    duration_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserInputEvent(Event):
+    """The prompt of a run arrived (``text`` is None when the span came without it)."""
+
+    type: ClassVar[EventType] = EventType.USER_INPUT
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LLMUsageEvent(Event):
+    """An LLM call finished. Token kinds are disjoint; reasoning tokens are part of output."""
+
+    type: ClassVar[EventType] = EventType.LLM_USAGE
+    provider: str
+    model: str
+    step: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float | None = None
+    finish_reason: str | None = None
+    response_id: str | None = None
+    duration_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetAlertEvent(Event):
+    """A budget crossed a warning threshold or was exhausted.
+
+    ``spent_usd``/``limit_usd`` are set for USD budgets; ``spent``/``limit`` with ``unit``
+    hold the figures for every budget (USD, tokens or calls).
+    """
+
+    type: ClassVar[EventType] = EventType.BUDGET_ALERT
+    budget: str
+    scope_key: str
+    kind: str  # "warning" | "exceeded"
+    threshold: float | None = None
+    unit: str = "usd"
+    spent: float = 0.0
+    limit: float = 0.0
+    spent_usd: float | None = None
+    limit_usd: float | None = None
+    window_end: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsageTotals:
+    """Totals so far (a session's, for ``ExtensionContext.usage``)."""
+
+    run_count: int = 0
+    turn_count: int = 0
+    llm_call_count: int = 0
+    tool_call_count: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float = 0.0
+    unpriced_call_count: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """Every billable token: the disjoint input kinds plus output."""
+        return (
+            self.input_tokens + self.cache_read_tokens + self.cache_write_tokens + self.output_tokens
+        )
+
+
+EVENT_CLASSES: dict[EventType, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        SessionStartEvent,
+        SessionEndEvent,
+        AgentStartEvent,
+        AgentEndEvent,
+        TurnStartEvent,
+        TurnEndEvent,
+        ToolCallEvent,
+        ToolResultEvent,
+        UserInputEvent,
+        LLMUsageEvent,
+        BudgetAlertEvent,
+    )
+}
+
+
+def event_from_dict(data: dict[str, JSONValue]) -> Event:
+    """Rebuild an event from ``Event.to_dict()`` output.
+
+    Raises:
+        EventDecodeError: the dict has no known ``type``, or lacks or adds fields.
+    """
+    if not isinstance(data, dict):
+        raise EventDecodeError(f"an event must be a dict, got {type(data).__name__}")
+    raw_type = data.get("type")
+    try:
+        cls = EVENT_CLASSES[EventType(raw_type)]
+    except ValueError:
+        allowed = ", ".join(t.value for t in EventType)
+        raise EventDecodeError(
+            f"unknown event type {raw_type!r}; expected one of: {allowed}"
+        ) from None
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(fields) - {"type"}
+    if unknown:
+        raise EventDecodeError(
+            f"{raw_type} event has unknown fields {sorted(unknown)}; known: {sorted(fields)}"
+        )
+    kwargs = {k: (tuple(v) if k == "tool_names" else v) for k, v in data.items() if k != "type"}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise EventDecodeError(f"cannot build a {raw_type} event: {exc}") from None
