@@ -1,0 +1,1 @@
+"""kit-telemetry: OpenTelemetry-based observability and budgets for LLM agents."""

@@ -1,0 +1,1 @@
+"""Sub-commands of the ``kit-telemetry`` CLI; each module has ``register`` and ``run``."""
