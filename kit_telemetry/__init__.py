@@ -1,1 +1,102 @@
-"""kit-telemetry: OpenTelemetry-based observability and budgets for LLM agents."""
+"""kit-telemetry: OpenTelemetry-based observability and budgets for LLM agents.
+
+Start with ``kt.configure(...)``; see README.md and ``api.md`` for the tour.
+"""
+
+from __future__ import annotations
+
+from . import usage
+from .aggregation import UsageAggregator
+from .budgets.config import Budget
+from .errors import (
+    BudgetExceeded,
+    ConfigError,
+    EventDecodeError,
+    ExtensionLoadError,
+    KitTelemetryError,
+    UnknownCommandError,
+    UsageError,
+)
+from .events import (
+    AgentEndEvent,
+    AgentStartEvent,
+    BudgetAlertEvent,
+    Event,
+    EventType,
+    LLMUsageEvent,
+    SessionEndEvent,
+    SessionStartEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+    TurnEndEvent,
+    TurnStartEvent,
+    UsageTotals,
+    UserInputEvent,
+    event_from_dict,
+)
+from .extensions import (
+    CommandDefinition,
+    ExtensionAPI,
+    ExtensionContext,
+    ExtensionSpanProcessor,
+    LoadedExtension,
+)
+from .instrumentation import (
+    LLMCall,
+    Run,
+    Session,
+    ToolCall,
+    Turn,
+    attach,
+    current_run,
+    current_session,
+    current_turn,
+)
+from .pricing import ModelPrice
+from .telemetry import Telemetry, __version__, configure
+
+__all__ = [
+    "AgentEndEvent",
+    "AgentStartEvent",
+    "Budget",
+    "BudgetAlertEvent",
+    "BudgetExceeded",
+    "CommandDefinition",
+    "ConfigError",
+    "Event",
+    "EventDecodeError",
+    "EventType",
+    "ExtensionAPI",
+    "ExtensionContext",
+    "ExtensionLoadError",
+    "ExtensionSpanProcessor",
+    "KitTelemetryError",
+    "LLMCall",
+    "LLMUsageEvent",
+    "LoadedExtension",
+    "ModelPrice",
+    "Run",
+    "Session",
+    "SessionEndEvent",
+    "SessionStartEvent",
+    "Telemetry",
+    "ToolCall",
+    "ToolCallEvent",
+    "ToolResultEvent",
+    "Turn",
+    "TurnEndEvent",
+    "TurnStartEvent",
+    "UnknownCommandError",
+    "UsageAggregator",
+    "UsageError",
+    "UsageTotals",
+    "UserInputEvent",
+    "__version__",
+    "attach",
+    "configure",
+    "current_run",
+    "current_session",
+    "current_turn",
+    "event_from_dict",
+    "usage",
+]

@@ -1,0 +1,143 @@
+"""What an extension sees: ``ExtensionAPI`` at set-up, ``ExtensionContext`` in handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+
+from ..events import EventType, JSONValue, UsageTotals
+
+if TYPE_CHECKING:
+    from ..state import SessionState
+
+Handler = Callable[[Any, "ExtensionContext"], Any]
+_H = TypeVar("_H", bound=Handler)
+
+NOTIFY_TYPES = ("info", "warning", "error")
+
+
+class Host(Protocol):
+    """What the extension runtime offers the API and contexts (``ExtensionSpanProcessor``)."""
+
+    def _register_handler(self, extension: str, event_type: EventType, handler: Handler) -> None: ...
+    def _register_command(self, extension: str, command: CommandDefinition) -> None: ...
+    def _register_processor(self, extension: str, processor: SpanProcessor) -> None: ...
+    def _notify(self, extension: str, message: str, type: str) -> None: ...
+    def _state(self, session_id: str) -> SessionState: ...
+    def _usage(self, session_id: str) -> UsageTotals: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CommandDefinition:
+    """A command an extension offers; ``handler(ctx, args)`` runs it."""
+
+    name: str
+    description: str = ""
+    handler: Callable[[ExtensionContext, str], Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadedExtension:
+    """A loaded extension: where it came from and what it registered."""
+
+    name: str
+    path: str
+    handlers: tuple[tuple[EventType, Handler], ...] = ()
+    commands: tuple[CommandDefinition, ...] = ()
+    span_processors: tuple[SpanProcessor, ...] = field(default=())
+
+
+class ExtensionAPI:
+    """Given to an extension's ``setup(api)``: register handlers, commands and processors."""
+
+    __slots__ = ("_host", "name")
+
+    def __init__(self, host: Host, name: str) -> None:
+        self._host = host
+        self.name = name
+
+    def on(self, event_type: EventType | str, handler: _H | None = None) -> Any:
+        """Register ``handler(event, ctx)`` for ``event_type``; a decorator when ``handler`` is omitted.
+
+        Raises:
+            ValueError: ``event_type`` is not an ``EventType`` (or one of its values).
+            TypeError: ``handler`` is not callable.
+        """
+        try:
+            kind = EventType(event_type)
+        except ValueError:
+            allowed = ", ".join(t.value for t in EventType)
+            raise ValueError(f"unknown event type {event_type!r}; expected one of: {allowed}") from None
+
+        def register(fn: _H) -> _H:
+            if not callable(fn):
+                raise TypeError(f"handler for {kind.value} must be callable, got {fn!r}")
+            self._host._register_handler(self.name, kind, fn)
+            return fn
+
+        if handler is None:
+            return register
+        return register(handler)
+
+    def register_command(self, command: CommandDefinition) -> None:
+        """Offer a command, run with ``Telemetry.run_command(name, args)``."""
+        if not isinstance(command, CommandDefinition):
+            raise TypeError(f"register_command takes a CommandDefinition, got {command!r}")
+        self._host._register_command(self.name, command)
+
+    def add_span_processor(self, processor: SpanProcessor) -> None:
+        """Receive every raw span start and end (after this extension's handlers)."""
+        if not isinstance(processor, SpanProcessor):
+            raise TypeError(f"add_span_processor takes a SpanProcessor, got {processor!r}")
+        self._host._register_processor(self.name, processor)
+
+    def notify(self, message: str, type: str = "info") -> None:
+        """Tell the user something (routed to the host's notifier; default: the logger)."""
+        self._host._notify(self.name, message, type)
+
+
+class ExtensionContext:
+    """Given to each handler call: the session, the span and the session's state."""
+
+    __slots__ = ("_host", "cwd", "extension", "session_id", "span")
+
+    def __init__(
+        self, host: Host, *, extension: str, session_id: str, cwd: str, span: ReadableSpan | None
+    ) -> None:
+        self._host = host
+        self.extension = extension
+        self.session_id = session_id
+        self.cwd = cwd
+        self.span = span
+
+    @property
+    def usage(self) -> UsageTotals:
+        """The session's totals so far (frozen)."""
+        return self._host._usage(self.session_id)
+
+    def get_state(self, key: str, default: JSONValue = None) -> JSONValue:
+        """A value of this session's state, or ``default``."""
+        return self._host._state(self.session_id).get(key, default)
+
+    def set_state(self, key: str, value: JSONValue) -> None:
+        """Store a JSON value for this session (persisted beside the session file).
+
+        Raises:
+            TypeError: the key is not a non-empty string or the value is not JSON.
+        """
+        self._host._state(self.session_id).set(key, value)
+
+    def delete_state(self, key: str) -> bool:
+        """Remove a key; True if it existed."""
+        return self._host._state(self.session_id).delete(key)
+
+    def list_state(self) -> dict[str, JSONValue]:
+        """A copy of this session's whole state."""
+        return self._host._state(self.session_id).items()
+
+    def notify(self, message: str, type: str = "info") -> None:
+        """Tell the user something, attributed to this extension."""
+        self._host._notify(self.extension, message, type)

@@ -1,0 +1,394 @@
+"""``Telemetry`` and ``configure()``: the entry point that wires everything together.
+
+One ``Telemetry`` owns (or joins) a ``TracerProvider`` and adds, in order, the
+``UsageAggregator``, the ``ExtensionSpanProcessor`` and the export processors; it records
+metrics into its own Prometheus registry, prices calls, enforces budgets and keeps each
+session's state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+
+from opentelemetry import trace as trace_api
+from opentelemetry.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+from prometheus_client import CollectorRegistry
+
+from . import instrumentation
+from .aggregation import UsageAggregator
+from .errors import ConfigError, UsageError
+from .extensions.processor import ExtensionSpanProcessor
+from .instrumentation import Session
+from .metrics import KitMetrics
+from .pricing import ModelPrice, PriceTable
+
+if TYPE_CHECKING:
+    from .budgets.config import Budget
+    from .budgets.enforcer import BudgetStatus
+    from .budgets.gate import BudgetGate
+    from .exporters.prometheus import MetricsServer
+    from .extensions.api import LoadedExtension
+    from .state import SessionState
+
+__version__ = "0.1.0"
+logger = logging.getLogger("kit_telemetry")
+_T = TypeVar("_T")
+
+_DURABILITY = ("sync", "batched")
+_EXTENSION_ERRORS = ("raise", "log")
+
+
+class Telemetry:
+    """Instrumentation, metrics, budgets and extensions for one agent process.
+
+    Every argument is keyword-only; see ``api.md`` for the full list. Bad configuration
+    raises ``ConfigError`` here, at start-up, naming the field, the value and what is allowed.
+
+    Args:
+        service_name: the ``service.name`` resource attribute of the provider we create.
+        tracer_provider: add our processors to this provider instead of creating one.
+        meter_provider: also record metrics through this OpenTelemetry meter provider (OTLP).
+        exporters: span exporters: "console", "otlp-json:PATH", "otlp", "none" or
+            ``SpanExporter`` objects. Default: ("console",) when we create the provider,
+            none when one is given (it has its own).
+        prometheus: "HOST:PORT" starts a ``/metrics`` endpoint; a ``CollectorRegistry``
+            receives the metrics instead of a private one.
+        budgets: a budgets TOML path, or a list of ``Budget``.
+        extensions: extension modules ("pkg.mod") or file paths.
+        extension_errors: "raise" (default) or "log" an extension that fails to load.
+        state_dir: where the state of sessions without a session file is kept.
+        state_durability: "sync" (on disk when ``set_state`` returns) or "batched".
+        prices: price overrides ({"model": ModelPrice}) or a TOML path.
+        subscription_providers: providers billed by subscription (their calls cost 0).
+        capture_content: put prompts, tool arguments and results on exported spans.
+        max_content_chars: content longer than this is truncated on spans.
+        strict: raise internal errors and bad input instead of logging them (tests).
+        install_global: make our tracer provider the global one.
+        console_stream: where the console exporter writes (default stderr).
+        handler_timeout_s: async extension handlers running longer are abandoned.
+        max_label_values: distinct values per metric label before "other".
+    """
+
+    def __init__(
+        self,
+        *,
+        service_name: str = "kit-telemetry",
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        exporters: Iterable[str | SpanExporter] | None = None,
+        prometheus: str | CollectorRegistry | None = None,
+        budgets: str | os.PathLike[str] | Sequence[Budget] | None = None,
+        extensions: Iterable[str | os.PathLike[str]] = (),
+        extension_errors: str = "raise",
+        state_dir: str | os.PathLike[str] | None = None,
+        state_durability: str = "sync",
+        prices: Mapping[str, ModelPrice] | str | os.PathLike[str] | None = None,
+        subscription_providers: Iterable[str] = (),
+        capture_content: bool = False,
+        max_content_chars: int = 4096,
+        strict: bool = False,
+        install_global: bool = False,
+        console_stream: TextIO | None = None,
+        handler_timeout_s: float = 5.0,
+        max_label_values: int = 100,
+        **unknown: object,
+    ) -> None:
+        if unknown:
+            raise ConfigError(
+                f"unknown configure() argument(s) {sorted(unknown)}; allowed: {', '.join(sorted(_OPTIONS))}"
+            )
+        _check_choice("extension_errors", extension_errors, _EXTENSION_ERRORS)
+        _check_choice("state_durability", state_durability, _DURABILITY)
+        if isinstance(tracer_provider, trace_api.ProxyTracerProvider) or (
+            tracer_provider is not None and not isinstance(tracer_provider, TracerProvider)
+        ):
+            raise ConfigError(
+                f"tracer_provider must be an opentelemetry.sdk.trace.TracerProvider, got {tracer_provider!r}"
+            )
+        if not isinstance(max_content_chars, int) or max_content_chars < 1:
+            raise ConfigError(f"max_content_chars must be a positive int, got {max_content_chars!r}")
+        self.service_name = service_name
+        self.capture_content = bool(capture_content)
+        self.max_content_chars = max_content_chars
+        self.strict = bool(strict)
+        self.state_dir = Path(state_dir).expanduser() if state_dir is not None else None
+        self.state_durability = state_durability
+        self._lock = threading.Lock()
+        self._closed = False
+        self._sessions: dict[str, Session] = {}
+        self._states: dict[str, SessionState] = {}
+
+        # Metrics first: everything else reports its errors through them.
+        if isinstance(prometheus, CollectorRegistry):
+            registry = prometheus
+        elif prometheus is None or isinstance(prometheus, str):
+            registry = CollectorRegistry(auto_describe=True)
+        else:
+            raise ConfigError(
+                f"prometheus must be 'HOST:PORT', a CollectorRegistry or None, got {prometheus!r}"
+            )
+        self.metrics = KitMetrics(
+            registry=registry, meter_provider=meter_provider, max_label_values=max_label_values
+        )
+        self.prices = PriceTable(prices, subscription_providers=subscription_providers)
+
+        self._budgets: BudgetGate | None = None
+        if budgets is not None:
+            from .budgets.gate import BudgetGate
+
+            self._budgets = BudgetGate.from_option(budgets, telemetry=self)
+
+        self.aggregator = UsageAggregator(pricer=self.prices, metrics=self.metrics, on_error=self._internal_error)
+
+        self._extensions = ExtensionSpanProcessor(
+            self.aggregator,
+            state_provider=self._state_for,
+            handler_timeout_s=handler_timeout_s,
+            metrics=self.metrics,
+            on_error=self._internal_error,
+            strict=self.strict,
+        )
+
+        owns_provider = tracer_provider is None
+        if tracer_provider is None:
+            tracer_provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        self.tracer_provider = tracer_provider
+        self._owns_provider = owns_provider
+        if exporters is None:
+            exporters = ("console",) if owns_provider else ()
+        self._processors: list[SpanProcessor] = [self.aggregator, self._extensions]
+        exporters = tuple(exporters)
+        if exporters:
+            from .exporters.pipeline import build_export_processors, build_span_exporters
+
+            span_exporters = build_span_exporters(exporters, console_stream=console_stream)
+            self._processors += build_export_processors(span_exporters, on_error=self._export_error)
+        for processor in self._processors:
+            tracer_provider.add_span_processor(processor)
+        if install_global:
+            trace_api.set_tracer_provider(tracer_provider)
+        self._tracer = tracer_provider.get_tracer("kit_telemetry", __version__)
+
+        self.metrics_server: MetricsServer | None = None
+        if isinstance(prometheus, str):
+            from .exporters.prometheus import start_metrics_server
+
+            self.metrics_server = start_metrics_server(prometheus, registry=registry)
+
+        for extension in extensions:
+            self._extensions.load(extension, errors=extension_errors)
+
+    # --- instrumentation ---------------------------------------------------------------
+    def session(
+        self,
+        session_id: str | None = None,
+        *,
+        session_file: str | os.PathLike[str] | None = None,
+        user: str | None = None,
+        subscription: bool = False,
+        attributes: Mapping[str, str] | None = None,
+    ) -> Session:
+        """A session (use it with ``with``); a random id is made when none is given.
+
+        Args:
+            session_id: the conversation id, ``gen_ai.conversation.id`` on every span.
+            session_file: the agent's session file; its state sidecar lives beside it.
+            user: who the session is for (``user``-scoped budgets count per user).
+            subscription: the session is billed by subscription: its calls cost 0.0.
+            attributes: extra key/values for ``attribute:<key>`` budget scopes and ``match``.
+        """
+        if session_id is None:
+            import uuid
+
+            session_id = uuid.uuid4().hex
+        if not isinstance(session_id, str) or not session_id:
+            raise UsageError(f"session_id must be a non-empty string, got {session_id!r}")
+        file = os.fspath(Path(session_file).expanduser()) if session_file is not None else None
+        return Session(
+            self,
+            session_id,
+            session_file=file,
+            user=user,
+            subscription=subscription,
+            attributes=dict(attributes or {}),
+        )
+
+    def wrap(self, fn: Callable[..., _T]) -> Callable[..., _T]:
+        """Bind ``fn`` to the current session/run/turn, to call it from another thread."""
+        return instrumentation.wrap(fn)
+
+    def price(self, provider: str, model: str, usage: Mapping[str, int]) -> float | None:
+        """The cost in USD of ``usage`` (record_usage's token keywords); None if unknown."""
+        return self.prices.cost_usd(
+            provider,
+            model,
+            input_tokens=int(usage.get("input_tokens", 0)),
+            output_tokens=int(usage.get("output_tokens", 0)),
+            cache_read_tokens=int(usage.get("cache_read_tokens", 0)),
+            cache_write_tokens=int(usage.get("cache_write_tokens", 0)),
+        )
+
+    def budget_status(self) -> list[BudgetStatus]:
+        """Every budget and live scope key: limit, spent, reserved, remaining, window end."""
+        if self._budgets is None:
+            return []
+        return self._budgets.status()
+
+    # --- extensions ----------------------------------------------------------------------
+    def load_extension(self, path_or_module: str | os.PathLike[str]) -> LoadedExtension:
+        """Load one extension (a file path or an importable module name)."""
+        return self._extensions.load(path_or_module, errors="raise")
+
+    def reload_extension(self, name: str) -> LoadedExtension:
+        """Re-run a loaded extension's ``setup`` from its (changed) file; state is kept."""
+        return self._extensions.reload(name)
+
+    @property
+    def extensions(self) -> list[LoadedExtension]:
+        """The loaded extensions, in load order."""
+        return self._extensions.loaded()
+
+    def run_command(self, name: str, args: str = "", session: Session | None = None) -> Any:
+        """Run a command an extension registered; returns what its handler returned."""
+        return self._extensions.run_command(name, args, session=session)
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Deliver everything pending: spans, async handlers, batched state, alerts."""
+        ok = True
+        for state in list(self._states.values()):
+            state.flush()
+        if self._budgets is not None:
+            self._budgets.flush(timeout_millis / 1000)
+        for processor in self._processors:
+            ok = processor.force_flush(timeout_millis) and ok
+        return ok
+
+    def shutdown(self) -> None:
+        """Flush and release everything; safe to call more than once."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self.force_flush(5000)
+        finally:
+            for state in list(self._states.values()):
+                state.close()
+            if self._budgets is not None:
+                self._budgets.close()
+            if self._owns_provider:
+                self.tracer_provider.shutdown()  # shuts our processors down too
+            else:
+                for processor in self._processors:
+                    processor.shutdown()
+            if self.metrics_server is not None:
+                self.metrics_server.shutdown()
+
+    def __enter__(self) -> Telemetry:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.shutdown()
+
+    # --- internal: used by the instrumentation handles -------------------------------------
+    def _clip(self, text: str) -> str:
+        limit = self.max_content_chars
+        if len(text) <= limit:
+            return text
+        return text[:limit] + f"...[truncated {len(text) - limit} chars]"
+
+    def _bad_input(self, message: str) -> None:
+        """Bad input on the hot path: raised when strict, else logged and counted."""
+        if self.strict:
+            raise UsageError(message)
+        logger.warning("kit-telemetry: %s", message)
+        self.metrics.record_internal_error("api")
+
+    def _internal_error(self, component: str, exc: BaseException) -> None:
+        """A failure inside telemetry: raised when strict, else logged and counted."""
+        self.metrics.record_internal_error(component)
+        if self.strict:
+            raise exc
+        logger.error("kit-telemetry %s failed: %s", component, exc, exc_info=exc)
+
+    def _export_error(self, component: str, exc: BaseException | None) -> None:
+        # Export runs on a background thread: never raise there, even when strict.
+        self.metrics.record_internal_error(component)
+        logger.error("kit-telemetry %s failed: %s", component, exc, exc_info=exc)
+
+    def _price(self, session: Session, provider: str, model: str, usage: Mapping[str, int]) -> float | None:
+        try:
+            return self.prices.cost_usd(
+                provider,
+                model,
+                input_tokens=usage["input_tokens"],
+                output_tokens=usage["output_tokens"],
+                cache_read_tokens=usage["cache_read_tokens"],
+                cache_write_tokens=usage["cache_write_tokens"],
+                subscription=session.subscription,
+            )
+        except Exception as exc:
+            self._internal_error("pricing", exc)
+            return None
+
+    def _session_started(self, session: Session) -> None:
+        with self._lock:
+            self._sessions[session.session_id] = session
+        if session.subscription:
+            self.aggregator.mark_subscription(session.session_id)
+
+    def _session_ended(self, session: Session) -> None:
+        with self._lock:
+            self._sessions.pop(session.session_id, None)
+            state = self._states.pop(session.session_id, None)
+        if state is not None:
+            state.close()
+
+    def _open_state(self, session: Session) -> SessionState:
+        return self._state_for(session.session_id, session.session_file)
+
+    def _state_for(self, session_id: str, session_file: str | None = None) -> SessionState:
+        """The state store of a session (opened on first use, one per session)."""
+        from .state import SessionState, sidecar_path
+
+        with self._lock:
+            state = self._states.get(session_id)
+            if state is None:
+                if session_file is None and session_id in self._sessions:
+                    session_file = self._sessions[session_id].session_file
+                path = sidecar_path(session_file=session_file, session_id=session_id, state_dir=self.state_dir)
+                state = SessionState(
+                    path,
+                    durability=self.state_durability,  # type: ignore[arg-type]
+                    on_error=lambda exc: self._internal_error("state", exc),
+                    strict=self.strict,
+                )
+                self._states[session_id] = state
+        return state
+
+
+_OPTIONS = frozenset(
+    name for name in Telemetry.__init__.__code__.co_varnames[1 : Telemetry.__init__.__code__.co_kwonlyargcount + 1]
+)
+
+
+def _check_choice(field: str, value: object, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{field} {value!r} is not one of {', '.join(allowed)}")
+
+
+def configure(**options: Any) -> Telemetry:
+    """Create a ``Telemetry`` (the same keyword arguments); the usual way to start."""
+    return Telemetry(**options)
