@@ -1,0 +1,84 @@
+"""The demo's agent loop: a small coding agent, instrumented with kit-telemetry's API.
+
+It is also the reference for instrumenting a real agent: one session per conversation,
+one run per prompt, one turn per model call with the tool calls it asked for.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .. import usage
+from ..errors import BudgetExceeded
+from ..events import AgentEndEvent
+from ..instrumentation import Session
+from .simulated import DemoModel, SimulatedModel, SimulatedTools, tool_message
+
+MAX_TURNS = 12
+MAX_TOKENS = 2048
+
+_FROM_PROVIDER = {
+    "anthropic": usage.from_anthropic,
+    "openai": usage.from_openai,
+    "google": usage.from_gemini,
+}
+# The OpenTelemetry GenAI provider names of the simulated providers.
+_GENAI_PROVIDER = {"anthropic": "anthropic", "openai": "openai", "google": "gcp.gemini"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOutcome:
+    """What one demo run produced."""
+
+    session_id: str
+    model: str
+    end: AgentEndEvent | None
+    failed_tools: int
+    budget_stop: BudgetExceeded | None
+
+
+def run_agent(
+    session: Session,
+    prompt: str,
+    model: DemoModel,
+    *,
+    seed: int,
+    tools: SimulatedTools,
+    sleep: bool = False,
+) -> RunOutcome:
+    """Run one prompt to a final answer (or a budget stop) against the simulated model."""
+    llm = SimulatedModel(seed, model.provider, model.model, api=model.api)
+    normalise = _FROM_PROVIDER[model.provider]
+    provider = _GENAI_PROVIDER[model.provider]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+    budget_stop: BudgetExceeded | None = None
+    failed_tools = 0
+    try:
+        with session.run(prompt, agent_name="coder") as run:
+            for _ in range(MAX_TURNS):
+                with run.turn() as turn:
+                    with turn.llm_call(provider=provider, model=model.model, max_tokens=MAX_TOKENS) as call:
+                        response = llm.complete(messages, MAX_TOKENS)
+                        if sleep:
+                            time.sleep(response.latency_s)
+                        call.record_usage(**normalise(response.raw))
+                    messages.append(response.message())
+                    for request in response.tool_calls:
+                        with turn.tool_call(request.name, call_id=request.call_id, arguments=request.arguments) as tool:
+                            try:
+                                result, is_error = tools.run(request.name, request.arguments)
+                            except Exception as exc:  # a crashed tool is reported to the model
+                                result, is_error = f"{type(exc).__name__}: {exc}", True
+                            tool.set_result(result, is_error=is_error)
+                        failed_tools += is_error
+                        messages.append(tool_message(request, result, is_error))
+                if not response.tool_calls:
+                    run.set_response(response.text)
+                    break
+    except BudgetExceeded as exc:
+        budget_stop = exc
+    return RunOutcome(
+        session_id=session.session_id, model=model.model, end=run.end_event, failed_tools=failed_tools, budget_stop=budget_stop
+    )
