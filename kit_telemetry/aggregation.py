@@ -14,7 +14,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from opentelemetry.context import Context
@@ -326,7 +326,8 @@ class UsageAggregator(SpanProcessor):
         return session
 
     def _start(self, span: Span) -> list[Event]:
-        attributes = span.attributes or {}
+        payload = PAYLOADS.staged()
+        attributes = _attributes(span, payload)
         op = attributes.get(sc.GEN_AI_OPERATION_NAME)
         parent_id = parent_span_id(span)
         span_id = span.context.span_id
@@ -343,7 +344,6 @@ class UsageAggregator(SpanProcessor):
                 self._nodes[span_id] = _Node(_RUN, _Run(run_id, session_id, agent, session), None)
                 if not (EventType.AGENT_START in wanted or EventType.USER_INPUT in wanted):
                     return []
-                payload = PAYLOADS.staged()
                 prompt = payload.content if payload is not None else None
                 events: list[Event] = [
                     AgentStartEvent(
@@ -403,7 +403,6 @@ class UsageAggregator(SpanProcessor):
                     turn.totals.tool_names.append(name)
                 if EventType.TOOL_CALL not in wanted:
                     return []
-                payload = PAYLOADS.staged()
                 call_id = attributes.get(sc.GEN_AI_TOOL_CALL_ID)
                 return [
                     ToolCallEvent(
@@ -426,23 +425,24 @@ class UsageAggregator(SpanProcessor):
         span_id = span.context.span_id
         with self._lock:
             node = self._nodes.pop(span_id, None)
+        payload = PAYLOADS.get(span_id)
         if node is None:
             if span.name == sc.SPAN_SESSION_END:
-                return self._end_session(span)
+                return self._end_session(span, payload)
             return []
         kind = node.kind
         if kind == _LLM:
-            return self._end_llm(span, node)
+            return self._end_llm(span, node, payload)
         if kind == _TOOL:
-            return self._end_tool(span, node)
+            return self._end_tool(span, node, payload)
         if kind == _TURN:
             return self._end_turn(span, node)
         if kind == _RUN:
-            return self._end_run(span, node)
+            return self._end_run(span, node, payload)
         return []
 
-    def _end_llm(self, span: ReadableSpan, node: _Node) -> list[Event]:
-        attributes = span.attributes or {}
+    def _end_llm(self, span: ReadableSpan, node: _Node, payload: SpanPayload | None) -> list[Event]:
+        attributes = _attributes(span, payload)
         run = node.run
         assert run is not None
         provider = _str_attr(attributes, sc.GEN_AI_PROVIDER_NAME) or _str_attr(
@@ -532,11 +532,10 @@ class UsageAggregator(SpanProcessor):
             self._metrics.record_llm_call(event, outcome=outcome, error_type=error_type)
         return [event]
 
-    def _end_tool(self, span: ReadableSpan, node: _Node) -> list[Event]:
-        attributes = span.attributes or {}
+    def _end_tool(self, span: ReadableSpan, node: _Node, payload: SpanPayload | None) -> list[Event]:
+        attributes = _attributes(span, payload)
         run = node.run
         assert run is not None
-        payload = PAYLOADS.get(span.context.span_id)
         call_id = attributes.get(sc.GEN_AI_TOOL_CALL_ID)
         is_error = span.status.status_code is StatusCode.ERROR or attributes.get(sc.KIT_TOOL_IS_ERROR) is True
         event = ToolResultEvent(
@@ -569,17 +568,16 @@ class UsageAggregator(SpanProcessor):
             )
         ]
 
-    def _end_run(self, span: ReadableSpan, node: _Node) -> list[Event]:
+    def _end_run(self, span: ReadableSpan, node: _Node, payload: SpanPayload | None) -> list[Event]:
         run = node.run
         assert run is not None
-        attributes = span.attributes or {}
+        attributes = _attributes(span, payload)
         status = span.status
         error: str | None = None
         stop_reason = _str_attr(attributes, sc.KIT_RUN_STOP_REASON) or None
         if status.status_code is StatusCode.ERROR:
             error = status.description or _str_attr(attributes, sc.ERROR_TYPE) or "error"
             stop_reason = stop_reason or "error"
-        payload = PAYLOADS.get(span.context.span_id)
         with self._lock:
             fields = run.totals.fields(_duration_ms(span))
         event = AgentEndEvent(
@@ -598,7 +596,7 @@ class UsageAggregator(SpanProcessor):
             self._metrics.record_run(event)
         return [event]
 
-    def _end_session(self, span: ReadableSpan) -> list[Event]:
+    def _end_session(self, span: ReadableSpan, payload: SpanPayload | None) -> list[Event]:
         attributes = span.attributes or {}
         session_id = _str_attr(attributes, sc.GEN_AI_CONVERSATION_ID, _NO_SESSION)
         with self._lock:
@@ -611,13 +609,16 @@ class UsageAggregator(SpanProcessor):
         event = SessionEndEvent(
             session_id=session_id, timestamp_ns=end_ns, run_count=session.run_count, **fields
         )
-        payload = PAYLOADS.get(span.context.span_id)
         if payload is not None:
             payload.end_event = event
         return [event]
 
     def _totals_attributes(self, span: Span) -> dict[str, AttributeValue]:
-        """``kit.run.*`` / ``kit.turn.*`` / ``kit.session.*`` totals for a span that is ending."""
+        """``kit.run.*`` / ``kit.session.*`` totals for a span that is ending.
+
+        Turn totals travel on ``TurnEndEvent`` only: writing them on every turn span too
+        would cost more than the rest of the turn's bookkeeping.
+        """
         span_id = span.context.span_id
         with self._lock:
             node = self._nodes.get(span_id)
@@ -637,12 +638,14 @@ class UsageAggregator(SpanProcessor):
                 out = _prefixed(sc.KIT_RUN_PREFIX, node.run.totals, _duration_ms(span))
                 out[sc.KIT_RUN_ID] = node.run.run_id
                 return out
-            if node.kind == _TURN:
-                assert node.turn is not None
-                out = _prefixed(sc.KIT_TURN_PREFIX, node.turn.totals, _duration_ms(span))
-                del out[sc.KIT_TURN_PREFIX + "turn_count"]
-                return out
         return {}
+
+
+def _attributes(span: ReadableSpan, payload: SpanPayload | None) -> Mapping[str, Any]:
+    """The span's attributes: the API's plain-dict mirror for our spans, else the span's own."""
+    if payload is not None and payload.attributes is not None:
+        return payload.attributes
+    return span.attributes or {}
 
 
 def _prefixed(prefix: str, totals: _Totals, duration_ms: float) -> dict[str, AttributeValue]:

@@ -138,14 +138,15 @@ class _SpanScope:
         kind: SpanKind = SpanKind.INTERNAL,
         payload: SpanPayload | None = None,
     ) -> trace_api.Span:
-        if payload is not None:
-            PAYLOADS.stage(payload)
+        if payload is None:
+            payload = SpanPayload()
+        payload.attributes = attributes
+        PAYLOADS.stage(payload)
         span: trace_api.Span = self._tel._tracer.start_span(
             name, context=parent, kind=kind, attributes=attributes
         )
-        if payload is not None:
-            PAYLOADS.bind(span.get_span_context().span_id, payload)
-            self._payload = payload
+        PAYLOADS.bind(span.get_span_context().span_id, payload)
+        self._payload = payload
         self._span = span
         self._context = trace_api.set_span_in_context(span, parent)
         return span
@@ -156,9 +157,20 @@ class _SpanScope:
             return
         if exc is not None:
             _mark_error(span, exc)
+            self._mirror({sc.ERROR_TYPE: type(exc).__qualname__})
         span.end()
-        if self._payload is not None:
-            PAYLOADS.unbind(span.get_span_context().span_id)
+        PAYLOADS.unbind(span.get_span_context().span_id)
+
+    def _set_attributes(self, attributes: dict[str, AttributeValue]) -> None:
+        """Set attributes on the span and on the payload's mirror of them."""
+        assert self._span is not None
+        self._span.set_attributes(attributes)
+        self._mirror(attributes)
+
+    def _mirror(self, attributes: dict[str, AttributeValue]) -> None:
+        mirror = self._payload.attributes if self._payload is not None else None
+        if mirror is not None:
+            mirror.update(attributes)
 
     def start(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -380,9 +392,9 @@ class Run(_SpanScope):
         if span is not None:
             stop_reason = _stop_reason_for(exc) if exc is not None else self._stop_reason
             if stop_reason is not None:
-                span.set_attribute(sc.KIT_RUN_STOP_REASON, stop_reason)
+                self._set_attributes({sc.KIT_RUN_STOP_REASON: stop_reason})
             if self._tel.capture_content and self._payload is not None and self._payload.result is not None:
-                span.set_attribute(sc.KIT_RUN_RESPONSE, self._tel._clip(str(self._payload.result)))
+                self._set_attributes({sc.KIT_RUN_RESPONSE: self._tel._clip(str(self._payload.result))})
         self._close_span(exc)
         if self._payload is not None and isinstance(self._payload.end_event, AgentEndEvent):
             self.end_event = self._payload.end_event
@@ -529,8 +541,8 @@ class LLMCall(_SpanScope):
         try:
             self._admission = budgets.admit_llm_call(self)
         except BudgetExceeded as exc:
-            span.set_attribute(sc.KIT_LLM_OUTCOME, "budget_denied")
-            span.set_attribute(sc.KIT_BUDGET_DENIED, exc.budget)
+            self._set_attributes({sc.KIT_LLM_OUTCOME: "budget_denied"})
+            self._set_attributes({sc.KIT_BUDGET_DENIED: exc.budget})
             self._ended = True
             self._close_span(exc)
             run._stop_reason = "budget_exceeded"
@@ -617,10 +629,10 @@ class LLMCall(_SpanScope):
                 attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (self._finish_reason,)
             if self._response_id is not None:
                 attributes[sc.GEN_AI_RESPONSE_ID] = self._response_id
-            span.set_attributes(attributes)
+            self._set_attributes(attributes)
             run._note_input(total_input)
         else:
-            span.set_attribute(sc.KIT_LLM_OUTCOME, outcome)
+            self._set_attributes({sc.KIT_LLM_OUTCOME: outcome})
         budgets = tel._budgets
         if budgets is not None and self._admission is not None:
             budgets.finish_llm_call(self, self._admission, exc)
@@ -669,7 +681,7 @@ class ToolCall(_SpanScope):
         try:
             self._admission = budgets.admit_tool_call(self)
         except BudgetExceeded as exc:
-            span.set_attribute(sc.KIT_BUDGET_DENIED, exc.budget)
+            self._set_attributes({sc.KIT_BUDGET_DENIED: exc.budget})
             self._ended = True
             self._close_span(exc)
             turn.run._stop_reason = "budget_exceeded"
@@ -694,12 +706,12 @@ class ToolCall(_SpanScope):
             return
         tel = self._tel
         if self.is_error or exc is not None:
-            span.set_attribute(sc.KIT_TOOL_IS_ERROR, True)
+            self._set_attributes({sc.KIT_TOOL_IS_ERROR: True})
             if exc is None:
-                span.set_attribute(sc.ERROR_TYPE, "tool_error")
+                self._set_attributes({sc.ERROR_TYPE: "tool_error"})
                 span.set_status(Status(StatusCode.ERROR, "tool reported an error"))
         if tel.capture_content and self.result is not None:
-            span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, tel._clip(_to_text(self.result)))
+            self._set_attributes({sc.GEN_AI_TOOL_CALL_RESULT: tel._clip(_to_text(self.result))})
         self._close_span(exc)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.util.types import AttributeValue
 
-from .events import AgentEndEvent, Event
+from .events import Event
 
 
 @dataclass(slots=True)
@@ -27,6 +27,9 @@ class SpanPayload:
     content: Any = None  # run: the prompt; tool call: the arguments
     result: Any = None  # run: the response; tool call: the result
     end_event: Event | None = None  # filled by the aggregator when the span ends
+    # A plain-dict mirror of the span's attributes, kept by the API as it sets them: the
+    # processors read it instead of the SDK's locked, proxied mapping (the hot path).
+    attributes: dict[str, AttributeValue] | None = None
 
 
 class PayloadRegistry:
@@ -65,12 +68,6 @@ class PayloadRegistry:
 
 
 PAYLOADS = PayloadRegistry()
-
-
-def run_end_event(payload: SpanPayload) -> AgentEndEvent | None:
-    """The enriched end event the aggregator left on a run's payload, if any."""
-    event = payload.end_event
-    return event if isinstance(event, AgentEndEvent) else None
 
 
 def set_attributes_while_ending(span: Span, attributes: Mapping[str, AttributeValue]) -> None:

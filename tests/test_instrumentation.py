@@ -18,7 +18,9 @@ def _one_run(tel: kt.Telemetry, session_id: str = "s-1") -> kt.AgentEndEvent | N
     with tel.session(session_id, session_file=None) as session:
         with session.run("fix the failing test", agent_name="coder") as run:
             with run.turn() as turn:
-                with turn.llm_call(provider="anthropic", model="claude-sonnet-4-5", max_tokens=1024) as call:
+                with turn.llm_call(
+                    provider="anthropic", model="claude-sonnet-4-5", max_tokens=1024
+                ) as call:
                     call.record_usage(
                         input_tokens=1200,
                         output_tokens=310,
@@ -28,9 +30,14 @@ def _one_run(tel: kt.Telemetry, session_id: str = "s-1") -> kt.AgentEndEvent | N
                         finish_reason="tool_use",
                         response_id="msg_01",
                     )
-                with turn.tool_call("bash", call_id="toolu_01", arguments={"cmd": "pytest"}) as tool:
+                with turn.tool_call(
+                    "bash", call_id="toolu_01", arguments={"cmd": "pytest"}
+                ) as tool:
                     tool.set_result("3 passed")
-            with run.turn() as turn, turn.llm_call(provider="anthropic", model="claude-sonnet-4-5") as call:
+            with (
+                run.turn() as turn,
+                turn.llm_call(provider="anthropic", model="claude-sonnet-4-5") as call,
+            ):
                 call.record_usage(input_tokens=50, output_tokens=20, finish_reason="end_turn")
             run.set_response("done")
     return run.end_event
@@ -48,7 +55,10 @@ def test_run_is_a_trace_root_with_turn_llm_and_tool_children() -> None:
     assert turn0.parent is not None and turn0.parent.span_id == run.context.span_id
     assert turn1.parent is not None and turn1.parent.span_id == run.context.span_id
     assert tool.parent is not None and tool.parent.span_id == turn0.context.span_id
-    assert {c.parent.span_id for c in chats if c.parent} == {turn0.context.span_id, turn1.context.span_id}
+    assert {c.parent.span_id for c in chats if c.parent} == {
+        turn0.context.span_id,
+        turn1.context.span_id,
+    }
     assert {s.context.trace_id for s in (run, turn0, turn1, tool, *chats)} == {run.context.trace_id}
     assert chats[0].kind is SpanKind.CLIENT
     assert run.kind is SpanKind.INTERNAL and tool.kind is SpanKind.INTERNAL
@@ -58,7 +68,11 @@ def test_llm_span_has_genai_request_and_usage_attributes() -> None:
     """Usage attributes follow the conventions: input_tokens is the total input, cache included."""
     with capture() as cap:
         _one_run(cap.telemetry)
-        chat = next(s for s in cap.spans() if s.name.startswith("chat") and s.attributes.get(sc.GEN_AI_RESPONSE_ID))
+        chat = next(
+            s
+            for s in cap.spans()
+            if s.name.startswith("chat") and s.attributes.get(sc.GEN_AI_RESPONSE_ID)
+        )
     a = chat.attributes
     assert a[sc.GEN_AI_OPERATION_NAME] == "chat"
     assert a[sc.GEN_AI_PROVIDER_NAME] == "anthropic"
@@ -147,7 +161,10 @@ def test_exception_marks_span_and_is_reraised_unchanged() -> None:
         run_span = cap.span("invoke_agent agent")
     assert info.value is original
     assert tool.status.status_code is StatusCode.ERROR
-    assert tool.attributes[sc.ERROR_TYPE] == "test_exception_marks_span_and_is_reraised_unchanged.<locals>.Boom"
+    assert (
+        tool.attributes[sc.ERROR_TYPE]
+        == "test_exception_marks_span_and_is_reraised_unchanged.<locals>.Boom"
+    )
     assert any(e.name == "exception" for e in tool.events)
     assert run_span.status.status_code is StatusCode.ERROR
     assert run.end_event is not None
@@ -181,7 +198,10 @@ async def test_context_follows_asyncio_tasks_20_concurrent_runs() -> None:
         tel = cap.telemetry
 
         async def one(i: int) -> kt.AgentEndEvent | None:
-            async with tel.session(f"s-{i}") as session, session.run(f"p{i}", agent_name=f"a{i}") as run:
+            async with (
+                tel.session(f"s-{i}") as session,
+                session.run(f"p{i}", agent_name=f"a{i}") as run,
+            ):
                 assert kt.current_run() is run
                 for _ in range(i % 3 + 1):
                     async with run.turn() as turn:
@@ -195,7 +215,9 @@ async def test_context_follows_asyncio_tasks_20_concurrent_runs() -> None:
 
         ends = await asyncio.gather(*(one(i) for i in range(20)))
         spans = cap.spans()
-    runs = {s.attributes[sc.GEN_AI_AGENT_NAME]: s for s in spans if s.name.startswith("invoke_agent")}
+    runs = {
+        s.attributes[sc.GEN_AI_AGENT_NAME]: s for s in spans if s.name.startswith("invoke_agent")
+    }
     by_id = {s.context.span_id: s for s in spans}
     for s in spans:
         if s.name.startswith("execute_tool"):
