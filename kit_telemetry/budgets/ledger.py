@@ -1,0 +1,469 @@
+"""Ledgers: where budget counters live. The ``LedgerBackend`` protocol and ``MemoryLedger``.
+
+A counter is one (budget, unit, scope key, window) tuple: a :class:`Counter`. Amounts are
+integers in the counter's unit: micro-USD for money, tokens, or calls. Every backend
+provides the same operations, each atomic:
+
+- ``reserve``: all or nothing across several counters. A counter held to its limit
+  (``enforce``) refuses when ``spent + reserved + amount`` would exceed the limit, or when
+  it is already at its limit; counters that only count (``warn``/``observe`` budgets)
+  never refuse but are still counted.
+- ``commit``: a reservation becomes the actual amount (which may be more than was
+  reserved). An idempotency key (the response id) makes a repeated commit for the same
+  counter count once.
+- ``release``: a reservation is dropped (error or cancellation).
+- Reservations carry an expiry: an expired reservation stops counting, so a crashed
+  process cannot pin a budget.
+- ``mark_alert_sent``: records that an alert (threshold, kind) went out for a counter and
+  says whether this was the first time, so alerts fire once also across restarts.
+
+Counters fall out of a ledger on their own: calendar counters when their window ends,
+rolling counters ``rolling_s + bucket_s`` after their last spend, and ``none`` counters
+after ``idle_ttl_s`` (30 days by default) without activity.
+
+Implementations: :class:`MemoryLedger` (one process), ``SQLiteLedger`` (several processes
+on one machine, survives restarts) and ``RedisLedger`` (a fleet). :func:`open_ledger`
+builds one from a URL.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol, runtime_checkable
+
+from ..errors import ConfigError, KitTelemetryError
+from .config import parse_ledger_url
+
+__all__ = [
+    "IDEMPOTENCY_TTL_S",
+    "IDLE_TTL_S",
+    "MICROS_PER_USD",
+    "UNITS",
+    "Counter",
+    "CounterStatus",
+    "LedgerBackend",
+    "LedgerError",
+    "MemoryLedger",
+    "ReserveOutcome",
+    "micros_to_usd",
+    "open_ledger",
+    "usd_to_micros",
+]
+
+MICROS_PER_USD = 1_000_000
+UNITS = ("usd", "tokens", "llm_calls", "tool_calls")
+IDEMPOTENCY_TTL_S = 86_400.0
+"""How long an idempotency key is remembered (usage is never reported a day late)."""
+IDLE_TTL_S = 30 * 86_400.0
+"""How long a counter with window ``none`` outlives its last activity."""
+ALERT_FOREVER_S = math.inf
+
+
+class LedgerError(KitTelemetryError, RuntimeError):
+    """The ledger could not be read or written (Redis unreachable, SQLite locked too long).
+
+    The enforcer turns it into its ``on_ledger_error`` policy: ``allow`` admits the call,
+    ``deny`` refuses it.
+    """
+
+
+def usd_to_micros(usd: float) -> int:
+    """USD as integer micro-USD, the unit ledgers count money in."""
+    return round(usd * MICROS_PER_USD)
+
+
+def micros_to_usd(micros: int) -> float:
+    """Integer micro-USD back to float USD, for the edges."""
+    return micros / MICROS_PER_USD
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Counter:
+    """One counter: a budget's unit for one scope key in one window, and its limit.
+
+    Attributes:
+        budget: the budget's name.
+        unit: ``usd`` (counted in micro-USD), ``tokens``, ``llm_calls`` or ``tool_calls``.
+        scope_key: ``global``, a session id, a model name, ...
+        window_start: start of the calendar window (Unix seconds); 0 for ``none`` and
+            rolling windows, whose counters never reset as a whole.
+        window_end: end of the calendar window, or None.
+        rolling_s: the rolling duration (0 unless rolling).
+        bucket_s: the rolling bucket width (0 unless rolling).
+        limit: the limit in the counter's unit (micro-USD for money).
+        enforce: whether reservations beyond the limit are refused (``raise`` budgets).
+        key: the counter's identity in a ledger (budget, unit, scope key, window start).
+    """
+
+    budget: str
+    unit: str
+    scope_key: str
+    window_start: float = 0.0
+    window_end: float | None = None
+    rolling_s: int = 0
+    bucket_s: int = 0
+    limit: int
+    enforce: bool = True
+    key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # JSON keeps the key unambiguous whatever characters names and scope keys hold.
+        key = json.dumps(
+            [self.budget, self.unit, self.scope_key, int(self.window_start)],
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        object.__setattr__(self, "key", key)
+
+    def active_until(self, now_s: float) -> float:
+        """Until when a counter touched at ``now_s`` must be kept."""
+        if self.window_end is not None:
+            return self.window_end
+        if self.rolling_s:
+            return now_s + self.rolling_s + self.bucket_s
+        return now_s + IDLE_TTL_S
+
+    def alert_expiry(self, now_s: float) -> float:
+        """Until when an alert sent at ``now_s`` is remembered (one per window)."""
+        if self.window_end is not None:
+            return self.window_end
+        if self.rolling_s:
+            # A rolling window has no end; an alert re-arms once its spend has rolled off.
+            return now_s + self.rolling_s
+        return ALERT_FOREVER_S
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CounterStatus:
+    """A counter and its figures at one moment, in the counter's unit.
+
+    Attributes:
+        counter: which counter (with its limit and window).
+        spent: committed amount in the window.
+        reserved: unexpired reservations.
+    """
+
+    counter: Counter
+    spent: int
+    reserved: int
+
+    @property
+    def limit(self) -> int:
+        """The counter's limit."""
+        return self.counter.limit
+
+    @property
+    def window_end(self) -> float | None:
+        """End of the counter's calendar window, or None."""
+        return self.counter.window_end
+
+
+class ReserveOutcome(NamedTuple):
+    """What ``reserve`` decided.
+
+    Attributes:
+        admitted: whether every counter took its reservation.
+        refused: index of the first counter that refused, or -1.
+        usage: ``(spent, reserved)`` of each counter just before this reservation.
+    """
+
+    admitted: bool
+    refused: int
+    usage: tuple[tuple[int, int], ...]
+
+
+@runtime_checkable
+class LedgerBackend(Protocol):
+    """Where counters live. Every method is atomic; failures raise :class:`LedgerError`."""
+
+    def reserve(
+        self,
+        reservation_id: str,
+        amounts: Sequence[tuple[Counter, int]],
+        *,
+        now_s: float,
+        expires_at_s: float,
+    ) -> ReserveOutcome:
+        """Reserve ``amount`` on every counter, or on none if an enforced one refuses."""
+        ...
+
+    def commit(
+        self,
+        reservation_id: str | None,
+        amounts: Sequence[tuple[Counter, int]],
+        *,
+        now_s: float,
+        idempotency_key: str | None = None,
+    ) -> list[tuple[int, int]]:
+        """Drop the reservation and add the actual amounts; ``(spent, reserved)`` after.
+
+        A counter that already saw ``idempotency_key`` is not charged again. Without a
+        reservation id (usage that was never admitted) the amounts are simply added.
+        """
+        ...
+
+    def release(self, reservation_id: str, counters: Sequence[Counter], *, now_s: float) -> None:
+        """Drop the reservation from these counters without charging anything."""
+        ...
+
+    def usage(self, counters: Sequence[Counter], *, now_s: float) -> list[tuple[int, int]]:
+        """``(spent, reserved)`` of each counter now."""
+        ...
+
+    def live_counters(self, *, now_s: float) -> list[CounterStatus]:
+        """Every counter still active at ``now_s``, with its figures."""
+        ...
+
+    def mark_alert_sent(
+        self, counter: Counter, *, threshold: float, kind: str, now_s: float
+    ) -> bool:
+        """Record an alert for this counter's window; True only the first time."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; idempotent."""
+        ...
+
+
+def check_amounts(amounts: Sequence[tuple[Counter, int]]) -> None:
+    """Reject negative amounts, which would let a caller mint budget."""
+    for counter, amount in amounts:
+        if amount < 0:
+            raise ValueError(f"counter {counter.key}: amount {amount} must not be negative")
+
+
+def refuses(counter: Counter, spent: int, reserved: int, amount: int) -> bool:
+    """Whether an enforced counter refuses ``amount`` (the rule every backend applies)."""
+    used = spent + reserved
+    return counter.enforce and (used >= counter.limit or used + amount > counter.limit)
+
+
+class _State:
+    """One counter's figures inside a :class:`MemoryLedger` (guarded by the ledger's lock)."""
+
+    __slots__ = (
+        "active_until",
+        "alerts",
+        "buckets",
+        "counter",
+        "idempotency",
+        "next_expiry",
+        "reservations",
+        "reserved",
+        "spent",
+    )
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+        self.spent = 0
+        self.reserved = 0
+        self.reservations: dict[str, tuple[int, float]] = {}
+        self.next_expiry = math.inf
+        # Rolling windows only: bucket start -> amount, oldest first (dicts keep order).
+        self.buckets: dict[int, int] | None = {} if counter.rolling_s else None
+        self.idempotency: dict[str, float] = {}
+        self.alerts: dict[tuple[float, str], float] = {}
+        self.active_until = 0.0
+
+    def refresh(self, now_s: float) -> None:
+        if now_s >= self.next_expiry:
+            live = {k: v for k, v in self.reservations.items() if v[1] > now_s}
+            self.reservations = live
+            self.reserved = sum(amount for amount, _ in live.values())
+            self.next_expiry = min((exp for _, exp in live.values()), default=math.inf)
+        buckets = self.buckets
+        if buckets:
+            counter = self.counter
+            horizon = now_s - counter.rolling_s - counter.bucket_s
+            while buckets:
+                oldest = next(iter(buckets))
+                if oldest > horizon:
+                    break
+                self.spent -= buckets.pop(oldest)
+
+    def add_spent(self, amount: int, now_s: float) -> None:
+        self.spent += amount
+        buckets = self.buckets
+        if buckets is not None:
+            size = self.counter.bucket_s
+            start = int(now_s // size) * size
+            buckets[start] = buckets.get(start, 0) + amount
+
+
+class MemoryLedger:
+    """Counters in a dict, for one process. Fast; forgets everything on exit.
+
+    Args:
+        idempotency_ttl_s: how long idempotency keys are remembered.
+    """
+
+    def __init__(self, *, idempotency_ttl_s: float = IDEMPOTENCY_TTL_S) -> None:
+        self._lock = threading.Lock()
+        self._states: dict[str, _State] = {}
+        self._idempotency_ttl_s = idempotency_ttl_s
+        self._next_sweep = -math.inf
+
+    def _state(self, counter: Counter, now_s: float) -> _State:
+        state = self._states.get(counter.key)
+        if state is None:
+            state = self._states[counter.key] = _State(counter)
+        else:
+            # The newest limit wins: a restarted process may have a changed configuration.
+            state.counter = counter
+            state.refresh(now_s)
+        return state
+
+    def _sweep(self, now_s: float) -> None:
+        # Dropping ended counters here, not on a timer, keeps the ledger free of threads.
+        if now_s < self._next_sweep:
+            return
+        self._next_sweep = now_s + 60.0
+        # active_until is never before a counter's last reservation expiry, so it alone decides.
+        dead = [key for key, state in self._states.items() if state.active_until <= now_s]
+        for key in dead:
+            del self._states[key]
+
+    def reserve(
+        self,
+        reservation_id: str,
+        amounts: Sequence[tuple[Counter, int]],
+        *,
+        now_s: float,
+        expires_at_s: float,
+    ) -> ReserveOutcome:
+        """See :meth:`LedgerBackend.reserve`."""
+        check_amounts(amounts)
+        with self._lock:
+            self._sweep(now_s)
+            states = [self._state(counter, now_s) for counter, _ in amounts]
+            usage = tuple((state.spent, state.reserved) for state in states)
+            for index, (counter, amount) in enumerate(amounts):
+                spent, reserved = usage[index]
+                if refuses(counter, spent, reserved, amount):
+                    return ReserveOutcome(False, index, usage)
+            for state, (counter, amount) in zip(states, amounts, strict=True):
+                previous = state.reservations.get(reservation_id)
+                state.reservations[reservation_id] = (amount, expires_at_s)
+                state.reserved += amount - (previous[0] if previous is not None else 0)
+                state.next_expiry = min(state.next_expiry, expires_at_s)
+                state.active_until = max(
+                    state.active_until, counter.active_until(now_s), expires_at_s
+                )
+            return ReserveOutcome(True, -1, usage)
+
+    def commit(
+        self,
+        reservation_id: str | None,
+        amounts: Sequence[tuple[Counter, int]],
+        *,
+        now_s: float,
+        idempotency_key: str | None = None,
+    ) -> list[tuple[int, int]]:
+        """See :meth:`LedgerBackend.commit`."""
+        check_amounts(amounts)
+        out: list[tuple[int, int]] = []
+        with self._lock:
+            for counter, amount in amounts:
+                state = self._state(counter, now_s)
+                if reservation_id is not None:
+                    held = state.reservations.pop(reservation_id, None)
+                    if held is not None:
+                        state.reserved -= held[0]
+                if idempotency_key is not None:
+                    seen = state.idempotency.get(idempotency_key)
+                    if seen is not None and seen > now_s:
+                        out.append((state.spent, state.reserved))
+                        continue
+                    if len(state.idempotency) > 1024:
+                        state.idempotency = {
+                            k: exp for k, exp in state.idempotency.items() if exp > now_s
+                        }
+                    state.idempotency[idempotency_key] = now_s + self._idempotency_ttl_s
+                state.add_spent(amount, now_s)
+                state.active_until = max(state.active_until, counter.active_until(now_s))
+                out.append((state.spent, state.reserved))
+        return out
+
+    def release(self, reservation_id: str, counters: Sequence[Counter], *, now_s: float) -> None:
+        """See :meth:`LedgerBackend.release`."""
+        with self._lock:
+            for counter in counters:
+                state = self._states.get(counter.key)
+                if state is None:
+                    continue
+                held = state.reservations.pop(reservation_id, None)
+                if held is not None:
+                    state.reserved -= held[0]
+
+    def usage(self, counters: Sequence[Counter], *, now_s: float) -> list[tuple[int, int]]:
+        """See :meth:`LedgerBackend.usage`."""
+        with self._lock:
+            out = []
+            for counter in counters:
+                state = self._states.get(counter.key)
+                if state is None:
+                    out.append((0, 0))
+                else:
+                    state.refresh(now_s)
+                    out.append((state.spent, state.reserved))
+            return out
+
+    def live_counters(self, *, now_s: float) -> list[CounterStatus]:
+        """See :meth:`LedgerBackend.live_counters`."""
+        with self._lock:
+            out = []
+            for state in self._states.values():
+                if state.active_until <= now_s:
+                    continue
+                state.refresh(now_s)
+                out.append(
+                    CounterStatus(counter=state.counter, spent=state.spent, reserved=state.reserved)
+                )
+            return out
+
+    def mark_alert_sent(
+        self, counter: Counter, *, threshold: float, kind: str, now_s: float
+    ) -> bool:
+        """See :meth:`LedgerBackend.mark_alert_sent`."""
+        with self._lock:
+            state = self._state(counter, now_s)
+            expiry = state.alerts.get((threshold, kind))
+            if expiry is not None and expiry > now_s:
+                return False
+            state.alerts[(threshold, kind)] = counter.alert_expiry(now_s)
+            state.active_until = max(state.active_until, counter.active_until(now_s))
+            return True
+
+    def close(self) -> None:
+        """Nothing to release; present for the protocol."""
+
+
+def open_ledger(url: str, **options: float | str) -> LedgerBackend:
+    """Open a ledger from a URL: ``memory``, ``sqlite:PATH`` or ``redis://HOST:PORT/DB``.
+
+    Args:
+        url: the ledger URL.
+        **options: passed to the backend's constructor (e.g. ``timeout_s``, ``prefix``).
+
+    Raises:
+        ConfigError: the URL is none of those forms, or the Redis client is not installed.
+        LedgerError: the SQLite file cannot be opened.
+    """
+    kind, target = parse_ledger_url(url)
+    if kind == "memory":
+        return MemoryLedger(**options)  # type: ignore[arg-type]
+    if kind == "sqlite":
+        from .sqlite import SQLiteLedger
+
+        return SQLiteLedger(target, **options)  # type: ignore[arg-type]
+    try:
+        from .redis import RedisLedger
+    except ImportError as exc:  # pragma: no cover - redis is an optional dependency
+        raise ConfigError(
+            f"ledger: url {url!r} needs the redis client: pip install 'kit-telemetry[redis]'"
+        ) from exc
+    return RedisLedger(target, **options)  # type: ignore[arg-type]

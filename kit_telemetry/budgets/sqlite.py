@@ -1,0 +1,386 @@
+"""``SQLiteLedger``: budget counters in an SQLite file, shared by processes on one machine.
+
+Every operation is one ``BEGIN IMMEDIATE`` transaction, so SQLite's write lock serialises
+check-and-reserve across threads and processes, and the file survives restarts. The
+database runs in WAL mode with ``synchronous=NORMAL``: a committed transaction survives a
+crash of the process (not necessarily a power cut), and readers never block the writer.
+A writer that cannot get the lock within ``timeout_s`` gets a :class:`LedgerError`.
+
+Tables: ``counters`` (one row per counter, with its spent and reserved totals kept up to
+date so the hot path reads one row), ``reservations``, ``buckets`` (rolling windows),
+``idempotency`` and ``alerts``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+
+from .ledger import (
+    IDEMPOTENCY_TTL_S,
+    Counter,
+    CounterStatus,
+    LedgerError,
+    ReserveOutcome,
+    check_amounts,
+    refuses,
+)
+
+__all__ = ["SQLiteLedger"]
+
+_NEVER = 1e300  # "no expiry pending"; a number rather than NULL keeps min()/max() simple
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (
+    key TEXT PRIMARY KEY,
+    budget TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    scope_key TEXT NOT NULL,
+    window_start REAL NOT NULL,
+    window_end REAL,
+    rolling_s INTEGER NOT NULL,
+    bucket_s INTEGER NOT NULL,
+    limit_value INTEGER NOT NULL,
+    enforce INTEGER NOT NULL,
+    spent INTEGER NOT NULL DEFAULT 0,
+    reserved INTEGER NOT NULL DEFAULT 0,
+    next_expiry REAL NOT NULL DEFAULT 1e300,
+    prune_at REAL NOT NULL DEFAULT 1e300,
+    active_until REAL NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reservations (
+    key TEXT NOT NULL,
+    reservation_id TEXT NOT NULL,
+    amount INTEGER NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (key, reservation_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS buckets (
+    key TEXT NOT NULL,
+    bucket_start INTEGER NOT NULL,
+    amount INTEGER NOT NULL,
+    PRIMARY KEY (key, bucket_start)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (key, idempotency_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alerts (
+    key TEXT NOT NULL,
+    threshold REAL NOT NULL,
+    kind TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (key, threshold, kind)
+) WITHOUT ROWID;
+"""
+
+_UPSERT_COUNTER = """
+INSERT INTO counters (key, budget, unit, scope_key, window_start, window_end, rolling_s,
+                      bucket_s, limit_value, enforce, active_until)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (key) DO UPDATE SET
+    limit_value = excluded.limit_value,
+    enforce = excluded.enforce,
+    active_until = max(active_until, excluded.active_until)
+"""
+
+
+class SQLiteLedger:
+    """Counters in an SQLite file: several processes on one machine, and restarts.
+
+    Args:
+        path: the database file (created with its tables when missing).
+        timeout_s: how long to wait for the write lock before raising ``LedgerError``.
+        idempotency_ttl_s: how long idempotency keys are remembered.
+
+    Raises:
+        LedgerError: the file cannot be opened or initialised.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout_s: float = 5.0,
+        idempotency_ttl_s: float = IDEMPOTENCY_TTL_S,
+    ) -> None:
+        self.path = os.fspath(path)
+        self._timeout_s = timeout_s
+        self._idempotency_ttl_s = idempotency_ttl_s
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+        self._next_sweep = -1e300
+        with self._lock:
+            self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        # A connection must not cross fork(): a child opens its own.
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise LedgerError(f"sqlite ledger {self.path!r}: cannot open: {exc}") from exc
+        self._conn = conn
+        self._pid = os.getpid()
+        return conn
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            conn = self._connect()
+            try:
+                cur = conn.cursor()
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cur
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                cur.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise LedgerError(f"sqlite ledger {self.path!r}: {what} failed: {exc}") from exc
+
+    def _figures(self, cur: sqlite3.Cursor, counter: Counter, now_s: float) -> tuple[int, int]:
+        """``(spent, reserved)`` of a counter, dropping expired reservations and buckets."""
+        row = cur.execute(
+            "SELECT spent, reserved, next_expiry, prune_at FROM counters WHERE key = ?",
+            (counter.key,),
+        ).fetchone()
+        if row is None:
+            return 0, 0
+        spent, reserved, next_expiry, prune_at = row
+        if now_s >= next_expiry or now_s >= prune_at:
+            key = counter.key
+            if now_s >= next_expiry:
+                cur.execute(
+                    "DELETE FROM reservations WHERE key = ? AND expires_at <= ?", (key, now_s)
+                )
+            if now_s >= prune_at:
+                horizon = now_s - counter.rolling_s - counter.bucket_s
+                cur.execute(
+                    "DELETE FROM buckets WHERE key = ? AND bucket_start <= ?", (key, horizon)
+                )
+            spent, reserved, next_expiry, prune_at = cur.execute(
+                """UPDATE counters SET
+                       reserved = coalesce((SELECT sum(amount) FROM reservations
+                                            WHERE key = counters.key), 0),
+                       next_expiry = coalesce((SELECT min(expires_at) FROM reservations
+                                               WHERE key = counters.key), 1e300),
+                       spent = CASE WHEN rolling_s > 0
+                           THEN coalesce((SELECT sum(amount) FROM buckets
+                                          WHERE key = counters.key), 0)
+                           ELSE spent END,
+                       prune_at = CASE WHEN rolling_s > 0
+                           THEN coalesce((SELECT min(bucket_start) FROM buckets
+                                          WHERE key = counters.key) + rolling_s + bucket_s, 1e300)
+                           ELSE 1e300 END
+                   WHERE key = ?
+                   RETURNING spent, reserved, next_expiry, prune_at""",
+                (key,),
+            ).fetchone()
+        return int(spent), int(reserved)
+
+    def _upsert(self, cur: sqlite3.Cursor, counter: Counter, active_until: float) -> None:
+        cur.execute(
+            _UPSERT_COUNTER,
+            (
+                counter.key,
+                counter.budget,
+                counter.unit,
+                counter.scope_key,
+                counter.window_start,
+                counter.window_end,
+                counter.rolling_s,
+                counter.bucket_s,
+                counter.limit,
+                int(counter.enforce),
+                active_until,
+            ),
+        )
+
+    def _sweep(self, cur: sqlite3.Cursor, now_s: float) -> None:
+        # Old windows are dropped during normal traffic, at most once a minute, not on a timer.
+        if now_s < self._next_sweep:
+            return
+        self._next_sweep = now_s + 60.0
+        # active_until is never before a counter's last reservation expiry, so it alone decides.
+        dead = "SELECT key FROM counters WHERE active_until <= ?"
+        for table in ("reservations", "buckets", "idempotency", "alerts"):
+            cur.execute(f"DELETE FROM {table} WHERE key IN ({dead})", (now_s,))
+        cur.execute("DELETE FROM counters WHERE active_until <= ?", (now_s,))
+        cur.execute("DELETE FROM idempotency WHERE expires_at <= ?", (now_s,))
+        cur.execute("DELETE FROM alerts WHERE expires_at <= ?", (now_s,))
+
+    def reserve(
+        self,
+        reservation_id: str,
+        amounts: Sequence[tuple[Counter, int]],
+        *,
+        now_s: float,
+        expires_at_s: float,
+    ) -> ReserveOutcome:
+        """See :meth:`LedgerBackend.reserve`."""
+        check_amounts(amounts)
+        with self._transaction("reserve") as cur:
+            self._sweep(cur, now_s)
+            usage = tuple(self._figures(cur, counter, now_s) for counter, _ in amounts)
+            for index, (counter, amount) in enumerate(amounts):
+                spent, reserved = usage[index]
+                if refuses(counter, spent, reserved, amount):
+                    return ReserveOutcome(False, index, usage)
+            for counter, amount in amounts:
+                self._upsert(cur, counter, max(counter.active_until(now_s), expires_at_s))
+                row = cur.execute(
+                    "DELETE FROM reservations WHERE key = ? AND reservation_id = ? "
+                    "RETURNING amount",
+                    (counter.key, reservation_id),
+                ).fetchone()
+                previous = row[0] if row is not None else 0
+                cur.execute(
+                    "INSERT INTO reservations VALUES (?, ?, ?, ?)",
+                    (counter.key, reservation_id, amount, expires_at_s),
+                )
+                cur.execute(
+                    "UPDATE counters SET reserved = reserved + ?, "
+                    "next_expiry = min(next_expiry, ?) WHERE key = ?",
+                    (amount - previous, expires_at_s, counter.key),
+                )
+            return ReserveOutcome(True, -1, usage)
+
+    def commit(
+        self,
+        reservation_id: str | None,
+        amounts: Sequence[tuple[Counter, int]],
+        *,
+        now_s: float,
+        idempotency_key: str | None = None,
+    ) -> list[tuple[int, int]]:
+        """See :meth:`LedgerBackend.commit`."""
+        check_amounts(amounts)
+        out: list[tuple[int, int]] = []
+        with self._transaction("commit") as cur:
+            for counter, amount in amounts:
+                key = counter.key
+                self._figures(cur, counter, now_s)
+                self._upsert(cur, counter, counter.active_until(now_s))
+                held = 0
+                if reservation_id is not None:
+                    row = cur.execute(
+                        "DELETE FROM reservations WHERE key = ? AND reservation_id = ? "
+                        "RETURNING amount",
+                        (key, reservation_id),
+                    ).fetchone()
+                    held = row[0] if row is not None else 0
+                charge = amount
+                if idempotency_key is not None:
+                    cur.execute(
+                        "INSERT INTO idempotency VALUES (?, ?, ?) "
+                        "ON CONFLICT (key, idempotency_key) DO UPDATE SET "
+                        "expires_at = excluded.expires_at WHERE expires_at <= ?",
+                        (key, idempotency_key, now_s + self._idempotency_ttl_s, now_s),
+                    )
+                    if cur.rowcount == 0:  # seen before and not expired: count once
+                        charge = 0
+                if charge and counter.rolling_s:
+                    start = int(now_s // counter.bucket_s) * counter.bucket_s
+                    cur.execute(
+                        "INSERT INTO buckets VALUES (?, ?, ?) ON CONFLICT (key, bucket_start) "
+                        "DO UPDATE SET amount = amount + excluded.amount",
+                        (key, start, charge),
+                    )
+                    cur.execute(
+                        "UPDATE counters SET prune_at = min(prune_at, ?) WHERE key = ?",
+                        (start + counter.rolling_s + counter.bucket_s, key),
+                    )
+                spent, reserved = cur.execute(
+                    "UPDATE counters SET spent = spent + ?, reserved = reserved - ? WHERE key = ? "
+                    "RETURNING spent, reserved",
+                    (charge, held, key),
+                ).fetchone()
+                out.append((int(spent), int(reserved)))
+        return out
+
+    def release(self, reservation_id: str, counters: Sequence[Counter], *, now_s: float) -> None:
+        """See :meth:`LedgerBackend.release`."""
+        with self._transaction("release") as cur:
+            for counter in counters:
+                row = cur.execute(
+                    "DELETE FROM reservations WHERE key = ? AND reservation_id = ? "
+                    "RETURNING amount",
+                    (counter.key, reservation_id),
+                ).fetchone()
+                if row is not None:
+                    cur.execute(
+                        "UPDATE counters SET reserved = reserved - ? WHERE key = ?",
+                        (row[0], counter.key),
+                    )
+
+    def usage(self, counters: Sequence[Counter], *, now_s: float) -> list[tuple[int, int]]:
+        """See :meth:`LedgerBackend.usage`."""
+        with self._transaction("usage") as cur:
+            return [self._figures(cur, counter, now_s) for counter in counters]
+
+    def live_counters(self, *, now_s: float) -> list[CounterStatus]:
+        """See :meth:`LedgerBackend.live_counters`."""
+        with self._transaction("status") as cur:
+            rows = cur.execute(
+                "SELECT budget, unit, scope_key, window_start, window_end, rolling_s, bucket_s, "
+                "limit_value, enforce FROM counters WHERE active_until > ?",
+                (now_s,),
+            ).fetchall()
+            out = []
+            for budget, unit, scope_key, start, end, rolling_s, bucket_s, limit, enforce in rows:
+                counter = Counter(
+                    budget=budget,
+                    unit=unit,
+                    scope_key=scope_key,
+                    window_start=start,
+                    window_end=end,
+                    rolling_s=rolling_s,
+                    bucket_s=bucket_s,
+                    limit=limit,
+                    enforce=bool(enforce),
+                )
+                spent, reserved = self._figures(cur, counter, now_s)
+                out.append(CounterStatus(counter=counter, spent=spent, reserved=reserved))
+            return out
+
+    def mark_alert_sent(
+        self, counter: Counter, *, threshold: float, kind: str, now_s: float
+    ) -> bool:
+        """See :meth:`LedgerBackend.mark_alert_sent`."""
+        expiry = min(counter.alert_expiry(now_s), _NEVER)
+        with self._transaction("mark_alert_sent") as cur:
+            self._upsert(cur, counter, counter.active_until(now_s))
+            cur.execute(
+                "INSERT INTO alerts VALUES (?, ?, ?, ?) ON CONFLICT (key, threshold, kind) "
+                "DO UPDATE SET expires_at = excluded.expires_at WHERE expires_at <= ?",
+                (counter.key, threshold, kind, expiry, now_s),
+            )
+            return cur.rowcount == 1
+
+    def close(self) -> None:
+        """Close the connection; idempotent (a later call reopens it)."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
