@@ -15,6 +15,7 @@ from .errors import (
     ExtensionLoadError,
     KitTelemetryError,
     UnknownCommandError,
+    UnknownModelError,
     UsageError,
 )
 from .events import (
@@ -52,7 +53,7 @@ from .instrumentation import (
     current_session,
     current_turn,
 )
-from .pricing import ModelPrice
+from .pricing import ModelPrice, PriceRow, PriceTable, known_models, load_prices
 from .telemetry import Telemetry, __version__, configure
 
 __all__ = [
@@ -75,6 +76,8 @@ __all__ = [
     "LLMUsageEvent",
     "LoadedExtension",
     "ModelPrice",
+    "PriceRow",
+    "PriceTable",
     "Run",
     "Session",
     "SessionEndEvent",
@@ -87,6 +90,7 @@ __all__ = [
     "TurnEndEvent",
     "TurnStartEvent",
     "UnknownCommandError",
+    "UnknownModelError",
     "UsageAggregator",
     "UsageError",
     "UsageTotals",
@@ -98,5 +102,7 @@ __all__ = [
     "current_session",
     "current_turn",
     "event_from_dict",
+    "known_models",
+    "load_prices",
     "usage",
 ]

@@ -8,6 +8,7 @@
     ├── BudgetExceeded         (also RuntimeError)  a hard budget stop: the call was refused
     ├── ExtensionLoadError     (also ImportError)   an extension could not be loaded
     ├── UnknownCommandError    (also LookupError)   run_command() named no registered command
+    ├── UnknownModelError      (also LookupError)   price_for() found no price
     └── EventDecodeError       (also ValueError)    event_from_dict() got something it cannot read
 
 Only ``BudgetExceeded`` is ever raised into agent code by design; everything else on the
@@ -86,6 +87,10 @@ class ExtensionLoadError(KitTelemetryError, ImportError):
 
 class UnknownCommandError(KitTelemetryError, LookupError):
     """``run_command`` was asked for a command no extension registered."""
+
+
+class UnknownModelError(KitTelemetryError, LookupError):
+    """``PriceTable.price_for`` found no price for the model."""
 
 
 class EventDecodeError(KitTelemetryError, ValueError):

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal
 
-from kit_telemetry.errors import ConfigError, UsageError
+from kit_telemetry.errors import ConfigError, UnknownModelError, UsageError
 
 if TYPE_CHECKING:
     from genai_prices.data_snapshot import DataSnapshot
@@ -514,7 +514,7 @@ class PriceTable:
         """
         price = self.find_price(provider, model)
         if price is None:
-            raise LookupError(
+            raise UnknownModelError(
                 f"no price for model {model!r} (provider {provider!r}); give one with "
                 "prices={...: ModelPrice(...)} or a prices TOML file"
             )
