@@ -529,15 +529,15 @@ class KitMetrics:
             cost = event.cost_usd
             duration_s = event.duration_ms / 1000.0
             # The fast path skips prometheus-client's own checks, and a counter must never
-            # go down; NaN fails these comparisons too.
+            # go down nor turn infinite; NaN fails these comparisons too.
             if not (
                 input_tokens >= 0
                 and cache_read >= 0
                 and cache_write >= 0
                 and output >= 0
                 and reasoning >= 0
-                and duration_s >= 0
-                and (cost is None or cost >= 0)
+                and 0 <= duration_s < math.inf
+                and (cost is None or 0 <= cost < math.inf)
             ):
                 raise UsageError(f"negative or NaN figure in {event!r}")
             series.calls(1)
@@ -570,7 +570,7 @@ class KitMetrics:
             if bound is None:
                 bound = self._bind_tool(key)
             duration_s = event.duration_ms / 1000.0
-            if not duration_s >= 0:
+            if not 0 <= duration_s < math.inf:
                 raise UsageError(f"negative or NaN duration in {event!r}")
             bound[0](1)
             bound[1](duration_s)
@@ -586,8 +586,8 @@ class KitMetrics:
                 series = self._bind_run(key)
             duration_s = event.duration_ms / 1000.0
             if not (
-                duration_s >= 0
-                and event.cost_usd >= 0
+                0 <= duration_s < math.inf
+                and 0 <= event.cost_usd < math.inf
                 and event.llm_call_count >= 0
                 and event.tool_call_count >= 0
             ):

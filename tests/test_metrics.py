@@ -403,10 +403,11 @@ def test_bad_input_is_logged_and_counted_not_raised(
         metrics.record_llm_call(llm_event(), outcome="exploded")
         metrics.record_llm_call(llm_event(input_tokens=-5))
         metrics.record_llm_call(llm_event(duration_ms=math.nan))
+        metrics.record_llm_call(llm_event(cost_usd=math.inf))
         metrics.record_tool_call(tool_event(ms=-1))
         metrics.record_budget_decision("daily", "maybe")
     get = registry.get_sample_value
-    assert get("kit_telemetry_internal_errors_total", {"component": "metrics"}) == 5
+    assert get("kit_telemetry_internal_errors_total", {"component": "metrics"}) == 6
     pm = {"provider": "anthropic", "model": "claude-sonnet-4-5"}
     # Rejected before any increment: no half-recorded call.
     assert not get("kit_llm_calls_total", {**pm, "outcome": "ok"})

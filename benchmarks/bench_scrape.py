@@ -1,0 +1,136 @@
+"""Scrape time of a real ``/metrics`` endpoint holding about 10,000 live series.
+
+Run: ``.venv/bin/python benchmarks/bench_scrape.py [--series N] [--scrapes S]``
+
+Fills a ``KitMetrics`` with distinct models, tools and agents (as a busy multi-agent
+server would) until the text exposition has at least ``N`` sample lines (each line is one
+series to Prometheus, ``_created`` lines included), serves it on 127.0.0.1 with
+``start_metrics_server``, and times ``S`` HTTP scrapes in each format from a separate
+scraper process (text, OpenMetrics, and OpenMetrics + gzip as a Prometheus server asks).
+Reports the median and the slowest scrape against the goal of 100 ms.
+Not a test: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from itertools import count
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from kit_telemetry.events import AgentEndEvent, LLMUsageEvent, ToolResultEvent
+from kit_telemetry.exporters.prometheus import start_metrics_server
+from kit_telemetry.metrics import KitMetrics
+
+GOAL_MS = 100.0
+OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;"
+    "version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+)
+
+
+def series_count(registry: CollectorRegistry) -> int:
+    return sum(len(family.samples) for family in registry.collect())
+
+
+def fill(metrics: KitMetrics, target: int) -> int:
+    """Record distinct label values until the registry holds ``target`` series."""
+    for i in count():
+        metrics.record_llm_call(
+            LLMUsageEvent(
+                session_id="s", timestamp_ns=i, provider=f"provider-{i % 4}",
+                model=f"model-{i}", input_tokens=1000 + i, output_tokens=200,
+                cache_read_tokens=500, reasoning_tokens=20, cost_usd=0.001, duration_ms=800.0,
+            ),
+            outcome="error" if i % 7 == 0 else "ok",
+            error_type="TimeoutError" if i % 7 == 0 else "",
+        )  # fmt: skip
+        metrics.record_tool_call(
+            ToolResultEvent(session_id="s", timestamp_ns=i, tool_name=f"tool-{i}", duration_ms=40)
+        )
+        metrics.record_run(
+            AgentEndEvent(session_id="s", timestamp_ns=i, agent_name=f"agent-{i}",
+                          stop_reason="end_turn", duration_ms=9000.0, llm_call_count=4)
+        )  # fmt: skip
+        if i % 10 == 9:
+            series = series_count(metrics.registry)
+            if series >= target:
+                return series
+    raise AssertionError("unreachable")
+
+
+# The scraper is its own process, as Prometheus is: it does not share the server's GIL.
+SCRAPER = """
+import json, sys, time, urllib.request
+url, scrapes, accept, encoding = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+headers = {k: v for k, v in (("Accept", accept), ("Accept-Encoding", encoding)) if v}
+timings, size = [], 0
+for _ in range(scrapes + 1):  # the first one warms up
+    start = time.perf_counter()
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as response:
+        size = len(response.read())
+    timings.append((time.perf_counter() - start) * 1000)
+print(json.dumps({"timings": timings[1:], "size": size}))
+"""
+
+# (label, Accept, Accept-Encoding); the last is what a Prometheus server sends.
+FORMATS = (
+    ("text 0.0.4", "", ""),
+    ("openmetrics", OPENMETRICS, ""),
+    ("as Prometheus asks (openmetrics, gzip)", PROMETHEUS_ACCEPT, "gzip"),
+)
+
+
+def time_scrapes(url: str, scrapes: int, accept: str, encoding: str) -> tuple[list[float], int]:
+    """Scrape ``url`` from a child process; returns the timings (ms) and the body size."""
+    result = subprocess.run(
+        [sys.executable, "-c", SCRAPER, url, str(scrapes), accept, encoding],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    data = json.loads(result.stdout)
+    return data["timings"], data["size"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=10_000, help="live series to reach")
+    parser.add_argument("--scrapes", type=int, default=15, help="scrapes per format")
+    args = parser.parse_args(argv)
+
+    # Raised cut so that the series are distinct rather than folded into "other".
+    metrics = KitMetrics(registry=CollectorRegistry(), max_label_values=100_000)
+    series = fill(metrics, args.series)
+    out = sys.stdout
+    out.write(f"{series:,} live series (sample lines), Python {sys.version.split()[0]}\n")
+
+    in_process = []
+    for _ in range(5):
+        start = time.perf_counter()
+        generate_latest(metrics.registry)
+        in_process.append((time.perf_counter() - start) * 1000)
+    out.write(f"generate_latest in process: median {statistics.median(in_process):.1f} ms\n")
+
+    with start_metrics_server("127.0.0.1:0", registry=metrics.registry) as server:
+        for label, accept, encoding in FORMATS:
+            timings, size = time_scrapes(server.url, args.scrapes, accept, encoding)
+            median = statistics.median(timings)
+            verdict = "under" if median < GOAL_MS else "OVER"
+            out.write(
+                f"HTTP scrape, {label}: {size / 1e6:.2f} MB, median {median:.1f} ms, "
+                f"max {max(timings):.1f} ms over {args.scrapes} scrapes; "
+                f"{verdict} the {GOAL_MS:.0f} ms goal\n"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
