@@ -1,0 +1,175 @@
+"""``kit-telemetry rules`` and ``kit-telemetry check``: budget files on the command line.
+
+``rules BUDGETS.toml -o DIR`` writes Prometheus alerting rules and their promtool test file;
+``check BUDGETS.toml`` validates a budgets file and prints what it defines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import urllib.parse
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from ..budgets.config import AlertSinkConfig, Budget, BudgetConfig, load_budget_config
+from ..budgets.rules import RULES_FILENAME, RULES_TEST_FILENAME, write_rules
+from ..errors import ConfigError
+
+__all__ = ["register", "run", "run_check", "run_rules"]
+
+# The two commands this module serves, and what each does for `--help`.
+_HELP = {
+    "rules": "write Prometheus alerting rules (and their promtool tests) for a budgets file",
+    "check": "validate a budgets file and list its budgets",
+}
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``rules`` and ``check`` sub-commands to the CLI's subparsers."""
+    rules = subparsers.add_parser("rules", help=_HELP["rules"], description=_HELP["rules"])
+    rules.add_argument("budgets", metavar="BUDGETS.toml", help="the budgets file")
+    rules.add_argument(
+        "-o",
+        "--output-dir",
+        metavar="DIR",
+        default=".",
+        help=f"where to write {RULES_FILENAME} and {RULES_TEST_FILENAME} (default: .)",
+    )
+    rules.set_defaults(handler=run)
+    check = subparsers.add_parser("check", help=_HELP["check"], description=_HELP["check"])
+    check.add_argument("budgets", metavar="BUDGETS.toml", help="the budgets file")
+    check.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run ``rules`` or ``check``, whichever ``args.command`` names."""
+    if args.command == "rules":
+        return run_rules(args, out, err)
+    return run_check(args, out, err)
+
+
+def _load(path: str, command: str, err: TextIO) -> BudgetConfig | None:
+    try:
+        return load_budget_config(path)
+    except ConfigError as exc:
+        err.write(f"kit-telemetry {command}: {exc}\n")
+        return None
+
+
+def run_rules(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Write the rules and test files; print their paths.
+
+    Returns:
+        0 when written, 2 for an invalid budgets file, 1 when the files cannot be written.
+    """
+    config = _load(args.budgets, "rules", err)
+    if config is None:
+        return 2
+    try:
+        paths = write_rules(config, args.output_dir)
+    except OSError as exc:
+        err.write(f"kit-telemetry rules: cannot write to {args.output_dir}: {exc}\n")
+        return 1
+    for path in paths:
+        out.write(f"{path}\n")
+    return 0
+
+
+def run_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Validate a budgets file and print a table of its budgets and alert sinks.
+
+    Returns:
+        0 when the file is valid, 2 when it is not (the error names budget, field, value).
+    """
+    config = _load(args.budgets, "check", err)
+    if config is None:
+        return 2
+    budgets = len(config.budgets)
+    sinks = len(config.alerts)
+    out.write(
+        f"{args.budgets}: OK: {budgets} budget{'s' * (budgets != 1)}, "
+        f"{sinks} alert sink{'s' * (sinks != 1)}, ledger {_without_password(config.ledger)} "
+        f"(on error: {config.on_ledger_error})\n\n"
+    )
+    out.write(
+        _table(
+            ["NAME", "SCOPE", "LIMITS", "WINDOW", "ACTION", "WARN_AT", "MATCH"],
+            [_budget_row(b) for b in config.budgets],
+        )
+    )
+    if config.alerts:
+        out.write("\n")
+        out.write(_table(["ALERT", "TARGET", "EVENTS"], [_alert_row(a) for a in config.alerts]))
+    promtool = shutil.which("promtool")
+    if promtool is not None:
+        out.write(
+            f"\npromtool found ({promtool}): `kit-telemetry rules {args.budgets} -o DIR`, then "
+            f"`promtool check rules DIR/{RULES_FILENAME}` and "
+            f"`promtool test rules DIR/{RULES_TEST_FILENAME}`\n"
+        )
+    return 0
+
+
+def _without_password(url: str) -> str:
+    # redis://:secret@host/0 must not end up in a terminal log or a CI transcript.
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urllib.parse.urlunsplit(parts._replace(netloc=user + netloc))
+
+
+def _limits(budget: Budget) -> str:
+    parts = []
+    if budget.limit_usd is not None:
+        parts.append(f"${budget.limit_usd:g}")
+    if budget.limit_tokens is not None:
+        parts.append(f"{budget.limit_tokens:,} tokens")
+    if budget.max_llm_calls is not None:
+        parts.append(f"{budget.max_llm_calls} LLM calls")
+    if budget.max_tool_calls is not None:
+        parts.append(f"{budget.max_tool_calls} tool calls")
+    return ", ".join(parts)
+
+
+def _window(budget: Budget) -> str:
+    if budget.window in ("hour", "day", "week", "month"):
+        return f"{budget.window} ({budget.timezone})"
+    return budget.window
+
+
+def _budget_row(budget: Budget) -> list[str]:
+    warn_at = ", ".join(f"{t * 100:g}%" for t in budget.warn_at) or "-"
+    match = " ".join(f"{k}={v}" for k, v in budget.match.items()) or "-"
+    return [
+        budget.name,
+        budget.scope,
+        _limits(budget),
+        _window(budget),
+        budget.action,
+        warn_at,
+        match,
+    ]
+
+
+def _alert_row(alert: AlertSinkConfig) -> list[str]:
+    if alert.url is not None:
+        # Only where it goes: webhook URLs often hold a secret in the path or query.
+        parts = urllib.parse.urlsplit(alert.url)
+        target = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+        if parts.path not in ("", "/") or parts.query:
+            target += "/..."
+    else:
+        target = alert.callback or "logger kit_telemetry"
+    return [alert.kind, target, ", ".join(alert.events)]
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,231 @@
+"""``kit-telemetry rules`` and ``kit-telemetry check`` through the real CLI entry point."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kit_telemetry.budgets.rules import RULES_FILENAME, RULES_TEST_FILENAME
+from kit_telemetry.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "budgets.toml"
+
+
+def cli(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def write(tmp_path: Path, text: str, name: str = "budgets.toml") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+# --- rules --------------------------------------------------------------------------------
+
+
+def test_rules_writes_both_files_and_prints_their_paths(tmp_path: Path) -> None:
+    """The command's output is the list of files, ready for `xargs promtool check rules`."""
+    out_dir = tmp_path / "rules"
+    code, out, err = cli("rules", str(EXAMPLE), "-o", str(out_dir))
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [str(out_dir / RULES_FILENAME), str(out_dir / RULES_TEST_FILENAME)]
+    assert "KitBudgetExhausted" in (out_dir / RULES_FILENAME).read_text(encoding="utf-8")
+
+
+def test_rules_output_passes_promtool(tmp_path: Path) -> None:
+    """What the command writes is what CI feeds to promtool."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool is required (Debian: apt-get install prometheus)")
+    code, _, _ = cli("rules", str(EXAMPLE), "--output-dir", str(tmp_path))
+    assert code == 0
+    result = subprocess.run(
+        [promtool, "test", "rules", RULES_TEST_FILENAME],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_rules_defaults_to_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`kit-telemetry rules budgets.toml` (no -o) writes beside the caller, as budgets.md shows."""
+    monkeypatch.chdir(tmp_path)
+    code, _, _ = cli("rules", str(EXAMPLE))
+    assert code == 0
+    assert (tmp_path / RULES_FILENAME).is_file()
+    assert (tmp_path / RULES_TEST_FILENAME).is_file()
+
+
+def test_rules_with_an_invalid_file_exits_2_naming_budget_field_and_value(tmp_path: Path) -> None:
+    """A bad budget is a usage error, reported on stderr, with nothing written."""
+    path = write(tmp_path, '[[budget]]\nname = "daily"\nlimit_usd = 5\nwindow = "dayly"\n')
+    out_dir = tmp_path / "out"
+    code, out, err = cli("rules", path, "-o", str(out_dir))
+    assert code == 2
+    assert out == ""
+    assert "budget 'daily'" in err and "window 'dayly'" in err
+    assert "none, hour, day, week, month, rolling:<duration>" in err
+    assert not out_dir.exists()
+
+
+def test_rules_with_a_missing_file_exits_2(tmp_path: Path) -> None:
+    """A typo in the path is reported with the path, not a traceback."""
+    missing = str(tmp_path / "nope.toml")
+    code, _, err = cli("rules", missing, "-o", str(tmp_path))
+    assert code == 2
+    assert missing in err
+
+
+def test_rules_into_an_unwritable_place_exits_1(tmp_path: Path) -> None:
+    """Valid budgets but a target that is a file: the command failed, exit 1."""
+    target = tmp_path / "a-file"
+    target.write_text("", encoding="utf-8")
+    code, out, err = cli("rules", str(EXAMPLE), "-o", str(target))
+    assert code == 1
+    assert out == ""
+    assert "cannot write" in err and str(target) in err
+
+
+# --- check --------------------------------------------------------------------------------
+
+
+def test_check_prints_a_table_of_the_budgets(tmp_path: Path) -> None:
+    """A valid file exits 0 and lists each budget's scope, limits, window, action, warn_at."""
+    code, out, err = cli("check", str(EXAMPLE))
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0] == (f"{EXAMPLE}: OK: 3 budgets, 1 alert sink, ledger memory (on error: allow)")
+    header = next(line for line in lines if line.startswith("NAME"))
+    assert header.split() == ["NAME", "SCOPE", "LIMITS", "WINDOW", "ACTION", "WARN_AT", "MATCH"]
+    rows = {line.split()[0]: line for line in lines[lines.index(header) + 1 :] if line}
+    assert rows["per-session"].split() == ["per-session", "session", "$0.05", "none", "raise",
+                                          "50%,", "80%", "-"]  # fmt: skip
+    assert "6 LLM calls, 20 tool calls" in rows["tool-loop"]
+    assert "day (UTC)" in rows["daily"]
+    assert any(line.split()[:2] == ["log", "logger"] for line in lines)
+
+
+def test_check_shows_tokens_match_and_rolling_windows(tmp_path: Path) -> None:
+    """Every kind of limit and filter is visible in the summary."""
+    path = write(
+        tmp_path,
+        """
+[[budget]]
+name = "team-tokens"
+scope = "attribute:team"
+limit_tokens = 250000
+window = "rolling:24h"
+match = { model = "claude-*" }
+action = "observe"
+""",
+    )
+    code, out, _ = cli("check", path)
+    assert code == 0
+    row = next(line for line in out.splitlines() if line.startswith("team-tokens"))
+    assert row.split() == ["team-tokens", "attribute:team", "250,000", "tokens", "rolling:24h",
+                           "observe", "-", "model=claude-*"]  # fmt: skip
+
+
+def test_check_hides_webhook_and_ledger_secrets(tmp_path: Path) -> None:
+    """Webhook paths and Redis passwords often are credentials; the summary never prints them."""
+    path = write(
+        tmp_path,
+        """
+[ledger]
+url = "redis://:hunter2@127.0.0.1:6379/0"
+
+[[budget]]
+name = "g"
+limit_usd = 1
+
+[[alert]]
+kind = "webhook"
+url = "https://hooks.example.com/services/T000/B000/XXXXSECRET"
+events = ["exceeded"]
+""",
+    )
+    code, out, _ = cli("check", path)
+    assert code == 0
+    assert "hunter2" not in out and "XXXXSECRET" not in out
+    assert "redis://:***@127.0.0.1:6379/0" in out
+    assert "https://hooks.example.com/..." in out
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        (
+            '[[budget]]\nname = "daily"\nlimit_usd = 5\nwindow = "dayly"\n',
+            ["budget 'daily'", "window 'dayly'", "rolling:<duration>"],
+        ),
+        (
+            '[[budget]]\nname = "s"\nscope = "team"\nlimit_usd = 1\n',
+            ["budget 's'", "scope 'team'", "attribute:<key>"],
+        ),
+        (
+            '[[budget]]\nname = "s"\nlimit_usd = 1\nwarn_at = [0.8, 0.5]\n',
+            ["budget 's'", "warn_at", "strictly increasing"],
+        ),
+        (
+            '[[budget]]\nname = "s"\nlimit_usd = 1\naction = "stop"\n',
+            ["budget 's'", "action 'stop'", "raise, warn, observe"],
+        ),
+        (
+            '[[budget]]\nname = "s"\nlimit_usd = -1\n',
+            ["budget 's'", "limit_usd -1", "greater than 0"],
+        ),
+        (
+            '[[budget]]\nname = "s"\nlimit_usd = 1\nlimt_tokens = 5\n',
+            ["budget 's'", "unknown key 'limt_tokens'"],
+        ),
+        (
+            '[[budget]]\nname = "s"\nlimit_usd = 1\n[[alert]]\nkind = "webhook"\n'
+            'url = "ftp://x/hook"\n',
+            ["alert #1", "url 'ftp://x/hook'", "http://"],
+        ),
+        ('[[budget]]\nname = "s"\nlimit_usd = \n', ["not valid TOML"]),
+    ],
+)
+def test_check_rejects_mistakes_with_exit_2_and_a_precise_message(
+    tmp_path: Path, toml: str, expected: list[str]
+) -> None:
+    """Each mistake names the budget (or alert), the field, the value and what is allowed."""
+    path = write(tmp_path, toml)
+    code, out, err = cli("check", path)
+    assert code == 2
+    assert out == ""
+    assert err.startswith(f"kit-telemetry check: {path}: ")
+    for fragment in expected:
+        assert fragment in err
+
+
+def test_help_lists_rules_and_check(capsys: pytest.CaptureFixture[str]) -> None:
+    """Both commands register from the one module."""
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    help_text = capsys.readouterr().out
+    assert "write Prometheus alerting rules" in help_text
+    assert "validate a budgets file" in help_text
+
+
+def test_rules_help_describes_the_output_option(capsys: pytest.CaptureFixture[str]) -> None:
+    """`kit-telemetry rules --help` documents -o and its default."""
+    with pytest.raises(SystemExit):
+        main(["rules", "--help"])
+    help_text = capsys.readouterr().out
+    assert "-o DIR, --output-dir DIR" in help_text
+    assert RULES_FILENAME in help_text
