@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from kit_telemetry.cli import main
-from kit_telemetry.exporters.otlp_json import read_otlp_json
-from kit_telemetry.report import Report, build_report
+from kit_telemetry.exporters.otlp_json import SpanRecord, read_otlp_json
+from kit_telemetry.report import Report, build_report, render_html
 
 FIXTURES = Path(__file__).parent / "fixtures" / "traces"
 SESSIONS = FIXTURES / "sessions.jsonl"
@@ -438,3 +438,23 @@ def test_chromium_screenshot_shows_the_waterfall_colours(screenshot: Path) -> No
     assert all(count > 300 for count in painted.values()), painted
     distinct_rows = len(set(rows))
     assert distinct_rows > 400, distinct_rows
+
+
+def test_long_attribute_values_are_cut_in_the_span_data() -> None:
+    """A captured prompt of megabytes must not make the page that heavy; a glimpse is kept."""
+    span = SpanRecord(
+        trace_id="12" * 16,
+        span_id="34" * 8,
+        parent_span_id=None,
+        name="chat m",
+        kind=3,
+        start_ns=1_000_000,
+        end_ns=2_000_000,
+        attributes={"gen_ai.operation.name": "chat", "gen_ai.input.messages": "x" * 50_000},
+    )
+    html = render_html(build_report([span]))
+    match = re.search(r'<script type="application/json" id="kit-span-data">(.*?)</script>', html)
+    assert match is not None
+    (data,) = json.loads(match.group(1)).values()
+    assert data["attributes"]["gen_ai.input.messages"] == "x" * 2000 + "… (48000 more characters)"
+    assert len(html) < 30_000

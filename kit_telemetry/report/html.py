@@ -39,6 +39,7 @@ from .text import (
     format_usd,
 )
 
+_MAX_ATTRIBUTE_CHARS = 2000
 _CATEGORY_LABELS = {
     "run": "agent run",
     "turn": "turn",
@@ -75,7 +76,13 @@ def _script_json(value: object) -> str:
 
 
 def _jsonable(value: object) -> object:
-    if isinstance(value, (str, bool, int)) or value is None:
+    if isinstance(value, str):
+        if len(value) > _MAX_ATTRIBUTE_CHARS:
+            # Captured prompts can be megabytes; the panel needs a glimpse, not the page weight.
+            hidden = len(value) - _MAX_ATTRIBUTE_CHARS
+            return f"{value[:_MAX_ATTRIBUTE_CHARS]}… ({hidden} more characters)"
+        return value
+    if isinstance(value, (bool, int)) or value is None:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
