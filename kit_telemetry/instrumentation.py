@@ -30,7 +30,7 @@ from opentelemetry.util.types import AttributeValue
 from . import semconv as sc
 from .errors import BudgetExceeded
 from .events import AgentEndEvent, SessionEndEvent
-from .tracing import PAYLOADS, SpanPayload
+from .tracing import LLM, PAYLOADS, RUN, SESSION_END, TOOL, TURN, LLMUsage, SpanPayload
 
 if TYPE_CHECKING:
     from .state import SessionState
@@ -134,13 +134,10 @@ class _SpanScope:
         name: str,
         parent: Context,
         attributes: dict[str, AttributeValue],
+        payload: SpanPayload,
         *,
         kind: SpanKind = SpanKind.INTERNAL,
-        payload: SpanPayload | None = None,
     ) -> trace_api.Span:
-        if payload is None:
-            payload = SpanPayload()
-        payload.attributes = attributes
         PAYLOADS.stage(payload)
         span: trace_api.Span = self._tel._tracer.start_span(
             name, context=parent, kind=kind, attributes=attributes
@@ -157,20 +154,8 @@ class _SpanScope:
             return
         if exc is not None:
             _mark_error(span, exc)
-            self._mirror({sc.ERROR_TYPE: type(exc).__qualname__})
         span.end()
         PAYLOADS.unbind(span.get_span_context().span_id)
-
-    def _set_attributes(self, attributes: dict[str, AttributeValue]) -> None:
-        """Set attributes on the span and on the payload's mirror of them."""
-        assert self._span is not None
-        self._span.set_attributes(attributes)
-        self._mirror(attributes)
-
-    def _mirror(self, attributes: dict[str, AttributeValue]) -> None:
-        mirror = self._payload.attributes if self._payload is not None else None
-        if mirror is not None:
-            mirror.update(attributes)
 
     def start(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -295,7 +280,7 @@ class Session:
             self._tel._bad_input(f"session {self.session_id!r} was ended twice")
             return
         self._ended = True
-        payload = SpanPayload()
+        payload = SpanPayload(SESSION_END, self.session_id)
         span = self._tel._tracer.start_span(
             sc.SPAN_SESSION_END, context=_ROOT, attributes={sc.GEN_AI_CONVERSATION_ID: self.session_id}
         )
@@ -372,7 +357,10 @@ class Run(_SpanScope):
             sc.GEN_AI_CONVERSATION_ID: self.session.session_id,
         }
         span = self._open_span(
-            f"invoke_agent {self.agent_name}", _ROOT, attributes, payload=SpanPayload(content=self.prompt)
+            f"invoke_agent {self.agent_name}",
+            _ROOT,
+            attributes,
+            SpanPayload(RUN, self.session.session_id, self.agent_name, content=self.prompt),
         )
         if self.prompt is not None:
             event_attributes: dict[str, AttributeValue] = {}
@@ -392,9 +380,11 @@ class Run(_SpanScope):
         if span is not None:
             stop_reason = _stop_reason_for(exc) if exc is not None else self._stop_reason
             if stop_reason is not None:
-                self._set_attributes({sc.KIT_RUN_STOP_REASON: stop_reason})
+                span.set_attribute(sc.KIT_RUN_STOP_REASON, stop_reason)
+                assert self._payload is not None
+                self._payload.stop_reason = stop_reason
             if self._tel.capture_content and self._payload is not None and self._payload.result is not None:
-                self._set_attributes({sc.KIT_RUN_RESPONSE: self._tel._clip(str(self._payload.result))})
+                span.set_attribute(sc.KIT_RUN_RESPONSE, self._tel._clip(str(self._payload.result)))
         self._close_span(exc)
         if self._payload is not None and isinstance(self._payload.end_event, AgentEndEvent):
             self.end_event = self._payload.end_event
@@ -461,7 +451,9 @@ class Turn(_SpanScope):
             sc.KIT_TURN_INDEX: self.index,
             sc.GEN_AI_CONVERSATION_ID: run.session.session_id,
         }
-        self._open_span(f"turn {self.index}", run._context, attributes)
+        self._open_span(
+            f"turn {self.index}", run._context, attributes, SpanPayload(TURN, run.session.session_id, detail=self.index)
+        )
 
     def end(self, exc: BaseException | None = None) -> None:
         """End the turn (``with`` does this)."""
@@ -534,15 +526,17 @@ class LLMCall(_SpanScope):
         }
         if self.max_tokens is not None:
             attributes[sc.GEN_AI_REQUEST_MAX_TOKENS] = self.max_tokens
-        span = self._open_span(f"chat {self.model}", self.turn._context, attributes, kind=SpanKind.CLIENT)
+        payload = SpanPayload(LLM, run.session.session_id, self.model, self.provider)
+        span = self._open_span(f"chat {self.model}", self.turn._context, attributes, payload, kind=SpanKind.CLIENT)
         budgets = self._tel._budgets
         if budgets is None:
             return
         try:
             self._admission = budgets.admit_llm_call(self)
         except BudgetExceeded as exc:
-            self._set_attributes({sc.KIT_LLM_OUTCOME: "budget_denied"})
-            self._set_attributes({sc.KIT_BUDGET_DENIED: exc.budget})
+            span.set_attributes({sc.KIT_LLM_OUTCOME: "budget_denied", sc.KIT_BUDGET_DENIED: exc.budget})
+            assert self._payload is not None
+            self._payload.outcome = "budget_denied"
             self._ended = True
             self._close_span(exc)
             run._stop_reason = "budget_exceeded"
@@ -629,10 +623,24 @@ class LLMCall(_SpanScope):
                 attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (self._finish_reason,)
             if self._response_id is not None:
                 attributes[sc.GEN_AI_RESPONSE_ID] = self._response_id
-            self._set_attributes(attributes)
+            span.set_attributes(attributes)
             run._note_input(total_input)
         else:
-            self._set_attributes({sc.KIT_LLM_OUTCOME: outcome})
+            span.set_attribute(sc.KIT_LLM_OUTCOME, outcome)
+        payload = self._payload
+        assert payload is not None
+        payload.outcome = outcome
+        if usage is not None:
+            payload.usage = LLMUsage(
+                input_tokens=usage["input_tokens"],
+                output_tokens=usage["output_tokens"],
+                cache_read_tokens=usage["cache_read_tokens"],
+                cache_write_tokens=usage["cache_write_tokens"],
+                reasoning_tokens=usage["reasoning_tokens"],
+                cost_usd=self.cost_usd,
+                finish_reason=self._finish_reason,
+                response_id=self._response_id,
+            )
         budgets = tel._budgets
         if budgets is not None and self._admission is not None:
             budgets.finish_llm_call(self, self._admission, exc)
@@ -673,7 +681,10 @@ class ToolCall(_SpanScope):
         if tel.capture_content and self.arguments is not None:
             attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = tel._clip(_to_text(self.arguments))
         span = self._open_span(
-            f"execute_tool {self.name}", turn._context, attributes, payload=SpanPayload(content=self.arguments)
+            f"execute_tool {self.name}",
+            turn._context,
+            attributes,
+            SpanPayload(TOOL, turn.run.session.session_id, self.name, self.call_id, self.arguments),
         )
         budgets = tel._budgets
         if budgets is None:
@@ -681,7 +692,7 @@ class ToolCall(_SpanScope):
         try:
             self._admission = budgets.admit_tool_call(self)
         except BudgetExceeded as exc:
-            self._set_attributes({sc.KIT_BUDGET_DENIED: exc.budget})
+            span.set_attribute(sc.KIT_BUDGET_DENIED, exc.budget)
             self._ended = True
             self._close_span(exc)
             turn.run._stop_reason = "budget_exceeded"
@@ -706,12 +717,14 @@ class ToolCall(_SpanScope):
             return
         tel = self._tel
         if self.is_error or exc is not None:
-            self._set_attributes({sc.KIT_TOOL_IS_ERROR: True})
+            span.set_attribute(sc.KIT_TOOL_IS_ERROR, True)
+            if self._payload is not None:
+                self._payload.is_error = True
             if exc is None:
-                self._set_attributes({sc.ERROR_TYPE: "tool_error"})
+                span.set_attribute(sc.ERROR_TYPE, "tool_error")
                 span.set_status(Status(StatusCode.ERROR, "tool reported an error"))
         if tel.capture_content and self.result is not None:
-            self._set_attributes({sc.GEN_AI_TOOL_CALL_RESULT: tel._clip(_to_text(self.result))})
+            span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, tel._clip(_to_text(self.result)))
         self._close_span(exc)
 
 
