@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -429,6 +428,7 @@ def test_rules_fire_in_a_real_prometheus_scraping_kit_metrics(
         f"      - targets: ['{target}']\n",
         encoding="utf-8",
     )
+    log_file = (tmp_path / "prometheus.log").open("wb")
     process = subprocess.Popen(
         [
             prometheus_binary,
@@ -437,7 +437,7 @@ def test_rules_fire_in_a_real_prometheus_scraping_kit_metrics(
             f"--web.listen-address=127.0.0.1:{port}",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "prometheus.log", "wb"),  # noqa: SIM115
+        stderr=log_file,
         cwd=tmp_path,
     )
     firing: set[tuple[str, str, str]] = set()
@@ -467,8 +467,8 @@ def test_rules_fire_in_a_real_prometheus_scraping_kit_metrics(
     finally:
         process.terminate()
         process.wait(30)
+        log_file.close()
     log = (tmp_path / "prometheus.log").read_text(errors="replace")
     assert wanted <= firing, f"firing: {sorted(firing)}\n{log[-3000:]}"
     assert ("KitBudgetThresholdCrossed", "per-session", "0.5") not in firing
     assert ("KitBudgetThresholdCrossed", "daily", "0.8") not in firing
-    assert os.path.isdir(tmp_path / "data")
