@@ -142,13 +142,12 @@ def _describe(event: BudgetAlertEvent) -> str:
         figures = f"${event.spent:.4g} of ${event.limit:.4g}"
     else:
         figures = f"{event.spent:g} of {event.limit:g} {event.unit}"
-    what = (
-        f"passed {event.threshold:.0%} of its limit"
-        if event.kind == "warning" and event.threshold is not None
-        else "is exhausted"
-        if event.kind == "exceeded"
-        else f"alert {event.kind!r}"
-    )
+    if event.kind == "exceeded":
+        what = "is exhausted"
+    elif event.threshold is not None:
+        what = f"passed {event.threshold:.0%} of its limit"
+    else:
+        what = f"raised a {event.kind!r} alert"
     return f"budget {event.budget!r} ({event.scope_key}) {what}: {figures}"
 
 
