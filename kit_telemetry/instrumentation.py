@@ -725,6 +725,9 @@ class ToolCall(_SpanScope):
                 span.set_status(Status(StatusCode.ERROR, "tool reported an error"))
         if tel.capture_content and self.result is not None:
             span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, tel._clip(_to_text(self.result)))
+        budgets = tel._budgets
+        if budgets is not None and self._admission is not None:
+            budgets.finish_tool_call(self._admission)
         self._close_span(exc)
 
 

@@ -8,9 +8,11 @@ session's state.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -186,6 +188,9 @@ class Telemetry:
 
         for extension in extensions:
             self._extensions.load(extension, errors=extension_errors)
+        # Flush and close at interpreter exit, unless shut down before; held weakly so an
+        # unused Telemetry can still be garbage collected.
+        atexit.register(_shutdown_at_exit, weakref.ref(self))
 
     # --- instrumentation ---------------------------------------------------------------
     def session(
@@ -324,9 +329,9 @@ class Telemetry:
         logger.error("kit-telemetry %s failed: %s", component, exc, exc_info=exc)
 
     def _export_error(self, component: str, exc: BaseException | None) -> None:
-        # Export runs on a background thread: never raise there, even when strict.
+        # Export runs on a background thread: never raise there, even when strict. The
+        # guarded exporter has already logged the failure once; here it is only counted.
         self.metrics.record_internal_error(component)
-        logger.error("kit-telemetry %s failed: %s", component, exc, exc_info=exc)
 
     def _price(self, session: Session, provider: str, model: str, usage: Mapping[str, int]) -> float | None:
         try:
@@ -377,6 +382,12 @@ class Telemetry:
                 )
                 self._states[session_id] = state
         return state
+
+
+def _shutdown_at_exit(ref: weakref.ref[Telemetry]) -> None:
+    telemetry = ref()
+    if telemetry is not None:
+        telemetry.shutdown()
 
 
 _OPTIONS = frozenset(

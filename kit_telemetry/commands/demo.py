@@ -7,6 +7,7 @@ writes its traces as OTLP/JSON lines to a local file (``kit-telemetry report`` r
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import time
 from collections import defaultdict
@@ -61,6 +62,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write("demo: --runs and --sessions must be at least 1\n")
         return 2
     prometheus = None if args.prometheus == "none" else args.prometheus
+    _show_notifications(err)
     try:
         tel = Telemetry(
             service_name="kit-telemetry-demo",
@@ -112,6 +114,17 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.flush()
             time.sleep(args.hold)
     return 0
+
+
+def _show_notifications(stream: TextIO) -> None:
+    """Extensions' notifications and telemetry warnings go to the kit_telemetry logger."""
+    log = logging.getLogger("kit_telemetry")
+    if not any(getattr(h, "_kit_demo", False) for h in log.handlers):
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter("  %(levelname)s %(message)s"))
+        handler._kit_demo = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
 
 
 _HEADER = ("session", "model", "turns", "llm", "tools", "input", "cache rd", "cache wr", "output", "cost $", "stop")
