@@ -104,7 +104,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             session.end()
         tel.force_flush()
         out.write("\n" + _summary(outcomes) + "\n")
-        status = tel.budget_status()
+        # Run-scoped budgets have one key per run: the per-run lines above already show them.
+        run_budgets = {b.name for b in tel._budgets.config.budgets if b.scope == "run"} if tel._budgets else set()
+        status = [s for s in tel.budget_status() if s.name not in run_budgets]
         if status:
             out.write("\nbudgets:\n")
             for s in status:

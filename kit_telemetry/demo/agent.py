@@ -17,7 +17,7 @@ from ..instrumentation import Session
 from .simulated import DemoModel, SimulatedModel, SimulatedTools, tool_message
 
 MAX_TURNS = 12
-MAX_TOKENS = 2048
+MAX_TOKENS = 1024
 
 _FROM_PROVIDER = {
     "anthropic": usage.from_anthropic,
