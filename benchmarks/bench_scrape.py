@@ -6,7 +6,7 @@ Fills a ``KitMetrics`` with distinct models, tools and agents (as a busy multi-a
 server would) until the text exposition has at least ``N`` sample lines (each line is one
 series to Prometheus, ``_created`` lines included), serves it on 127.0.0.1 with
 ``start_metrics_server``, and times ``S`` HTTP scrapes in each format from a separate
-scraper process (text, OpenMetrics, and OpenMetrics + gzip as a Prometheus server asks).
+scraper process (text, OpenMetrics, and OpenMetrics + gzip as Prometheus 2.x and 3.x ask).
 Reports the median and the slowest scrape against the goal of 100 ms.
 Not a test: nothing is asserted.
 """
@@ -29,9 +29,16 @@ from kit_telemetry.metrics import KitMetrics
 
 GOAL_MS = 100.0
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-PROMETHEUS_ACCEPT = (
+# What Prometheus servers send (2.x; 3.x adds escaping=allow-utf-8, which spares
+# prometheus-client's per-character escaping of sample names in OpenMetrics).
+PROMETHEUS_2_ACCEPT = (
     "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;"
     "version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+)
+PROMETHEUS_3_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+    "application/openmetrics-text;version=0.0.1;q=0.4,"
+    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
 )
 
 
@@ -79,11 +86,12 @@ for _ in range(scrapes + 1):  # the first one warms up
 print(json.dumps({"timings": timings[1:], "size": size}))
 """
 
-# (label, Accept, Accept-Encoding); the last is what a Prometheus server sends.
+# (label, Accept, Accept-Encoding).
 FORMATS = (
     ("text 0.0.4", "", ""),
     ("openmetrics", OPENMETRICS, ""),
-    ("as Prometheus asks (openmetrics, gzip)", PROMETHEUS_ACCEPT, "gzip"),
+    ("as Prometheus 2.x asks (openmetrics, gzip)", PROMETHEUS_2_ACCEPT, "gzip"),
+    ("as Prometheus 3.x asks (openmetrics utf-8, gzip)", PROMETHEUS_3_ACCEPT, "gzip"),
 )
 
 
