@@ -9,6 +9,7 @@ session's state.
 from __future__ import annotations
 
 import atexit
+import importlib
 import logging
 import os
 import threading
@@ -188,6 +189,10 @@ class Telemetry:
 
         for extension in extensions:
             self._extensions.load(extension, errors=extension_errors)
+        if self.prices._bundled:
+            # The bundled price data takes a quarter of a second to import: do it now, off
+            # the agent's thread, rather than in its first LLM call.
+            threading.Thread(target=_import_price_data, name="kit-telemetry-prices", daemon=True).start()
         # Flush and close at interpreter exit, unless shut down before; held weakly so an
         # unused Telemetry can still be garbage collected.
         atexit.register(_shutdown_at_exit, weakref.ref(self))
@@ -382,6 +387,13 @@ class Telemetry:
                 )
                 self._states[session_id] = state
         return state
+
+
+def _import_price_data() -> None:
+    try:
+        importlib.import_module("genai_prices")
+    except Exception:  # pricing reports a missing package itself, on first use
+        logger.debug("kit-telemetry: could not pre-import genai_prices", exc_info=True)
 
 
 def _shutdown_at_exit(ref: weakref.ref[Telemetry]) -> None:
