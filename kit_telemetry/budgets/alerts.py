@@ -143,7 +143,7 @@ def _describe(event: BudgetAlertEvent) -> str:
     else:
         figures = f"{event.spent:g} of {event.limit:g} {event.unit}"
     if event.kind == "exceeded":
-        what = "is exhausted"
+        what = "hit its limit"
     elif event.threshold is not None:
         what = f"passed {event.threshold:.0%} of its limit"
     else:

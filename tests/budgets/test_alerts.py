@@ -460,7 +460,7 @@ def test_log_sink_logs_a_warning_naming_budget_scope_and_figures(
     assert (
         first.getMessage() == "budget 'per-session' (s-1) passed 50% of its limit: $0.026 of $0.05"
     )
-    assert second.getMessage() == "budget 'per-session' (s-1) is exhausted: 25 of 25 llm_calls"
+    assert second.getMessage() == "budget 'per-session' (s-1) hit its limit: 25 of 25 llm_calls"
     assert first.budget_alert["budget"] == "per-session"  # type: ignore[attr-defined]
 
 
