@@ -4,8 +4,8 @@
 their ``SpanPayload``, and those of any instrumentation that follows the GenAI conventions,
 through their attributes), keeps totals keyed by run so concurrent runs never mix, builds
 the typed events of ``events.py`` and hands them on: the LLM, tool and run facts to the
-metrics, every event to the processor that runs after it on the same span (the extension
-runtime, through ``take_events``).
+metrics, and every event, with its span, to the event sink (the extension runtime, which
+sits after it on the same provider).
 """
 
 from __future__ import annotations
@@ -74,6 +74,9 @@ class Pricer(Protocol):
         cache_write_tokens: int = 0,
         subscription: bool = False,
     ) -> float | None: ...
+
+
+EventSink = Callable[[Sequence[Event], ReadableSpan], None]
 
 
 class UsageMetrics(Protocol):
@@ -205,7 +208,7 @@ class UsageAggregator(SpanProcessor):
         self._lock = threading.Lock()
         self._nodes: dict[int, _Node] = {}  # live spans of other code, by span id
         self._sessions: OrderedDict[str, _Session] = OrderedDict()
-        self._stash = threading.local()
+        self._sink: EventSink | None = None
         self._wanted: frozenset[EventType] = frozenset(EventType)
 
     # --- configuration -------------------------------------------------------------
@@ -216,6 +219,10 @@ class UsageAggregator(SpanProcessor):
     def set_pricer(self, pricer: Pricer | None) -> None:
         """Price LLM calls that came without a cost with ``pricer`` from now on."""
         self._pricer = pricer
+
+    def set_event_sink(self, sink: EventSink | None) -> None:
+        """Deliver every event built from a span, with the span, to ``sink``."""
+        self._sink = sink
 
     def want_start_events(self, types: Sequence[EventType]) -> None:
         """Build start-side events only of these types (nobody handles the others)."""
@@ -248,15 +255,6 @@ class UsageAggregator(SpanProcessor):
                 unpriced_call_count=t.unpriced_call_count,
             )
 
-    def take_events(self, span: ReadableSpan) -> list[Event]:
-        """The events this aggregator just built for ``span`` (for the next processor)."""
-        stash = self._stash
-        if getattr(stash, "span", None) is not span:
-            return []
-        events: list[Event] = stash.events
-        stash.span = None
-        return events
-
     def open_span_count(self) -> int:
         """Live spans of other code tracked, and live sessions (for tests of bounded memory)."""
         with self._lock:
@@ -268,11 +266,9 @@ class UsageAggregator(SpanProcessor):
             events = self._start(span)
         except Exception as exc:  # a processor must never raise into span creation
             self._fail(exc)
-            events = []
-        if events:
-            stash = self._stash
-            stash.span = span
-            stash.events = events
+            return
+        if events and self._sink is not None:
+            self._sink(events, span)
 
     def _on_ending(self, span: Span) -> None:
         try:
@@ -292,11 +288,9 @@ class UsageAggregator(SpanProcessor):
             events = self._end(span)
         except Exception as exc:
             self._fail(exc)
-            events = []
-        if events:
-            stash = self._stash
-            stash.span = span
-            stash.events = events
+            return
+        if events and self._sink is not None:
+            self._sink(events, span)
 
     def shutdown(self) -> None:
         with self._lock:
@@ -370,7 +364,7 @@ class UsageAggregator(SpanProcessor):
             if EventType.SESSION_START not in wanted:
                 return []
             return [SessionStartEvent(session_id=session_id, timestamp_ns=started_ns, session_file=payload.detail)]
-        parent = self._parent_node(span)
+        parent = payload.parent.node if own and payload.parent is not None else self._parent_node(span)
         if parent is None:
             return []  # outside any run: nothing to count
         run = parent.run
@@ -628,4 +622,4 @@ def _duration_ms(span: ReadableSpan) -> float:
     return (end - start) / 1e6
 
 
-__all__ = ["OTHER", "Pricer", "UsageAggregator", "UsageMetrics"]
+__all__ = ["OTHER", "EventSink", "Pricer", "UsageAggregator", "UsageMetrics"]

@@ -526,7 +526,7 @@ class LLMCall(_SpanScope):
         }
         if self.max_tokens is not None:
             attributes[sc.GEN_AI_REQUEST_MAX_TOKENS] = self.max_tokens
-        payload = SpanPayload(LLM, run.session.session_id, self.model, self.provider)
+        payload = SpanPayload(LLM, run.session.session_id, self.model, self.provider, parent=self.turn._payload)
         span = self._open_span(f"chat {self.model}", self.turn._context, attributes, payload, kind=SpanKind.CLIENT)
         budgets = self._tel._budgets
         if budgets is None:
@@ -684,7 +684,7 @@ class ToolCall(_SpanScope):
             f"execute_tool {self.name}",
             turn._context,
             attributes,
-            SpanPayload(TOOL, turn.run.session.session_id, self.name, self.call_id, self.arguments),
+            SpanPayload(TOOL, turn.run.session.session_id, self.name, self.call_id, self.arguments, turn._payload),
         )
         budgets = tel._budgets
         if budgets is None:

@@ -56,6 +56,7 @@ class SpanPayload:
         is_error: a tool call failed.
         stop_reason: why a run stopped, when the API knows better than the last finish reason.
         end_event: the end event the aggregator built, for the API to hand out.
+        parent: the payload of the enclosing span made through the API, if any.
         node: the aggregator's own bookkeeping for this span.
     """
 
@@ -67,6 +68,7 @@ class SpanPayload:
         "name",
         "node",
         "outcome",
+        "parent",
         "result",
         "role",
         "session_id",
@@ -81,8 +83,10 @@ class SpanPayload:
         name: str = "",
         detail: Any = None,
         content: Any = None,
+        parent: SpanPayload | None = None,
     ) -> None:
         self.role = role
+        self.parent = parent
         self.session_id = session_id
         self.name = name
         self.detail = detail

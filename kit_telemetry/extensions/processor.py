@@ -1,9 +1,11 @@
 """``ExtensionSpanProcessor``: the handler runtime, as an OpenTelemetry span processor.
 
-It runs after the ``UsageAggregator`` on the same provider, takes the events the
-aggregator built for each span start and end, and calls the handlers registered for them:
-in extension load order, then registration order. A handler that raises is logged with
-its extension's name and counted; the next handler still runs and the agent never sees it.
+It sits after the ``UsageAggregator`` on the same provider and is the aggregator's event
+sink: for each span start and end, the aggregator hands it the events it built, and it
+calls the handlers registered for them, in extension load order, then registration order.
+Then the span goes to the extensions' own raw span processors. A handler that raises is
+logged with its extension's name and counted; the next handler still runs and the agent
+never sees it.
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ class ExtensionSpanProcessor(SpanProcessor):
         self._loading: _Registered | None = None
         self._async = AsyncRunner(timeout_s=handler_timeout_s, on_timeout=self._handler_timed_out)
         aggregator.want_start_events(())
+        aggregator.set_event_sink(self._dispatch)
 
     # --- loading ---------------------------------------------------------------------------
     def load(self, spec: str | os.PathLike[str], *, errors: str = "raise") -> LoadedExtension:
@@ -313,9 +316,6 @@ class ExtensionSpanProcessor(SpanProcessor):
 
     # --- SpanProcessor -----------------------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        events = self._aggregator.take_events(span)
-        if events:
-            self._dispatch(events, span)
         for extension, processor in self._processors:
             try:
                 processor.on_start(span, parent_context)
@@ -330,9 +330,6 @@ class ExtensionSpanProcessor(SpanProcessor):
                 self._handler_failed(extension, EventType.AGENT_END, exc)
 
     def on_end(self, span: ReadableSpan) -> None:
-        events = self._aggregator.take_events(span)
-        if events:
-            self._dispatch(events, span)
         for extension, processor in self._processors:
             try:
                 processor.on_end(span)
