@@ -229,32 +229,54 @@ def _scope_getter(name: str) -> _Getter:
     return lambda scope: scope.attributes.get(key)
 
 
+class _Window:
+    """A plan's current window and the counters built for it (replaced whole on a new window).
+
+    Replacing the object rather than mutating it keeps concurrent callers consistent: a
+    thread still holding the old window only ever adds old-window counters to the old
+    cache.
+    """
+
+    __slots__ = ("end", "llm", "start", "tool", "valid_from", "valid_until")
+
+    def __init__(self, valid_from: float, valid_until: float, start: float, end: float | None):
+        self.valid_from = valid_from
+        self.valid_until = valid_until
+        self.start = start
+        self.end = end
+        self.llm: dict[str, tuple[Counter, ...]] = {}
+        self.tool: dict[str, tuple[Counter, ...]] = {}
+
+
 class _Plan:
     """A budget compiled for the hot path: matchers, scope getter, window and limits."""
 
     __slots__ = (
         "action",
+        "alerting",
         "budget",
+        "current",
         "enforce",
+        "first_alert",
         "fixed_window",
-        "index",
         "limits",
+        "llm_units",
         "matchers",
         "name",
         "scope_key_of",
         "spec",
         "warn_at",
-        "window_cache",
-        "window_until",
     )
 
-    def __init__(self, index: int, budget: Budget) -> None:
-        self.index = index
+    def __init__(self, budget: Budget) -> None:
         self.budget = budget
         self.name = budget.name
         self.action = budget.action
         self.enforce = budget.action == "raise"
         self.warn_at = budget.warn_at
+        # observe budgets never alert; others check thresholds only past the lowest one.
+        self.alerting = budget.action != "observe"
+        self.first_alert = budget.warn_at[0] if budget.warn_at else 1.0
         self.scope_key_of = _scope_getter(budget.scope)
         self.matchers: tuple[tuple[_Getter, re.Pattern[str]], ...] = tuple(
             (_scope_getter(key), re.compile(translate(pattern)))
@@ -272,11 +294,15 @@ class _Plan:
         if budget.max_tool_calls is not None:
             limits["tool_calls"] = budget.max_tool_calls
         self.limits = limits
+        self.llm_units = tuple(u for u in limits if u in ("usd", "tokens", "llm_calls"))
         # none and rolling windows have one counter for ever (rolling ones forget spend
         # bucket by bucket); calendar windows are recomputed when the clock leaves them.
         self.fixed_window = self.spec.kind in ("none", "rolling")
-        self.window_cache: tuple[float, float | None] = (0.0, None)
-        self.window_until = -math.inf
+        self.current = (
+            _Window(-math.inf, math.inf, 0.0, None)
+            if self.fixed_window
+            else _Window(math.inf, -math.inf, 0.0, None)
+        )
 
     def matches(self, scope: CallScope) -> bool:
         for getter, pattern in self.matchers:
@@ -285,14 +311,51 @@ class _Plan:
                 return False
         return True
 
-    def window(self, now_s: float) -> tuple[float, float | None]:
-        """``(window_start, window_end)`` identifying the counter's window at ``now_s``."""
-        if self.fixed_window or self.window_cache[0] <= now_s < self.window_until:
-            return self.window_cache
+    def window(self, now_s: float) -> _Window:
+        """The window at ``now_s`` (the cached one while the clock stays inside it)."""
+        current = self.current
+        if current.valid_from <= now_s < current.valid_until:
+            return current
         start, end = window_bounds(self.spec, now_s)
-        self.window_cache = (start, end)
-        self.window_until = math.inf if end is None else end
-        return self.window_cache
+        current = _Window(start, math.inf if end is None else end, start, end)
+        self.current = current
+        return current
+
+    def counter(self, window: _Window, unit: str, scope_key: str) -> Counter:
+        spec = self.spec
+        return Counter(
+            budget=self.name,
+            unit=unit,
+            scope_key=scope_key,
+            window_start=window.start,
+            window_end=window.end,
+            rolling_s=spec.rolling_s,
+            bucket_s=spec.bucket_s,
+            limit=self.limits[unit],
+            enforce=self.enforce,
+        )
+
+    def llm_counters(self, scope_key: str, now_s: float) -> tuple[Counter, ...]:
+        """This budget's USD, token and LLM-call counters for a scope key, now."""
+        window = self.window(now_s)
+        counters = window.llm.get(scope_key)
+        if counters is None:
+            if len(window.llm) >= _CACHE_LIMIT:
+                window.llm.clear()
+            counters = tuple(self.counter(window, unit, scope_key) for unit in self.llm_units)
+            window.llm[scope_key] = counters
+        return counters
+
+    def tool_counters(self, scope_key: str, now_s: float) -> tuple[Counter, ...]:
+        """This budget's tool-call counter for a scope key, now."""
+        window = self.window(now_s)
+        counters = window.tool.get(scope_key)
+        if counters is None:
+            if len(window.tool) >= _CACHE_LIMIT:
+                window.tool.clear()
+            counters = (self.counter(window, "tool_calls", scope_key),)
+            window.tool[scope_key] = counters
+        return counters
 
 
 def _display(unit: str, amount: float) -> float:
@@ -336,10 +399,12 @@ class BudgetEnforcer:
         self._metrics = metrics
         self._reservation_ttl_s = reservation_ttl_s
         self._deny_on_ledger_error = config.on_ledger_error == "deny"
-        self._plans = tuple(_Plan(i, b) for i, b in enumerate(config.budgets))
+        self._plans = tuple(_Plan(b) for b in config.budgets)
         self._by_name = {plan.name: plan for plan in self._plans}
-        # Benign races: two threads may build equal Counter objects; either one is right.
-        self._counters: dict[tuple[int, str, str, float], Counter] = {}
+        # Decisions matter for metrics and for warn budgets; skip the pass otherwise.
+        self._decisions_needed = metrics is not None or any(
+            plan.action == "warn" for plan in self._plans
+        )
         self._alerts_known: set[tuple[str, float, str]] = set()
         self._max_ratio: dict[str, tuple[float, float]] = {}
         self._llm_plans = tuple(
@@ -374,7 +439,9 @@ class BudgetEnforcer:
         """
         try:
             now = self._clock()
-            usd = 0 if worst_case_usd is None else round(worst_case_usd * MICROS_PER_USD)
+            # Negative figures are nonsense from the caller; they must not mint budget.
+            usd = 0 if worst_case_usd is None else max(0, round(worst_case_usd * MICROS_PER_USD))
+            worst_case_tokens = max(0, worst_case_tokens)
             amounts: list[tuple[Counter, int]] = []
             for plan in self._llm_plans:
                 if plan.matchers and not plan.matches(scope):
@@ -382,13 +449,14 @@ class BudgetEnforcer:
                 key = plan.scope_key_of(scope)
                 if key is None:
                     continue
-                for unit in plan.limits:
+                for counter in plan.llm_counters(key, now):
+                    unit = counter.unit
                     if unit == "usd":
-                        amounts.append((self._counter(plan, unit, key, now), usd))
+                        amounts.append((counter, usd))
                     elif unit == "tokens":
-                        amounts.append((self._counter(plan, unit, key, now), worst_case_tokens))
-                    elif unit == "llm_calls":
-                        amounts.append((self._counter(plan, unit, key, now), 1))
+                        amounts.append((counter, worst_case_tokens))
+                    else:
+                        amounts.append((counter, 1))
             return self._admit(scope, amounts, now)
         except BudgetExceeded:
             raise
@@ -410,7 +478,7 @@ class BudgetEnforcer:
                     continue
                 key = plan.scope_key_of(scope)
                 if key is not None:
-                    amounts.append((self._counter(plan, "tool_calls", key, now), 1))
+                    amounts.extend((counter, 1) for counter in plan.tool_counters(key, now))
             return self._admit(scope, amounts, now)
         except BudgetExceeded:
             raise
@@ -442,11 +510,17 @@ class BudgetEnforcer:
         if not admission.amounts:
             return
         try:
-            usd = None if cost_usd is None else round(cost_usd * MICROS_PER_USD)
-            actual = [
-                (counter, self._actual(counter.unit, reserved, usd, tokens))
-                for counter, reserved in admission.amounts
-            ]
+            usd = None if cost_usd is None else max(0, round(cost_usd * MICROS_PER_USD))
+            tokens = max(0, tokens)
+            actual: list[tuple[Counter, int]] = []
+            for counter, reserved in admission.amounts:
+                unit = counter.unit
+                if unit == "usd":
+                    actual.append((counter, reserved if usd is None else usd))
+                elif unit == "tokens":
+                    actual.append((counter, tokens))
+                else:  # llm_calls / tool_calls: the call happened
+                    actual.append((counter, 1))
             self._commit(admission.scope, admission.reservation_id, actual, idempotency_key)
         except Exception:
             self._internal_error("budget", "settling a call failed")
@@ -481,7 +555,8 @@ class BudgetEnforcer:
         """
         try:
             now = self._clock()
-            usd = None if cost_usd is None else round(cost_usd * MICROS_PER_USD)
+            usd = None if cost_usd is None else max(0, round(cost_usd * MICROS_PER_USD))
+            tokens = max(0, tokens)
             amounts: list[tuple[Counter, int]] = []
             for plan in self._llm_plans:
                 if plan.matchers and not plan.matches(scope):
@@ -489,13 +564,15 @@ class BudgetEnforcer:
                 key = plan.scope_key_of(scope)
                 if key is None:
                     continue
-                for unit in plan.limits:
-                    if unit == "usd" and usd is not None:
-                        amounts.append((self._counter(plan, unit, key, now), usd))
+                for counter in plan.llm_counters(key, now):
+                    unit = counter.unit
+                    if unit == "usd":
+                        if usd is not None:
+                            amounts.append((counter, usd))
                     elif unit == "tokens":
-                        amounts.append((self._counter(plan, unit, key, now), tokens))
-                    elif unit == "llm_calls":
-                        amounts.append((self._counter(plan, unit, key, now), 1))
+                        amounts.append((counter, tokens))
+                    else:
+                        amounts.append((counter, 1))
             if amounts:
                 self._commit(scope, None, amounts, idempotency_key)
         except Exception:
@@ -505,7 +582,8 @@ class BudgetEnforcer:
         """Every budget's figures per live scope key and unit in the current window.
 
         Also sets the budget gauges: USD spent and reserved per scope key for ``global``,
-        ``model`` and ``provider`` budgets, the highest utilisation among scope keys for
+        ``model`` and ``provider`` budgets (for other scopes, whose keys are many, the total
+        over live keys without a scope key), the highest utilisation among scope keys for
         every budget, and the window end of calendar budgets.
         """
         now = self._clock()
@@ -519,7 +597,8 @@ class BudgetEnforcer:
             by_budget.setdefault(status.counter.budget, []).append(status)
         out: list[BudgetStatus] = []
         for plan in self._plans:
-            start, end = plan.window(now)
+            window = plan.window(now)
+            start, end = window.start, window.end
             rows = [
                 s
                 for s in by_budget.get(plan.name, ())
@@ -527,9 +606,7 @@ class BudgetEnforcer:
             ]
             if not rows and plan.budget.scope == "global":
                 rows = [
-                    CounterStatus(
-                        counter=self._counter(plan, unit, "global", now), spent=0, reserved=0
-                    )
+                    CounterStatus(counter=plan.counter(window, unit, "global"), spent=0, reserved=0)
                     for unit in plan.limits
                 ]
             units = list(plan.limits)
@@ -560,28 +637,6 @@ class BudgetEnforcer:
 
     # ----------------------------------------------------------------- internals
 
-    def _counter(self, plan: _Plan, unit: str, scope_key: str, now_s: float) -> Counter:
-        start, end = plan.window(now_s)
-        cache_key = (plan.index, unit, scope_key, start)
-        counter = self._counters.get(cache_key)
-        if counter is None:
-            if len(self._counters) >= _CACHE_LIMIT:
-                self._counters.clear()
-            spec = plan.spec
-            counter = Counter(
-                budget=plan.name,
-                unit=unit,
-                scope_key=scope_key,
-                window_start=start,
-                window_end=end,
-                rolling_s=spec.rolling_s,
-                bucket_s=spec.bucket_s,
-                limit=plan.limits[unit],
-                enforce=plan.enforce,
-            )
-            self._counters[cache_key] = counter
-        return counter
-
     def _admit(self, scope: CallScope, amounts: list[tuple[Counter, int]], now: float) -> Admission:
         if not amounts:
             return Admission(scope, "", amounts)
@@ -607,7 +662,7 @@ class BudgetEnforcer:
                 window_end=counter.window_end,
                 unit=counter.unit,
             )
-        if self._metrics is not None or any(not c.enforce for c, _ in amounts):
+        if self._decisions_needed:
             self._decide(scope, amounts, outcome.usage, now)
         return Admission(scope, reservation_id, amounts)
 
@@ -658,14 +713,6 @@ class BudgetEnforcer:
         self._internal_error("budget_ledger", "budget ledger unavailable; admitting the call")
         return Admission(scope, reservation_id, amounts, ledger_failed=True)
 
-    @staticmethod
-    def _actual(unit: str, reserved: int, usd: int | None, tokens: int) -> int:
-        if unit == "usd":
-            return reserved if usd is None else usd
-        if unit == "tokens":
-            return tokens
-        return 1  # llm_calls / tool_calls: the call happened
-
     def _commit(
         self,
         scope: CallScope,
@@ -685,7 +732,7 @@ class BudgetEnforcer:
         for (counter, _), (spent, reserved) in zip(actual, after, strict=True):
             limit = counter.limit
             plan = self._by_name[counter.budget]
-            if plan.action != "observe":
+            if plan.alerting and spent >= plan.first_alert * limit:
                 for threshold in plan.warn_at:
                     if spent >= threshold * limit:
                         self._alert(
@@ -784,9 +831,15 @@ class BudgetEnforcer:
         self, plan: _Plan, rows: list[CounterStatus], start: float, end: float | None
     ) -> None:
         best = 0.0
+        few_keys = plan.budget.scope in _LOW_CARDINALITY_SCOPES
+        total_spent = total_reserved = 0
         for row in rows:
             best = max(best, row.spent / row.counter.limit)
-            if row.counter.unit == "usd" and plan.budget.scope in _LOW_CARDINALITY_SCOPES:
+            if row.counter.unit != "usd":
+                continue
+            total_spent += row.spent
+            total_reserved += row.reserved
+            if few_keys:
                 self._metric(
                     "set_budget_usage",
                     plan.name,
@@ -794,6 +847,15 @@ class BudgetEnforcer:
                     _display("usd", row.spent),
                     _display("usd", row.reserved),
                 )
+        if not few_keys and "usd" in plan.limits:
+            # Too many keys to label: the budget's total over its live keys, unlabelled.
+            self._metric(
+                "set_budget_usage",
+                plan.name,
+                None,
+                _display("usd", total_spent),
+                _display("usd", total_reserved),
+            )
         self._max_ratio[plan.name] = (start, best)
         self._metric("set_budget_max_utilization", plan.name, best)
         if end is not None:

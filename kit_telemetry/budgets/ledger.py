@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, runtime_checkable
@@ -56,8 +57,9 @@ __all__ = [
 
 MICROS_PER_USD = 1_000_000
 UNITS = ("usd", "tokens", "llm_calls", "tool_calls")
-IDEMPOTENCY_TTL_S = 86_400.0
-"""How long an idempotency key is remembered (usage is never reported a day late)."""
+IDEMPOTENCY_TTL_S = 3_600.0
+"""How long an idempotency key is remembered: usage for a response arrives within seconds,
+so an hour covers retries and late exporters while keeping the key sets small."""
 IDLE_TTL_S = 30 * 86_400.0
 """How long a counter with window ``none`` outlives its last activity."""
 ALERT_FOREVER_S = math.inf
@@ -229,6 +231,11 @@ class LedgerBackend(Protocol):
         ...
 
 
+# tuple.__new__ skips the NamedTuple's Python-level __new__ (a measurable share of a
+# memory-ledger admission); the result is an ordinary ReserveOutcome.
+_outcome = tuple.__new__
+
+
 def check_amounts(amounts: Sequence[tuple[Counter, int]]) -> None:
     """Reject negative amounts, which would let a caller mint budget."""
     for counter, amount in amounts:
@@ -246,28 +253,40 @@ class _State:
     """One counter's figures inside a :class:`MemoryLedger` (guarded by the ledger's lock)."""
 
     __slots__ = (
-        "active_until",
         "alerts",
         "buckets",
         "counter",
         "idempotency",
+        "idempotency_order",
+        "latest_expiry",
         "next_expiry",
+        "prune_at",
+        "refresh_at",
         "reservations",
         "reserved",
         "spent",
+        "touched",
     )
 
-    def __init__(self, counter: Counter) -> None:
+    def __init__(self, counter: Counter, now_s: float) -> None:
         self.counter = counter
         self.spent = 0
         self.reserved = 0
         self.reservations: dict[str, tuple[int, float]] = {}
-        self.next_expiry = math.inf
+        self.next_expiry = math.inf  # earliest reservation expiry
+        self.latest_expiry = -math.inf  # latest reservation expiry
+        self.prune_at = math.inf  # when the oldest rolling bucket falls out
+        self.refresh_at = math.inf  # min(next_expiry, prune_at): one comparison on the hot path
         # Rolling windows only: bucket start -> amount, oldest first (dicts keep order).
-        self.buckets: dict[int, int] | None = {} if counter.rolling_s else None
+        self.buckets: dict[int, int] = {}
         self.idempotency: dict[str, float] = {}
+        # (expiry, key) oldest first: expired keys leave from the left in O(1) each.
+        self.idempotency_order: deque[tuple[float, str]] = deque()
         self.alerts: dict[tuple[float, str], float] = {}
-        self.active_until = 0.0
+        self.touched = now_s
+
+    def alive(self, now_s: float) -> bool:
+        return self.counter.active_until(self.touched) > now_s or self.latest_expiry > now_s
 
     def refresh(self, now_s: float) -> None:
         if now_s >= self.next_expiry:
@@ -275,23 +294,31 @@ class _State:
             self.reservations = live
             self.reserved = sum(amount for amount, _ in live.values())
             self.next_expiry = min((exp for _, exp in live.values()), default=math.inf)
-        buckets = self.buckets
-        if buckets:
+        if now_s >= self.prune_at:
             counter = self.counter
             horizon = now_s - counter.rolling_s - counter.bucket_s
+            buckets = self.buckets
             while buckets:
                 oldest = next(iter(buckets))
                 if oldest > horizon:
                     break
                 self.spent -= buckets.pop(oldest)
+            self.prune_at = (
+                next(iter(buckets)) + counter.rolling_s + counter.bucket_s if buckets else math.inf
+            )
+        self.refresh_at = min(self.next_expiry, self.prune_at)
 
     def add_spent(self, amount: int, now_s: float) -> None:
         self.spent += amount
-        buckets = self.buckets
-        if buckets is not None:
-            size = self.counter.bucket_s
+        counter = self.counter
+        if counter.rolling_s:
+            size = counter.bucket_s
             start = int(now_s // size) * size
+            buckets = self.buckets
             buckets[start] = buckets.get(start, 0) + amount
+            if self.prune_at == math.inf:
+                self.prune_at = start + counter.rolling_s + size
+                self.refresh_at = min(self.refresh_at, self.prune_at)
 
 
 class MemoryLedger:
@@ -310,20 +337,18 @@ class MemoryLedger:
     def _state(self, counter: Counter, now_s: float) -> _State:
         state = self._states.get(counter.key)
         if state is None:
-            state = self._states[counter.key] = _State(counter)
+            state = self._states[counter.key] = _State(counter, now_s)
         else:
             # The newest limit wins: a restarted process may have a changed configuration.
             state.counter = counter
-            state.refresh(now_s)
+            if now_s >= state.refresh_at:
+                state.refresh(now_s)
         return state
 
     def _sweep(self, now_s: float) -> None:
         # Dropping ended counters here, not on a timer, keeps the ledger free of threads.
-        if now_s < self._next_sweep:
-            return
         self._next_sweep = now_s + 60.0
-        # active_until is never before a counter's last reservation expiry, so it alone decides.
-        dead = [key for key, state in self._states.items() if state.active_until <= now_s]
+        dead = [key for key, state in self._states.items() if not state.alive(now_s)]
         for key in dead:
             del self._states[key]
 
@@ -336,24 +361,37 @@ class MemoryLedger:
         expires_at_s: float,
     ) -> ReserveOutcome:
         """See :meth:`LedgerBackend.reserve`."""
-        check_amounts(amounts)
+        # Written for speed: this and commit() are most of an in-memory admission's cost.
+        usage: list[tuple[int, int]] = []
+        states: list[_State] = []
+        refused = -1
         with self._lock:
-            self._sweep(now_s)
-            states = [self._state(counter, now_s) for counter, _ in amounts]
-            usage = tuple((state.spent, state.reserved) for state in states)
-            for index, (counter, amount) in enumerate(amounts):
-                spent, reserved = usage[index]
-                if refuses(counter, spent, reserved, amount):
-                    return ReserveOutcome(False, index, usage)
-            for state, (counter, amount) in zip(states, amounts, strict=True):
-                previous = state.reservations.get(reservation_id)
-                state.reservations[reservation_id] = (amount, expires_at_s)
-                state.reserved += amount - (previous[0] if previous is not None else 0)
-                state.next_expiry = min(state.next_expiry, expires_at_s)
-                state.active_until = max(
-                    state.active_until, counter.active_until(now_s), expires_at_s
-                )
-            return ReserveOutcome(True, -1, usage)
+            if now_s >= self._next_sweep:
+                self._sweep(now_s)
+            for counter, amount in amounts:
+                if amount < 0:
+                    check_amounts(amounts)  # raises with the message
+                state = self._state(counter, now_s)
+                spent, reserved = state.spent, state.reserved
+                usage.append((spent, reserved))
+                states.append(state)
+                if refused < 0 and counter.enforce:
+                    used = spent + reserved
+                    if used >= counter.limit or used + amount > counter.limit:
+                        refused = len(usage) - 1
+            if refused >= 0:
+                return _outcome(ReserveOutcome, (False, refused, tuple(usage)))
+            for state, (_, amount) in zip(states, amounts, strict=True):
+                reservations = state.reservations
+                previous = reservations.get(reservation_id)
+                reservations[reservation_id] = (amount, expires_at_s)
+                state.reserved += amount if previous is None else amount - previous[0]
+                if expires_at_s < state.next_expiry:
+                    state.next_expiry = expires_at_s
+                    state.refresh_at = min(state.refresh_at, expires_at_s)
+                state.latest_expiry = max(state.latest_expiry, expires_at_s)
+                state.touched = now_s
+        return _outcome(ReserveOutcome, (True, -1, tuple(usage)))
 
     def commit(
         self,
@@ -369,24 +407,33 @@ class MemoryLedger:
         with self._lock:
             for counter, amount in amounts:
                 state = self._state(counter, now_s)
+                state.touched = now_s
                 if reservation_id is not None:
                     held = state.reservations.pop(reservation_id, None)
                     if held is not None:
                         state.reserved -= held[0]
-                if idempotency_key is not None:
-                    seen = state.idempotency.get(idempotency_key)
-                    if seen is not None and seen > now_s:
-                        out.append((state.spent, state.reserved))
-                        continue
-                    if len(state.idempotency) > 1024:
-                        state.idempotency = {
-                            k: exp for k, exp in state.idempotency.items() if exp > now_s
-                        }
-                    state.idempotency[idempotency_key] = now_s + self._idempotency_ttl_s
+                if idempotency_key is not None and not self._first_use(
+                    state, idempotency_key, now_s
+                ):
+                    out.append((state.spent, state.reserved))
+                    continue
                 state.add_spent(amount, now_s)
-                state.active_until = max(state.active_until, counter.active_until(now_s))
                 out.append((state.spent, state.reserved))
         return out
+
+    def _first_use(self, state: _State, idempotency_key: str, now_s: float) -> bool:
+        seen = state.idempotency.get(idempotency_key)
+        if seen is not None and seen > now_s:
+            return False
+        order = state.idempotency_order
+        while order and order[0][0] <= now_s:
+            expiry, old = order.popleft()
+            if state.idempotency.get(old) == expiry:
+                del state.idempotency[old]
+        expiry = now_s + self._idempotency_ttl_s
+        state.idempotency[idempotency_key] = expiry
+        order.append((expiry, idempotency_key))
+        return True
 
     def release(self, reservation_id: str, counters: Sequence[Counter], *, now_s: float) -> None:
         """See :meth:`LedgerBackend.release`."""
@@ -408,7 +455,8 @@ class MemoryLedger:
                 if state is None:
                     out.append((0, 0))
                 else:
-                    state.refresh(now_s)
+                    if now_s >= state.refresh_at:
+                        state.refresh(now_s)
                     out.append((state.spent, state.reserved))
             return out
 
@@ -417,9 +465,10 @@ class MemoryLedger:
         with self._lock:
             out = []
             for state in self._states.values():
-                if state.active_until <= now_s:
+                if not state.alive(now_s):
                     continue
-                state.refresh(now_s)
+                if now_s >= state.refresh_at:
+                    state.refresh(now_s)
                 out.append(
                     CounterStatus(counter=state.counter, spent=state.spent, reserved=state.reserved)
                 )
@@ -435,7 +484,7 @@ class MemoryLedger:
             if expiry is not None and expiry > now_s:
                 return False
             state.alerts[(threshold, kind)] = counter.alert_expiry(now_s)
-            state.active_until = max(state.active_until, counter.active_until(now_s))
+            state.touched = now_s
             return True
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ Times come from the caller's clock (the enforcer's), so a fleet should keep NTP 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,29 +38,35 @@ _GRACE_S = 3600  # keys outlive their counter's active time, so late commits sti
 
 # Shared Lua helpers. Numbers are written with %.17g so integers stay exact and times keep
 # their sub-second part (Lua's own tostring keeps only 14 digits).
+#
+# Each counter's arguments are PER values from ARGV[o]: key, amount, active_until, limit,
+# enforce ("1"/"0"), rolling_s, bucket_s, and meta (JSON: budget, unit, scope key, window
+# start and end), which is stored only when the counter is new or its limit changed.
 _PRELUDE = r"""
 local NEVER = 1e300
+local GRACE = 3600
+local PER = 8
+local SUFFIXES = {'', ':r', ':ra', ':b', ':i', ':a'}
 local function num(x) return string.format('%.17g', x) end
 
-local function refresh(base, now)
+-- A counter's figures, after dropping expired reservations and rolled-off buckets.
+local function load(base, now)
   local v = redis.call('HMGET', base, 'spent', 'reserved', 'next_expiry', 'prune_at',
-                       'rolling_s', 'bucket_s')
-  local spent = tonumber(v[1]) or 0
-  local reserved = tonumber(v[2]) or 0
-  local next_expiry = tonumber(v[3]) or NEVER
-  local prune_at = tonumber(v[4]) or NEVER
-  if now >= next_expiry then
-    local expired = redis.call('ZRANGEBYSCORE', base .. ':r', '-inf', now)
-    for _, id in ipairs(expired) do
-      reserved = reserved - (tonumber(redis.call('HGET', base .. ':ra', id)) or 0)
+                       'rolling_s', 'bucket_s', 'limit', 'enforce', 'ttl_until')
+  local c = {spent = tonumber(v[1]) or 0, reserved = tonumber(v[2]) or 0,
+             next_expiry = tonumber(v[3]) or NEVER, prune_at = tonumber(v[4]) or NEVER,
+             limit = v[7], enforce = v[8], ttl_until = tonumber(v[9]) or 0}
+  if now >= c.next_expiry then
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', base .. ':r', '-inf', now)) do
+      c.reserved = c.reserved - (tonumber(redis.call('HGET', base .. ':ra', id)) or 0)
       redis.call('HDEL', base .. ':ra', id)
     end
     redis.call('ZREMRANGEBYSCORE', base .. ':r', '-inf', now)
     local first = redis.call('ZRANGE', base .. ':r', 0, 0, 'WITHSCORES')
-    if first[2] then next_expiry = tonumber(first[2]) else next_expiry = NEVER end
-    redis.call('HSET', base, 'reserved', num(reserved), 'next_expiry', num(next_expiry))
+    if first[2] then c.next_expiry = tonumber(first[2]) else c.next_expiry = NEVER end
+    redis.call('HSET', base, 'reserved', num(c.reserved), 'next_expiry', num(c.next_expiry))
   end
-  if now >= prune_at then
+  if now >= c.prune_at then
     local rolling_s = tonumber(v[5]) or 0
     local bucket_s = tonumber(v[6]) or 0
     local horizon = now - rolling_s - bucket_s
@@ -68,34 +75,41 @@ local function refresh(base, now)
     for i = 1, #buckets, 2 do
       local start = tonumber(buckets[i])
       if start <= horizon then
-        spent = spent - tonumber(buckets[i + 1])
+        c.spent = c.spent - tonumber(buckets[i + 1])
         redis.call('HDEL', base .. ':b', buckets[i])
       elseif start < oldest then
         oldest = start
       end
     end
-    if oldest < NEVER then prune_at = oldest + rolling_s + bucket_s else prune_at = NEVER end
-    redis.call('HSET', base, 'spent', num(spent), 'prune_at', num(prune_at))
+    if oldest < NEVER then c.prune_at = oldest + rolling_s + bucket_s else c.prune_at = NEVER end
+    redis.call('HSET', base, 'spent', num(c.spent), 'prune_at', num(c.prune_at))
   end
-  return spent, reserved
+  return c
 end
 
--- Writes a counter's description (ARGV from offset o) and refreshes its TTLs and index entry.
-local META = 9
-local function describe(index, base, key, o, active_until, now)
-  redis.call('HSET', base, 'budget', ARGV[o], 'unit', ARGV[o + 1], 'scope_key', ARGV[o + 2],
-             'window_start', ARGV[o + 3], 'window_end', ARGV[o + 4], 'rolling_s', ARGV[o + 5],
-             'bucket_s', ARGV[o + 6], 'limit', ARGV[o + 7], 'enforce', ARGV[o + 8])
-  local ttl = math.ceil(active_until - now) + 3600
-  for _, suffix in ipairs({'', ':r', ':ra', ':b', ':i', ':a'}) do
-    redis.call('EXPIRE', base .. suffix, ttl)
+-- After a write: the description when new or changed, and TTLs (extended at most once a
+-- minute of clock time, so calendar counters set them once). Sub-keys written by this call
+-- get the counter's TTL too, as they may be younger than the last extension.
+local function touch(index, base, c, o, now, active_until, written)
+  if c.limit ~= ARGV[o + 3] or c.enforce ~= ARGV[o + 4] then
+    redis.call('HSET', base, 'limit', ARGV[o + 3], 'enforce', ARGV[o + 4],
+               'rolling_s', ARGV[o + 5], 'bucket_s', ARGV[o + 6], 'meta', ARGV[o + 7])
   end
-  redis.call('ZADD', index, 'GT', active_until, key)
+  local target = active_until + GRACE
+  if target > c.ttl_until + 60 then
+    local ttl = math.ceil(target - now)
+    for _, suffix in ipairs(SUFFIXES) do redis.call('EXPIRE', base .. suffix, ttl) end
+    redis.call('HSET', base, 'ttl_until', num(target))
+    redis.call('ZADD', index, 'GT', active_until, ARGV[o])
+  else
+    local ttl = math.ceil(c.ttl_until - now)
+    for _, suffix in ipairs(written) do redis.call('EXPIRE', base .. suffix, ttl) end
+  end
 end
 """
 
-# KEYS: index, then one base per counter. ARGV: now, expires_at, reservation id, then per
-# counter: key, amount, active_until, META description fields.
+# KEYS: index, then one base per counter. ARGV: now, expires_at, reservation id, then PER
+# values per counter.
 _RESERVE = (
     _PRELUDE
     + r"""
@@ -103,21 +117,18 @@ local now = tonumber(ARGV[1])
 local expires_at = tonumber(ARGV[2])
 local rid = ARGV[3]
 local n = #KEYS - 1
-local stride = 3 + META
 local out = {1, -1}
-local figures = {}
+local loaded = {}
 for i = 1, n do
-  local base = KEYS[i + 1]
-  local o = 4 + (i - 1) * stride
-  local spent, reserved = refresh(base, now)
-  figures[i] = reserved
-  out[#out + 1] = spent
-  out[#out + 1] = reserved
+  local o = 4 + (i - 1) * PER
+  local c = load(KEYS[i + 1], now)
+  loaded[i] = c
+  out[#out + 1] = c.spent
+  out[#out + 1] = c.reserved
   local amount = tonumber(ARGV[o + 1])
-  local limit = tonumber(ARGV[o + 3 + 7])
-  local enforce = ARGV[o + 3 + 8] == '1'
-  local used = spent + reserved
-  if out[1] == 1 and enforce and (used >= limit or used + amount > limit) then
+  local limit = tonumber(ARGV[o + 3])
+  local used = c.spent + c.reserved
+  if out[1] == 1 and ARGV[o + 4] == '1' and (used >= limit or used + amount > limit) then
     out[1] = 0
     out[2] = i - 1
   end
@@ -125,16 +136,15 @@ end
 if out[1] == 1 then
   for i = 1, n do
     local base = KEYS[i + 1]
-    local o = 4 + (i - 1) * stride
-    local amount = tonumber(ARGV[o + 1])
+    local o = 4 + (i - 1) * PER
+    local c = loaded[i]
     local previous = tonumber(redis.call('HGET', base .. ':ra', rid)) or 0
     redis.call('HSET', base .. ':ra', rid, ARGV[o + 1])
     redis.call('ZADD', base .. ':r', expires_at, rid)
-    local next_expiry = tonumber(redis.call('HGET', base, 'next_expiry')) or NEVER
-    if expires_at < next_expiry then next_expiry = expires_at end
-    redis.call('HSET', base, 'reserved', num(figures[i] - previous + amount),
-               'next_expiry', num(next_expiry))
-    describe(KEYS[1], base, ARGV[o], o + 3, math.max(tonumber(ARGV[o + 2]), expires_at), now)
+    if expires_at < c.next_expiry then c.next_expiry = expires_at end
+    redis.call('HSET', base, 'reserved', num(c.reserved - previous + tonumber(ARGV[o + 1])),
+               'next_expiry', num(c.next_expiry))
+    touch(KEYS[1], base, c, o, now, math.max(tonumber(ARGV[o + 2]), expires_at), {':r', ':ra'})
   end
 end
 return out
@@ -142,8 +152,7 @@ return out
 )
 
 # KEYS: index, then one base per counter. ARGV: now, reservation id ('' for none),
-# idempotency key ('' for none), idempotency expiry, then per counter: key, amount,
-# active_until, META description fields.
+# idempotency key ('' for none), idempotency expiry, then PER values per counter.
 _COMMIT = (
     _PRELUDE
     + r"""
@@ -151,17 +160,16 @@ local now = tonumber(ARGV[1])
 local rid = ARGV[2]
 local idem = ARGV[3]
 local idem_expiry = tonumber(ARGV[4])
-local n = #KEYS - 1
-local stride = 3 + META
 local out = {}
-for i = 1, n do
+for i = 1, #KEYS - 1 do
   local base = KEYS[i + 1]
-  local o = 5 + (i - 1) * stride
-  local spent, reserved = refresh(base, now)
+  local o = 5 + (i - 1) * PER
+  local c = load(base, now)
+  local written = {}
   if rid ~= '' then
     local held = redis.call('HGET', base .. ':ra', rid)
     if held then
-      reserved = reserved - tonumber(held)
+      c.reserved = c.reserved - tonumber(held)
       redis.call('HDEL', base .. ':ra', rid)
       redis.call('ZREM', base .. ':r', rid)
     end
@@ -174,35 +182,34 @@ for i = 1, n do
     else
       redis.call('ZREMRANGEBYSCORE', base .. ':i', '-inf', now)
       redis.call('ZADD', base .. ':i', idem_expiry, idem)
+      written[#written + 1] = ':i'
     end
   end
-  local rolling_s = tonumber(ARGV[o + 3 + 5])
+  local rolling_s = tonumber(ARGV[o + 5])
   if charge > 0 and rolling_s > 0 then
-    local bucket_s = tonumber(ARGV[o + 3 + 6])
+    local bucket_s = tonumber(ARGV[o + 6])
     local start = math.floor(now / bucket_s) * bucket_s
     local field = string.format('%d', start)
     local current = tonumber(redis.call('HGET', base .. ':b', field)) or 0
     redis.call('HSET', base .. ':b', field, num(current + charge))
-    local prune_at = tonumber(redis.call('HGET', base, 'prune_at')) or NEVER
-    if start + rolling_s + bucket_s < prune_at then prune_at = start + rolling_s + bucket_s end
-    redis.call('HSET', base, 'prune_at', num(prune_at))
+    if start + rolling_s + bucket_s < c.prune_at then
+      redis.call('HSET', base, 'prune_at', num(start + rolling_s + bucket_s))
+    end
+    written[#written + 1] = ':b'
   end
-  spent = spent + charge
-  redis.call('HSET', base, 'spent', num(spent), 'reserved', num(reserved))
-  describe(KEYS[1], base, ARGV[o], o + 3, tonumber(ARGV[o + 2]), now)
-  out[#out + 1] = spent
-  out[#out + 1] = reserved
+  c.spent = c.spent + charge
+  redis.call('HSET', base, 'spent', num(c.spent), 'reserved', num(c.reserved))
+  touch(KEYS[1], base, c, o, now, tonumber(ARGV[o + 2]), written)
+  out[#out + 1] = c.spent
+  out[#out + 1] = c.reserved
 end
 return out
 """
 )
 
-# KEYS: counter bases. ARGV: now, reservation id.
-_RELEASE = (
-    _PRELUDE
-    + r"""
-local now = tonumber(ARGV[1])
-local rid = ARGV[2]
+# KEYS: counter bases. ARGV: reservation id.
+_RELEASE = r"""
+local rid = ARGV[1]
 for i = 1, #KEYS do
   local base = KEYS[i]
   local held = redis.call('HGET', base .. ':ra', rid)
@@ -210,12 +217,11 @@ for i = 1, #KEYS do
     redis.call('HDEL', base .. ':ra', rid)
     redis.call('ZREM', base .. ':r', rid)
     local reserved = tonumber(redis.call('HGET', base, 'reserved')) or 0
-    redis.call('HSET', base, 'reserved', num(reserved - tonumber(held)))
+    redis.call('HSET', base, 'reserved', string.format('%.17g', reserved - tonumber(held)))
   end
 end
 return 1
 """
-)
 
 # KEYS: counter bases. ARGV: now.
 _USAGE = (
@@ -225,7 +231,10 @@ local now = tonumber(ARGV[1])
 local out = {}
 for i = 1, #KEYS do
   local spent, reserved = 0, 0
-  if redis.call('EXISTS', KEYS[i]) == 1 then spent, reserved = refresh(KEYS[i], now) end
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    local c = load(KEYS[i], now)
+    spent, reserved = c.spent, c.reserved
+  end
   out[#out + 1] = spent
   out[#out + 1] = reserved
 end
@@ -243,47 +252,62 @@ local out = {}
 for _, key in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf')) do
   local base = ARGV[2] .. key
   if redis.call('EXISTS', base) == 1 then
-    local spent, reserved = refresh(base, now)
-    local m = redis.call('HMGET', base, 'budget', 'unit', 'scope_key', 'window_start',
-                         'window_end', 'rolling_s', 'bucket_s', 'limit', 'enforce')
-    out[#out + 1] = {m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9],
-                     num(spent), num(reserved)}
+    local c = load(base, now)
+    local m = redis.call('HMGET', base, 'meta', 'limit', 'enforce', 'rolling_s', 'bucket_s')
+    out[#out + 1] = {m[1], m[2], m[3], m[4], m[5], num(c.spent), num(c.reserved)}
   end
 end
 return out
 """
 )
 
-# KEYS: index, counter base. ARGV: now, key, field, alert expiry, active_until, META fields.
+# KEYS: index, counter base. ARGV: now, alert field, alert expiry, then PER values.
 _MARK_ALERT = (
     _PRELUDE
     + r"""
 local now = tonumber(ARGV[1])
 local base = KEYS[2]
-local seen = redis.call('HGET', base .. ':a', ARGV[3])
+local c = load(base, now)
+local seen = redis.call('HGET', base .. ':a', ARGV[2])
 local first = 0
 if not seen or tonumber(seen) <= now then
-  redis.call('HSET', base .. ':a', ARGV[3], ARGV[4])
+  redis.call('HSET', base .. ':a', ARGV[2], ARGV[3])
   first = 1
 end
-describe(KEYS[1], base, ARGV[2], 6, tonumber(ARGV[5]), now)
+touch(KEYS[1], base, c, 4, now, tonumber(ARGV[6]), {':a'})
 return first
 """
 )
 
 
-def _describe(counter: Counter) -> list[str | int | float]:
-    return [
-        counter.budget,
-        counter.unit,
-        counter.scope_key,
-        repr(counter.window_start),
-        "" if counter.window_end is None else repr(counter.window_end),
-        counter.rolling_s,
-        counter.bucket_s,
-        counter.limit,
-        "1" if counter.enforce else "0",
-    ]
+_statics: dict[tuple[str, int, bool], tuple[Any, ...]] = {}
+
+
+def _static(counter: Counter) -> tuple[Any, ...]:
+    """A counter's unchanging arguments (limit, enforce, rolling, meta), built once."""
+    cache_key = (counter.key, counter.limit, counter.enforce)
+    found = _statics.get(cache_key)
+    if found is None:
+        if len(_statics) > 10_000:
+            _statics.clear()
+        meta = json.dumps(
+            [
+                counter.budget,
+                counter.unit,
+                counter.scope_key,
+                counter.window_start,
+                counter.window_end,
+            ]
+        )
+        found = (
+            counter.limit,
+            "1" if counter.enforce else "0",
+            counter.rolling_s,
+            counter.bucket_s,
+            meta,
+        )
+        _statics[cache_key] = found
+    return found
 
 
 class RedisLedger:
@@ -335,7 +359,7 @@ class RedisLedger:
         args: list[Any] = []
         for counter, amount in amounts:
             keys.append(self._base + counter.key)
-            args += [counter.key, amount, repr(counter.active_until(now_s)), *_describe(counter)]
+            args += (counter.key, amount, repr(counter.active_until(now_s)), *_static(counter))
         return keys, args
 
     def reserve(
@@ -378,7 +402,7 @@ class RedisLedger:
     def release(self, reservation_id: str, counters: Sequence[Counter], *, now_s: float) -> None:
         """See :meth:`LedgerBackend.release`."""
         keys = [self._base + counter.key for counter in counters]
-        self._run("release", self._release, keys, [repr(now_s), reservation_id])
+        self._run("release", self._release, keys, [reservation_id])
 
     def usage(self, counters: Sequence[Counter], *, now_s: float) -> list[tuple[int, int]]:
         """See :meth:`LedgerBackend.usage`."""
@@ -391,14 +415,16 @@ class RedisLedger:
         reply = self._run("status", self._live, [self._index], [repr(now_s), self._base])
         out = []
         for row in reply:
-            text = [v.decode() if isinstance(v, bytes) else str(v) for v in row]
-            budget, unit, scope_key, start, end, rolling_s, bucket_s, limit, enforce = text[:9]
+            meta, limit, enforce, rolling_s, bucket_s, spent, reserved = (
+                v.decode() if isinstance(v, bytes) else str(v) for v in row
+            )
+            budget, unit, scope_key, start, end = json.loads(meta)
             counter = Counter(
                 budget=budget,
                 unit=unit,
                 scope_key=scope_key,
-                window_start=float(start),
-                window_end=float(end) if end else None,
+                window_start=start,
+                window_end=end,
                 rolling_s=int(rolling_s),
                 bucket_s=int(bucket_s),
                 limit=int(limit),
@@ -406,7 +432,7 @@ class RedisLedger:
             )
             out.append(
                 CounterStatus(
-                    counter=counter, spent=int(float(text[9])), reserved=int(float(text[10]))
+                    counter=counter, spent=int(float(spent)), reserved=int(float(reserved))
                 )
             )
         return out
@@ -418,11 +444,12 @@ class RedisLedger:
         expiry = min(counter.alert_expiry(now_s), 1e300)
         args = [
             repr(now_s),
-            counter.key,
             f"{threshold!r}|{kind}",
             repr(expiry),
+            counter.key,
+            0,
             repr(counter.active_until(now_s)),
-            *_describe(counter),
+            *_static(counter),
         ]
         reply = self._run(
             "mark_alert_sent", self._mark_alert, [self._index, self._base + counter.key], args

@@ -14,8 +14,10 @@ date so the hot path reads one row), ``reservations``, ``buckets`` (rolling wind
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 
@@ -134,6 +136,8 @@ class SQLiteLedger:
                 if statement.strip():
                     conn.execute(statement)
             conn.execute("COMMIT")
+            # From here on _begin() does the waiting for the write lock.
+            conn.execute("PRAGMA busy_timeout=0")
         except sqlite3.Error as exc:
             raise LedgerError(f"sqlite ledger {self.path!r}: cannot open: {exc}") from exc
         self._conn = conn
@@ -146,7 +150,7 @@ class SQLiteLedger:
             conn = self._connect()
             try:
                 cur = conn.cursor()
-                cur.execute("BEGIN IMMEDIATE")
+                self._begin(cur)
                 try:
                     yield cur
                 except BaseException:
@@ -158,6 +162,30 @@ class SQLiteLedger:
                     with suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 raise LedgerError(f"sqlite ledger {self.path!r}: {what} failed: {exc}") from exc
+
+    def _begin(self, cur: sqlite3.Cursor) -> None:
+        """``BEGIN IMMEDIATE``, retried with short jittered sleeps until ``timeout_s``.
+
+        SQLite's own busy handler backs off to 100 ms sleeps, so under contention a few
+        processes win the lock over and over while others wait for a second or more;
+        sub-millisecond retries keep admission latency even across processes.
+        """
+        deadline = 0.0
+        delay_s = 0.0001
+        while True:
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                now = time.monotonic()
+                if not deadline:
+                    deadline = now + self._timeout_s
+                elif now >= deadline:
+                    raise
+            time.sleep(random.uniform(0, delay_s))
+            delay_s = min(delay_s * 2, 0.001)
 
     def _figures(self, cur: sqlite3.Cursor, counter: Counter, now_s: float) -> tuple[int, int]:
         """``(spent, reserved)`` of a counter, dropping expired reservations and buckets."""

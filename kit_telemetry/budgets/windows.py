@@ -19,6 +19,7 @@ A window is computed from the clock when it is needed; nothing runs on a timer.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -126,7 +127,9 @@ def window_bounds(spec: WindowSpec, now_s: float) -> tuple[float, float | None]:
     if kind == "rolling":
         return now_s - spec.rolling_s, None
     tz = ZoneInfo(spec.timezone)
-    local = datetime.fromtimestamp(now_s, tz)
+    # Window bounds fall on whole seconds, so flooring keeps the answer exact, whereas
+    # fromtimestamp() rounds to the microsecond and could step into the next window.
+    local = datetime.fromtimestamp(math.floor(now_s), tz)
     if kind == "hour":
         # replace() keeps ``fold``, so the repeated hour of a DST fall-back is its own window.
         start = local.replace(minute=0, second=0, microsecond=0).timestamp()

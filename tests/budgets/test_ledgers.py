@@ -275,6 +275,38 @@ def test_unreachable_redis_raises_ledger_error() -> None:
     ledger.close()
 
 
+def test_redis_keys_are_namespaced_and_expire(redis_server) -> None:  # type: ignore[no-untyped-def]
+    """Every key lives under the prefix and carries a TTL, so ended windows clean up."""
+    import redis
+
+    ledger = RedisLedger(redis_server.url, prefix="ttl-test")
+    day = Counter(
+        budget="d",
+        unit="usd",
+        scope_key="global",
+        limit=100,
+        window_start=NOW,
+        window_end=NOW + 7200,
+    )
+    rolling = Counter(budget="r", unit="usd", scope_key="x", limit=100, rolling_s=3600, bucket_s=60)
+    ledger.reserve("r1", [(day, 5), (rolling, 5)], now_s=NOW, expires_at_s=NOW + 600)
+    ledger.commit("r1", [(day, 5), (rolling, 5)], now_s=NOW, idempotency_key="msg")
+    ledger.mark_alert_sent(day, threshold=0.5, kind="warning", now_s=NOW)
+    ledger.reserve("r2", [(day, 1)], now_s=NOW + 1, expires_at_s=NOW + 601)  # ':r' again
+    client = redis.Redis.from_url(redis_server.url)
+    keys = sorted(k.decode() for k in client.scan_iter("ttl-test:*"))
+    assert all(k.startswith("ttl-test:") for k in keys)
+    counter_keys = [k for k in keys if k != "ttl-test:index"]
+    assert {k.rsplit("]", 1)[1] for k in counter_keys} == {"", ":r", ":ra", ":b", ":i", ":a"}
+    ttls = {k: client.ttl(k) for k in counter_keys}
+    assert all(ttl > 0 for ttl in ttls.values()), ttls
+    day_ttls = [ttl for k, ttl in ttls.items() if '"d"' in k]
+    # Calendar keys last until the window ends plus an hour of grace.
+    assert all(7200 + 3600 - 5 <= ttl <= 7200 + 3600 for ttl in day_ttls), day_ttls
+    client.close()
+    ledger.close()
+
+
 def test_sqlite_locked_beyond_timeout_raises_ledger_error(tmp_path: Path) -> None:
     """A writer that cannot get the lock in time gets LedgerError."""
     path = tmp_path / "locked.db"

@@ -1,0 +1,187 @@
+"""Admission + settlement per LLM call, per ledger backend, against same-run baselines.
+
+Run: ``.venv/bin/python benchmarks/bench_budgets.py`` (starts its own redis-server on
+127.0.0.1 unless ``--redis-url`` is given). Goals (issue 5): memory median <= 5 us,
+SQLite <= 200 us, Redis one round trip per operation (admission + settlement = two).
+
+Baselines, measured in the same run:
+- memory: a dict update under a ``threading.Lock`` (the floor for any in-process counter);
+- sqlite: an empty ``BEGIN IMMEDIATE``/``COMMIT`` on the same kind of file, twice (one
+  transaction each for admission and settlement);
+- redis: a bare ``PING`` round trip, twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from kit_telemetry.budgets import Budget, BudgetConfig, BudgetEnforcer, CallScope, MemoryLedger
+from kit_telemetry.budgets.ledger import LedgerBackend
+from kit_telemetry.budgets.redis import RedisLedger
+from kit_telemetry.budgets.sqlite import SQLiteLedger
+
+SCOPE = CallScope(
+    session_id="s-1", run_id="run-1", provider="anthropic", model="claude-sonnet-4-5", agent="a"
+)
+
+
+def median_us(operation: Callable[[int], None], *, batches: int, per_batch: int) -> float:
+    """Median over batches of the mean time per operation, in microseconds."""
+    timings = []
+    counter = 0
+    for _ in range(batches):
+        start = time.perf_counter_ns()
+        for _ in range(per_batch):
+            operation(counter)
+            counter += 1
+        timings.append((time.perf_counter_ns() - start) / per_batch / 1000)
+    return statistics.median(timings)
+
+
+def enforcer_for(ledger: LedgerBackend, budgets: tuple[Budget, ...]) -> BudgetEnforcer:
+    return BudgetEnforcer(BudgetConfig(budgets=budgets), ledger=ledger)
+
+
+def admit_and_settle(enforcer: BudgetEnforcer) -> Callable[[int], None]:
+    admit, settle = enforcer.admit_llm_call, enforcer.settle
+
+    def operation(i: int) -> None:
+        admission = admit(SCOPE, worst_case_usd=0.02, worst_case_tokens=2000)
+        settle(admission, cost_usd=0.01, tokens=1200, idempotency_key=f"msg_{i}")
+
+    return operation
+
+
+ONE_BUDGET = (Budget(name="daily", limit_usd=1e9, window="day", warn_at=(0.5, 0.8)),)
+THREE_BUDGETS = (
+    *ONE_BUDGET,
+    Budget(name="per-session", scope="session", limit_usd=1e9, limit_tokens=10**15),
+    Budget(name="tool-loop", scope="run", max_llm_calls=10**12),
+)
+
+
+@contextmanager
+def redis_server(url: str | None) -> Iterator[str]:
+    if url:
+        yield url
+        return
+    executable = shutil.which("redis-server")
+    if executable is None:
+        sys.exit("redis-server is not installed; pass --redis-url")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with tempfile.TemporaryDirectory() as directory:
+        process = subprocess.Popen(
+            [executable, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory,
+             "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            url = f"redis://127.0.0.1:{port}/0"
+            probe = RedisLedger(url)
+            for _ in range(500):
+                try:
+                    probe.ping()
+                    break
+                except Exception:
+                    time.sleep(0.01)
+            probe.close()
+            yield url
+        finally:
+            process.terminate()
+            process.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--redis-url", help="use this Redis instead of starting one")
+    parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    args = parser.parse_args(argv)
+    scale = 0.2 if args.quick else 1.0
+    rows: list[tuple[str, str, float, str, float]] = []
+
+    lock = threading.Lock()
+    counts: dict[str, int] = {}
+
+    def locked_dict(i: int) -> None:
+        with lock:
+            counts["k"] = counts.get("k", 0) + 1
+        with lock:
+            counts["k"] = counts.get("k", 0) + 1
+
+    n = int(200 * scale)
+    floor = median_us(locked_dict, batches=n, per_batch=1000)
+    for label, budgets in (("1 budget", ONE_BUDGET), ("3 budgets", THREE_BUDGETS)):
+        memory = median_us(
+            admit_and_settle(enforcer_for(MemoryLedger(), budgets)), batches=n, per_batch=1000
+        )
+        rows.append(("memory", label, memory, "2x locked dict update", floor))
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "bench.db"
+        raw = sqlite3.connect(Path(directory) / "raw.db", isolation_level=None)
+        raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute("PRAGMA synchronous=NORMAL")
+
+        def empty_transactions(i: int) -> None:
+            raw.execute("BEGIN IMMEDIATE")
+            raw.execute("COMMIT")
+            raw.execute("BEGIN IMMEDIATE")
+            raw.execute("COMMIT")
+
+        m = int(100 * scale)
+        base = median_us(empty_transactions, batches=m, per_batch=100)
+        for label, budgets in (("1 budget", ONE_BUDGET), ("3 budgets", THREE_BUDGETS)):
+            ledger = SQLiteLedger(path)
+            value = median_us(
+                admit_and_settle(enforcer_for(ledger, budgets)), batches=m, per_batch=100
+            )
+            ledger.close()
+            rows.append(("sqlite", label, value, "2x empty BEGIN IMMEDIATE/COMMIT", base))
+        raw.close()
+
+    with redis_server(args.redis_url) as url:
+        ping_ledger = RedisLedger(url, prefix="bench:ping")
+
+        def two_pings(i: int) -> None:
+            ping_ledger.ping()
+            ping_ledger.ping()
+
+        m = int(100 * scale)
+        base = median_us(two_pings, batches=m, per_batch=50)
+        for label, budgets in (("1 budget", ONE_BUDGET), ("3 budgets", THREE_BUDGETS)):
+            ledger = RedisLedger(url, prefix=f"bench:{label.replace(' ', '')}:{time.time_ns()}")
+            value = median_us(
+                admit_and_settle(enforcer_for(ledger, budgets)), batches=m, per_batch=50
+            )
+            ledger.close()
+            rows.append(("redis", label, value, "2x PING round trip", base))
+        ping_ledger.close()
+
+    print(
+        f"{'ledger':<8} {'budgets':<10} {'admit+settle':>14} {'baseline':>10} {'ratio':>7}", end=""
+    )
+    print("  baseline is")
+    for ledger_name, label, value, baseline_name, baseline in rows:
+        print(
+            f"{ledger_name:<8} {label:<10} {value:>11.1f} us {baseline:>7.1f} us "
+            f"{value / baseline:>6.1f}x  {baseline_name}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
