@@ -6,6 +6,9 @@ database runs in WAL mode with ``synchronous=NORMAL``: a committed transaction s
 crash of the process (not necessarily a power cut), and readers never block the writer.
 A writer that cannot get the lock within ``timeout_s`` gets a :class:`LedgerError`.
 
+Needs SQLite 3.35 or newer (2021; for ``RETURNING``), which Python's own builds and
+current distributions ship.
+
 Tables: ``counters`` (one row per counter, with its spent and reserved totals kept up to
 date so the hot path reads one row), ``reservations``, ``buckets`` (rolling windows),
 ``idempotency`` and ``alerts``.
@@ -125,6 +128,11 @@ class SQLiteLedger:
         # A connection must not cross fork(): a child opens its own.
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise LedgerError(
+                f"sqlite ledger {self.path!r}: needs SQLite 3.35 or newer, "
+                f"this Python has {sqlite3.sqlite_version}"
+            )
         try:
             conn = sqlite3.connect(
                 self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False
