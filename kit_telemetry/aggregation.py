@@ -78,6 +78,16 @@ class Pricer(Protocol):
 
 EventSink = Callable[[Sequence[Event], ReadableSpan], None]
 
+# Events nothing but handlers need: built only when some handler wants them.
+OPTIONAL_EVENTS = (
+    EventType.SESSION_START,
+    EventType.AGENT_START,
+    EventType.USER_INPUT,
+    EventType.TURN_START,
+    EventType.TURN_END,
+    EventType.TOOL_CALL,
+)
+
 
 class UsageMetrics(Protocol):
     """Where the aggregator reports each finished call and run (``metrics.KitMetrics``)."""
@@ -224,8 +234,11 @@ class UsageAggregator(SpanProcessor):
         """Deliver every event built from a span, with the span, to ``sink``."""
         self._sink = sink
 
-    def want_start_events(self, types: Sequence[EventType]) -> None:
-        """Build start-side events only of these types (nobody handles the others)."""
+    def want_events(self, types: Sequence[EventType]) -> None:
+        """Build the optional events (``OPTIONAL_EVENTS``) only of these types.
+
+        The others are always built: the metrics and ``run.end_event`` need them.
+        """
         self._wanted = frozenset(types)
 
     def mark_subscription(self, session_id: str) -> None:
@@ -622,4 +635,4 @@ def _duration_ms(span: ReadableSpan) -> float:
     return (end - start) / 1e6
 
 
-__all__ = ["OTHER", "EventSink", "Pricer", "UsageAggregator", "UsageMetrics"]
+__all__ = ["OPTIONAL_EVENTS", "OTHER", "EventSink", "Pricer", "UsageAggregator", "UsageMetrics"]

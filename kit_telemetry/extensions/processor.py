@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from ..aggregation import UsageAggregator
+from ..aggregation import OPTIONAL_EVENTS, UsageAggregator
 from ..errors import ExtensionLoadError, UnknownCommandError
 from ..events import Event, EventType, UsageTotals
 from ..instrumentation import current_session
@@ -33,15 +33,6 @@ if TYPE_CHECKING:
     from ..state import SessionState
 
 logger = logging.getLogger("kit_telemetry")
-
-# Events the aggregator builds only when somebody handles them.
-_START_EVENTS = (
-    EventType.SESSION_START,
-    EventType.AGENT_START,
-    EventType.USER_INPUT,
-    EventType.TURN_START,
-    EventType.TOOL_CALL,
-)
 
 Notifier = Callable[[str, str, str], None]  # (extension, message, type)
 
@@ -123,7 +114,7 @@ class ExtensionSpanProcessor(SpanProcessor):
         self._commands: dict[str, tuple[str, CommandDefinition]] = {}
         self._loading: _Registered | None = None
         self._async = AsyncRunner(timeout_s=handler_timeout_s, on_timeout=self._handler_timed_out)
-        aggregator.want_start_events(())
+        aggregator.want_events(())
         aggregator.set_event_sink(self._dispatch)
 
     # --- loading ---------------------------------------------------------------------------
@@ -213,7 +204,7 @@ class ExtensionSpanProcessor(SpanProcessor):
             processors.extend((ext.name, p) for p in ext.processors)
         self._handlers = {k: tuple(v) for k, v in table.items()}
         self._processors = tuple(processors)
-        self._aggregator.want_start_events([t for t in _START_EVENTS if t in self._handlers])
+        self._aggregator.want_events([t for t in OPTIONAL_EVENTS if t in self._handlers])
 
     def _notify(self, extension: str, message: str, type: str) -> None:
         if type not in NOTIFY_TYPES:
