@@ -304,6 +304,9 @@ class UsageAggregator(SpanProcessor):
             return
         if events and self._sink is not None:
             self._sink(events, span)
+        if events and events[-1].type is EventType.SESSION_END:
+            with self._lock:
+                self._sessions.pop(events[-1].session_id, None)
 
     def shutdown(self) -> None:
         with self._lock:
@@ -484,9 +487,14 @@ class UsageAggregator(SpanProcessor):
                     subscription=run.session.subscription,
                 )
         with self._lock:
+            # Nested LLM spans (a framework's chat span around the client library's) are
+            # one call: the innermost spans with usage count, and mark their wrapper as
+            # counted; an inner span without usage leaves the count to its wrapper.
             if node.counted_below:
-                return []  # a wrapper repeating its child's usage: counted once, below
+                return []
             if node.llm_parent is not None:
+                if usage is None:
+                    return []
                 node.llm_parent.counted_below = True
             step = run.llm_steps
             run.llm_steps += 1
@@ -596,7 +604,8 @@ class UsageAggregator(SpanProcessor):
         session_id = payload.session_id
         end_ns = span.end_time or time.time_ns()
         with self._lock:
-            session = self._sessions.pop(session_id, None)
+            # Forgotten only after the handlers ran (see on_end): ctx.usage still holds it.
+            session = self._sessions.get(session_id)
             if session is None:
                 return []
             fields = session.totals.fields((end_ns - session.started_ns) / 1e6)

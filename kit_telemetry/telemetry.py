@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -47,6 +48,7 @@ logger = logging.getLogger("kit_telemetry")
 _T = TypeVar("_T")
 
 _DURABILITY = ("sync", "batched")
+_MAX_ENDED_SESSION_FILES = 10_000
 _EXTENSION_ERRORS = ("raise", "log")
 
 
@@ -128,6 +130,9 @@ class Telemetry:
         self._lock = threading.Lock()
         self._closed = False
         self._sessions: dict[str, Session] = {}
+        # Session files of ended sessions (most recent), so that commands run for them
+        # after the fact still find their state.
+        self._ended_session_files: OrderedDict[str, str] = OrderedDict()
         self._states: dict[str, SessionState] = {}
 
         # Metrics first: everything else reports its errors through them.
@@ -152,6 +157,7 @@ class Telemetry:
 
         self.aggregator = UsageAggregator(pricer=self.prices, metrics=self.metrics, on_error=self._internal_error)
 
+        self._handler_timeout_s = handler_timeout_s
         self._extensions = ExtensionSpanProcessor(
             self.aggregator,
             state_provider=self._state_for,
@@ -360,9 +366,16 @@ class Telemetry:
             self.aggregator.mark_subscription(session.session_id)
 
     def _session_ended(self, session: Session) -> None:
+        # Async handlers still running for this session may write its state: let them
+        # finish (each is bounded by handler_timeout_s) before the store is closed.
+        self._extensions.force_flush(int(self._handler_timeout_s * 1000) + 1000)
         with self._lock:
             self._sessions.pop(session.session_id, None)
             state = self._states.pop(session.session_id, None)
+            if session.session_file is not None:
+                self._ended_session_files[session.session_id] = session.session_file
+                if len(self._ended_session_files) > _MAX_ENDED_SESSION_FILES:
+                    self._ended_session_files.popitem(last=False)
         if state is not None:
             state.close()
 
@@ -378,6 +391,8 @@ class Telemetry:
             if state is None:
                 if session_file is None and session_id in self._sessions:
                     session_file = self._sessions[session_id].session_file
+                if session_file is None:
+                    session_file = self._ended_session_files.get(session_id)
                 path = sidecar_path(session_file=session_file, session_id=session_id, state_dir=self.state_dir)
                 state = SessionState(
                     path,
