@@ -74,37 +74,59 @@ def raw_run_factory(with_metrics: bool) -> tuple[Callable[[], None], Callable[[]
         total_cost = 0.0
         with tracer.start_as_current_span(
             "invoke_agent coder",
-            attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "coder",
-                        "gen_ai.conversation.id": "s-1"},
+            attributes={
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": "coder",
+                "gen_ai.conversation.id": "s-1",
+            },
         ):
             for index, n_tools in enumerate(TOOLS_PER_TURN):
                 with tracer.start_as_current_span(
-                    f"turn {index}", attributes={"kit.turn.index": index, "gen_ai.conversation.id": "s-1"}
+                    f"turn {index}",
+                    attributes={"kit.turn.index": index, "gen_ai.conversation.id": "s-1"},
                 ):
                     c0 = time.perf_counter()
                     with tracer.start_as_current_span(
-                        "chat claude-sonnet-4-5", kind=SpanKind.CLIENT,
-                        attributes={"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic",
-                                    "gen_ai.request.model": "claude-sonnet-4-5", "gen_ai.request.max_tokens": 1024,
-                                    "gen_ai.conversation.id": "s-1"},
+                        "chat claude-sonnet-4-5",
+                        kind=SpanKind.CLIENT,
+                        attributes={
+                            "gen_ai.operation.name": "chat",
+                            "gen_ai.provider.name": "anthropic",
+                            "gen_ai.request.model": "claude-sonnet-4-5",
+                            "gen_ai.request.max_tokens": 1024,
+                            "gen_ai.conversation.id": "s-1",
+                        },
                     ) as chat:
                         call_cost = (1200 * 3 + 4000 * 0.3 + 310 * 15) / 1e6
-                        chat.set_attributes({
-                            "gen_ai.usage.input_tokens": 5200, "gen_ai.usage.output_tokens": 310,
-                            "gen_ai.usage.cache_read.input_tokens": 4000,
-                            "gen_ai.usage.cache_creation.input_tokens": 0,
-                            "gen_ai.usage.reasoning.output_tokens": 0, "gen_ai.response.id": "msg_01",
-                            "gen_ai.response.finish_reasons": ("tool_use",), "kit.usage.cost_usd": call_cost,
-                        })
+                        chat.set_attributes(
+                            {
+                                "gen_ai.usage.input_tokens": 5200,
+                                "gen_ai.usage.output_tokens": 310,
+                                "gen_ai.usage.cache_read.input_tokens": 4000,
+                                "gen_ai.usage.cache_creation.input_tokens": 0,
+                                "gen_ai.usage.reasoning.output_tokens": 0,
+                                "gen_ai.response.id": "msg_01",
+                                "gen_ai.response.finish_reasons": ("tool_use",),
+                                "kit.usage.cost_usd": call_cost,
+                            }
+                        )
                     if with_metrics:
-                        labels = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic",
-                                  "gen_ai.request.model": "claude-sonnet-4-5"}
+                        labels = {
+                            "gen_ai.operation.name": "chat",
+                            "gen_ai.provider.name": "anthropic",
+                            "gen_ai.request.model": "claude-sonnet-4-5",
+                        }
                         token_usage.record(5200, {**labels, "gen_ai.token.type": "input"})
                         token_usage.record(310, {**labels, "gen_ai.token.type": "output"})
                         duration.record(time.perf_counter() - c0, labels)
                         model = {"provider": "anthropic", "model": "claude-sonnet-4-5"}
                         llm_calls.add(1, {**model, "outcome": "ok"})
-                        for kind, n in (("input", 1200), ("cache_read", 4000), ("cache_write", 0), ("output", 310)):
+                        for kind, n in (
+                            ("input", 1200),
+                            ("cache_read", 4000),
+                            ("cache_write", 0),
+                            ("output", 310),
+                        ):
                             tokens.add(n, {**model, "token_type": kind})
                         cost.add(call_cost, model)
                     total_cost += call_cost
@@ -112,8 +134,12 @@ def raw_run_factory(with_metrics: bool) -> tuple[Callable[[], None], Callable[[]
                         s0 = time.perf_counter()
                         with tracer.start_as_current_span(
                             "execute_tool bash",
-                            attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "bash",
-                                        "gen_ai.tool.call.id": f"toolu_{index}{i}", "gen_ai.conversation.id": "s-1"},
+                            attributes={
+                                "gen_ai.operation.name": "execute_tool",
+                                "gen_ai.tool.name": "bash",
+                                "gen_ai.tool.call.id": f"toolu_{index}{i}",
+                                "gen_ai.conversation.id": "s-1",
+                            },
                         ):
                             pass
                         if with_metrics:
@@ -153,8 +179,13 @@ def kit_run_factory() -> tuple[Callable[[], None], Callable[[], None]]:
             for index, n_tools in enumerate(TOOLS_PER_TURN):
                 with run.turn() as turn:
                     with turn.llm_call("anthropic", "claude-sonnet-4-5", max_tokens=1024) as call:
-                        call.record_usage(input_tokens=1200, output_tokens=310, cache_read_tokens=4000,
-                                          finish_reason="tool_use", response_id="msg_01")
+                        call.record_usage(
+                            input_tokens=1200,
+                            output_tokens=310,
+                            cache_read_tokens=4000,
+                            finish_reason="tool_use",
+                            response_id="msg_01",
+                        )
                     for i in range(n_tools):
                         with turn.tool_call("bash", call_id=f"toolu_{index}{i}"):
                             pass
@@ -183,7 +214,9 @@ def measure(fn: Callable[[], None], runs: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=300, help="runs per batch")
     parser.add_argument("--rounds", type=int, default=15, help="interleaved batches per variant")
     args = parser.parse_args()
@@ -201,14 +234,16 @@ def main() -> None:
     for _, close in variants.values():
         close()
     medians = {name: statistics.median(values) for name, values in samples.items()}
-    print(f"per agent run (1 run, 3 turns, 3 LLM calls, 5 tool calls); median of {args.rounds} x {args.runs}")
+    print(
+        f"per agent run (1 run, 3 turns, 3 LLM calls, 5 tool calls); median of {args.rounds} x {args.runs}"
+    )
     for name, value in medians.items():
         print(f"  {name:<36} {value:8.1f} us")
     # Ratios per round (each round runs every variant back to back), then their median:
     # slow drifts of the shared machine cancel out within a round.
     kit = samples["kit-telemetry"]
     for baseline, goal in (("raw spans", 1.3), ("raw spans + metrics", 1.0)):
-        ratios = [k / b for k, b in zip(kit, samples[baseline])]
+        ratios = [k / b for k, b in zip(kit, samples[baseline], strict=True)]
         print(f"  ratio kit / {baseline:<24} {statistics.median(ratios):.2f}  (goal <= {goal})")
 
 

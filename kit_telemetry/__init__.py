@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from . import usage
 from .aggregation import UsageAggregator
-from .budgets.config import Budget
+from .budgets.config import AlertSinkConfig, Budget, BudgetConfig
+from .budgets.enforcer import BudgetStatus
 from .errors import (
     BudgetExceeded,
     ConfigError,
@@ -59,9 +60,12 @@ from .telemetry import Telemetry, __version__, configure
 __all__ = [
     "AgentEndEvent",
     "AgentStartEvent",
+    "AlertSinkConfig",
     "Budget",
     "BudgetAlertEvent",
+    "BudgetConfig",
     "BudgetExceeded",
+    "BudgetStatus",
     "CommandDefinition",
     "ConfigError",
     "Event",

@@ -93,7 +93,12 @@ class UsageMetrics(Protocol):
     """Where the aggregator reports each finished call and run (``metrics.KitMetrics``)."""
 
     def record_llm_call(
-        self, event: LLMUsageEvent, *, outcome: str = "ok", error_type: str = "", operation: str = "chat"
+        self,
+        event: LLMUsageEvent,
+        *,
+        outcome: str = "ok",
+        error_type: str = "",
+        operation: str = "chat",
     ) -> None: ...
 
     def record_tool_call(self, event: ToolResultEvent) -> None: ...
@@ -170,7 +175,15 @@ class _Session:
 
 
 class _Run:
-    __slots__ = ("agent_name", "last_finish_reason", "llm_steps", "run_id", "session", "session_id", "totals")
+    __slots__ = (
+        "agent_name",
+        "last_finish_reason",
+        "llm_steps",
+        "run_id",
+        "session",
+        "session_id",
+        "totals",
+    )
 
     def __init__(self, run_id: str, session_id: str, agent_name: str, session: _Session) -> None:
         self.run_id = run_id
@@ -288,7 +301,7 @@ class UsageAggregator(SpanProcessor):
             payload = PAYLOADS.get(span.context.span_id)
             node = payload.node if payload is not None else self._nodes.get(span.context.span_id)
             if node is not None and node.role == RUN:
-                set_attributes_while_ending(span, self._run_attributes(span, node))
+                set_attributes_while_ending(span, self._run_attributes(span, node, payload))
             elif span.name == sc.SPAN_SESSION_END:
                 attributes = self._session_attributes(span)
                 if attributes:
@@ -372,15 +385,25 @@ class UsageAggregator(SpanProcessor):
                 )
             ]
             if prompt is not None:
-                events.append(UserInputEvent(session_id=session_id, timestamp_ns=started_ns, run_id=run_id, text=prompt))
+                events.append(
+                    UserInputEvent(
+                        session_id=session_id, timestamp_ns=started_ns, run_id=run_id, text=prompt
+                    )
+                )
             return events
         if role == SESSION_START:
             with self._lock:
                 self._session(session_id, started_ns)
             if EventType.SESSION_START not in wanted:
                 return []
-            return [SessionStartEvent(session_id=session_id, timestamp_ns=started_ns, session_file=payload.detail)]
-        parent = payload.parent.node if own and payload.parent is not None else self._parent_node(span)
+            return [
+                SessionStartEvent(
+                    session_id=session_id, timestamp_ns=started_ns, session_file=payload.detail
+                )
+            ]
+        parent = (
+            payload.parent.node if own and payload.parent is not None else self._parent_node(span)
+        )
         if parent is None:
             return []  # outside any run: nothing to count
         run = parent.run
@@ -392,7 +415,14 @@ class UsageAggregator(SpanProcessor):
             self._remember(span, payload, _Node(TURN, run, _Totals(), index), own)
             if EventType.TURN_START not in wanted:
                 return []
-            return [TurnStartEvent(session_id=run.session_id, timestamp_ns=started_ns, run_id=run.run_id, turn_index=index)]
+            return [
+                TurnStartEvent(
+                    session_id=run.session_id,
+                    timestamp_ns=started_ns,
+                    run_id=run.run_id,
+                    turn_index=index,
+                )
+            ]
         node = _Node(role, run, parent.turn)
         node.llm_parent = parent if parent.role == LLM else parent.llm_parent
         self._remember(span, payload, node, own)
@@ -609,16 +639,27 @@ class UsageAggregator(SpanProcessor):
             if session is None:
                 return []
             fields = session.totals.fields((end_ns - session.started_ns) / 1e6)
-        event = SessionEndEvent(session_id=session_id, timestamp_ns=end_ns, run_count=session.run_count, **fields)
+        event = SessionEndEvent(
+            session_id=session_id, timestamp_ns=end_ns, run_count=session.run_count, **fields
+        )
         own = PAYLOADS.get(span.context.span_id)
         if own is not None:
             own.end_event = event
         return [event]
 
-    def _run_attributes(self, span: Span, node: _Node) -> dict[str, AttributeValue]:
+    def _run_attributes(
+        self, span: Span, node: _Node, payload: SpanPayload | None
+    ) -> dict[str, AttributeValue]:
+        run = node.run
         with self._lock:
-            out = _prefixed(sc.KIT_RUN_PREFIX, node.run.totals, _duration_ms(span))
-        out[sc.KIT_RUN_ID] = node.run.run_id
+            out = _prefixed(sc.KIT_RUN_PREFIX, run.totals, _duration_ms(span))
+            stop_reason = payload.stop_reason if payload is not None else None
+            if stop_reason is None and span.status.status_code is StatusCode.ERROR:
+                stop_reason = "error"
+            stop_reason = stop_reason or run.last_finish_reason
+        out[sc.KIT_RUN_ID] = run.run_id
+        if stop_reason is not None:
+            out[sc.KIT_RUN_STOP_REASON] = stop_reason
         return out
 
     def _session_attributes(self, span: Span) -> dict[str, AttributeValue]:
@@ -628,7 +669,9 @@ class UsageAggregator(SpanProcessor):
             if session is None:
                 return {}
             end_ns = span.end_time or time.time_ns()
-            out = _prefixed(sc.KIT_SESSION_PREFIX, session.totals, (end_ns - session.started_ns) / 1e6)
+            out = _prefixed(
+                sc.KIT_SESSION_PREFIX, session.totals, (end_ns - session.started_ns) / 1e6
+            )
             out[sc.KIT_SESSION_RUN_COUNT] = session.run_count
         return out
 

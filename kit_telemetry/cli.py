@@ -50,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr

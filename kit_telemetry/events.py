@@ -214,7 +214,10 @@ class UsageTotals:
     def total_tokens(self) -> int:
         """Every billable token: the disjoint input kinds plus output."""
         return (
-            self.input_tokens + self.cache_read_tokens + self.cache_write_tokens + self.output_tokens
+            self.input_tokens
+            + self.cache_read_tokens
+            + self.cache_write_tokens
+            + self.output_tokens
         )
 
 
@@ -258,7 +261,16 @@ def event_from_dict(data: dict[str, JSONValue]) -> Event:
         raise EventDecodeError(
             f"{raw_type} event has unknown fields {sorted(unknown)}; known: {sorted(fields)}"
         )
-    kwargs = {k: (tuple(v) if k == "tool_names" else v) for k, v in data.items() if k != "type"}
+    tool_names = data.get("tool_names", ())
+    if "tool_names" in fields and not (
+        isinstance(tool_names, (list, tuple)) and all(isinstance(n, str) for n in tool_names)
+    ):
+        raise EventDecodeError(
+            f"{raw_type} event: tool_names must be a list of strings, got {tool_names!r}"
+        )
+    kwargs: dict[str, Any] = {k: v for k, v in data.items() if k != "type"}
+    if "tool_names" in kwargs:
+        kwargs["tool_names"] = tuple(kwargs["tool_names"])
     try:
         return cls(**kwargs)
     except TypeError as exc:

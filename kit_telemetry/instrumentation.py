@@ -42,7 +42,9 @@ _ROOT = Context()  # an empty context: runs and session spans start new traces
 _current_session: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
     "kit_telemetry_session", default=None
 )
-_current_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar("kit_telemetry_run", default=None)
+_current_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
+    "kit_telemetry_run", default=None
+)
 _current_turn: contextvars.ContextVar[Turn | None] = contextvars.ContextVar(
     "kit_telemetry_turn", default=None
 )
@@ -165,7 +167,9 @@ class _SpanScope:
 
     def _second_end(self) -> bool:
         if self._ended:
-            self._tel._bad_input(f"{type(self).__name__} was ended twice; the second end is ignored")
+            self._tel._bad_input(
+                f"{type(self).__name__} was ended twice; the second end is ignored"
+            )
             return True
         self._ended = True
         return False
@@ -272,7 +276,9 @@ class Session:
             attributes[sc.KIT_SESSION_FILE] = self.session_file
         if self.user is not None:
             attributes[sc.KIT_SESSION_USER] = self.user
-        self._tel._tracer.start_span(sc.SPAN_SESSION_START, context=_ROOT, attributes=attributes).end()
+        self._tel._tracer.start_span(
+            sc.SPAN_SESSION_START, context=_ROOT, attributes=attributes
+        ).end()
 
     def end(self, exc: BaseException | None = None) -> None:
         """Close the session: emits ``session_end`` with the totals, flushes its state."""
@@ -282,7 +288,9 @@ class Session:
         self._ended = True
         payload = SpanPayload(SESSION_END, self.session_id)
         span = self._tel._tracer.start_span(
-            sc.SPAN_SESSION_END, context=_ROOT, attributes={sc.GEN_AI_CONVERSATION_ID: self.session_id}
+            sc.SPAN_SESSION_END,
+            context=_ROOT,
+            attributes={sc.GEN_AI_CONVERSATION_ID: self.session_id},
         )
         PAYLOADS.bind(span.get_span_context().span_id, payload)
         if exc is not None:
@@ -303,7 +311,10 @@ class Session:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         try:
             self.end(exc)
@@ -316,7 +327,10 @@ class Session:
         return self.__enter__()
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, tb)
 
@@ -383,7 +397,11 @@ class Run(_SpanScope):
                 span.set_attribute(sc.KIT_RUN_STOP_REASON, stop_reason)
                 assert self._payload is not None
                 self._payload.stop_reason = stop_reason
-            if self._tel.capture_content and self._payload is not None and self._payload.result is not None:
+            if (
+                self._tel.capture_content
+                and self._payload is not None
+                and self._payload.result is not None
+            ):
                 span.set_attribute(sc.KIT_RUN_RESPONSE, self._tel._clip(str(self._payload.result)))
         self._close_span(exc)
         if self._payload is not None and isinstance(self._payload.end_event, AgentEndEvent):
@@ -416,9 +434,13 @@ class Run(_SpanScope):
             previous, self._open_turn = self._open_turn, turn
         if previous is not None:
             previous.end()
-        return turn.llm_call(provider, model, max_tokens=max_tokens, estimated_input_tokens=estimated_input_tokens)
+        return turn.llm_call(
+            provider, model, max_tokens=max_tokens, estimated_input_tokens=estimated_input_tokens
+        )
 
-    def tool_call(self, name: str, *, call_id: str | None = None, arguments: Any = None) -> ToolCall:
+    def tool_call(
+        self, name: str, *, call_id: str | None = None, arguments: Any = None
+    ) -> ToolCall:
         """A tool call directly on the run: it joins the open turn (opening one if none is)."""
         with self._lock:
             turn = self._open_turn
@@ -452,7 +474,10 @@ class Turn(_SpanScope):
             sc.GEN_AI_CONVERSATION_ID: run.session.session_id,
         }
         self._open_span(
-            f"turn {self.index}", run._context, attributes, SpanPayload(TURN, run.session.session_id, detail=self.index)
+            f"turn {self.index}",
+            run._context,
+            attributes,
+            SpanPayload(TURN, run.session.session_id, detail=self.index),
         )
 
     def end(self, exc: BaseException | None = None) -> None:
@@ -472,12 +497,20 @@ class Turn(_SpanScope):
         """A ``chat {model}`` span; entering it is where budgets admit or refuse the call."""
         return LLMCall(self, provider, model, max_tokens, estimated_input_tokens)
 
-    def tool_call(self, name: str, *, call_id: str | None = None, arguments: Any = None) -> ToolCall:
+    def tool_call(
+        self, name: str, *, call_id: str | None = None, arguments: Any = None
+    ) -> ToolCall:
         """An ``execute_tool {name}`` span."""
         return ToolCall(self, name, call_id, arguments)
 
 
-_USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+_USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
 
 
 class LLMCall(_SpanScope):
@@ -526,15 +559,21 @@ class LLMCall(_SpanScope):
         }
         if self.max_tokens is not None:
             attributes[sc.GEN_AI_REQUEST_MAX_TOKENS] = self.max_tokens
-        payload = SpanPayload(LLM, run.session.session_id, self.model, self.provider, parent=self.turn._payload)
-        span = self._open_span(f"chat {self.model}", self.turn._context, attributes, payload, kind=SpanKind.CLIENT)
+        payload = SpanPayload(
+            LLM, run.session.session_id, self.model, self.provider, parent=self.turn._payload
+        )
+        span = self._open_span(
+            f"chat {self.model}", self.turn._context, attributes, payload, kind=SpanKind.CLIENT
+        )
         budgets = self._tel._budgets
         if budgets is None:
             return
         try:
             self._admission = budgets.admit_llm_call(self)
         except BudgetExceeded as exc:
-            span.set_attributes({sc.KIT_LLM_OUTCOME: "budget_denied", sc.KIT_BUDGET_DENIED: exc.budget})
+            span.set_attributes(
+                {sc.KIT_LLM_OUTCOME: "budget_denied", sc.KIT_BUDGET_DENIED: exc.budget}
+            )
             assert self._payload is not None
             self._payload.outcome = "budget_denied"
             self._ended = True
@@ -562,8 +601,14 @@ class LLMCall(_SpanScope):
         if self._ended:
             tel._bad_input(f"record_usage on {self.model!r} after the call ended; usage ignored")
             return
-        values = (input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens)
-        for name, value in zip(_USAGE_FIELDS, values):
+        values = (
+            input_tokens,
+            output_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+            reasoning_tokens,
+        )
+        for name, value in zip(_USAGE_FIELDS, values, strict=True):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 tel._bad_input(
                     f"record_usage {name} must be a non-negative int, got {value!r}; usage ignored"
@@ -581,9 +626,11 @@ class LLMCall(_SpanScope):
             or not math.isfinite(cost_usd)
             or cost_usd < 0
         ):
-            tel._bad_input(f"record_usage cost_usd must be a non-negative number or None, got {cost_usd!r}")
+            tel._bad_input(
+                f"record_usage cost_usd must be a non-negative number or None, got {cost_usd!r}"
+            )
             return
-        self.usage = dict(zip(_USAGE_FIELDS, values))
+        self.usage = dict(zip(_USAGE_FIELDS, values, strict=True))
         self._given_cost = float(cost_usd) if cost_usd is not None else None
         self._finish_reason = finish_reason
         self._response_id = response_id
@@ -600,7 +647,11 @@ class LLMCall(_SpanScope):
         run = self.turn.run
         outcome = "ok"
         if exc is not None:
-            outcome = "cancelled" if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)) else "error"
+            outcome = (
+                "cancelled"
+                if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
+                else "error"
+            )
         if usage is not None:
             cache_read = usage["cache_read_tokens"]
             cache_write = usage["cache_write_tokens"]
@@ -684,7 +735,14 @@ class ToolCall(_SpanScope):
             f"execute_tool {self.name}",
             turn._context,
             attributes,
-            SpanPayload(TOOL, turn.run.session.session_id, self.name, self.call_id, self.arguments, turn._payload),
+            SpanPayload(
+                TOOL,
+                turn.run.session.session_id,
+                self.name,
+                self.call_id,
+                self.arguments,
+                turn._payload,
+            ),
         )
         budgets = tel._budgets
         if budgets is None:

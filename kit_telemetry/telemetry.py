@@ -36,9 +36,8 @@ from .metrics import KitMetrics
 from .pricing import ModelPrice, PriceTable
 
 if TYPE_CHECKING:
-    from .budgets.config import Budget
     from .budgets.enforcer import BudgetStatus
-    from .budgets.gate import BudgetGate
+    from .budgets.gate import BudgetGate, BudgetsOption
     from .exporters.prometheus import MetricsServer
     from .extensions.api import LoadedExtension
     from .state import SessionState
@@ -67,7 +66,7 @@ class Telemetry:
             none when one is given (it has its own).
         prometheus: "HOST:PORT" starts a ``/metrics`` endpoint; a ``CollectorRegistry``
             receives the metrics instead of a private one.
-        budgets: a budgets TOML path, or a list of ``Budget``.
+        budgets: a budgets TOML path, a list of ``Budget``, or a ``BudgetConfig`` (with alert sinks).
         extensions: extension modules ("pkg.mod") or file paths.
         extension_errors: "raise" (default) or "log" an extension that fails to load.
         state_dir: where the state of sessions without a session file is kept.
@@ -91,7 +90,7 @@ class Telemetry:
         meter_provider: MeterProvider | None = None,
         exporters: Iterable[str | SpanExporter] | None = None,
         prometheus: str | CollectorRegistry | None = None,
-        budgets: str | os.PathLike[str] | Sequence[Budget] | None = None,
+        budgets: BudgetsOption | None = None,
         extensions: Iterable[str | os.PathLike[str]] = (),
         extension_errors: str = "raise",
         state_dir: str | os.PathLike[str] | None = None,
@@ -120,7 +119,9 @@ class Telemetry:
                 f"tracer_provider must be an opentelemetry.sdk.trace.TracerProvider, got {tracer_provider!r}"
             )
         if not isinstance(max_content_chars, int) or max_content_chars < 1:
-            raise ConfigError(f"max_content_chars must be a positive int, got {max_content_chars!r}")
+            raise ConfigError(
+                f"max_content_chars must be a positive int, got {max_content_chars!r}"
+            )
         self.service_name = service_name
         self.capture_content = bool(capture_content)
         self.max_content_chars = max_content_chars
@@ -155,7 +156,9 @@ class Telemetry:
 
             self._budgets = BudgetGate.from_option(budgets, telemetry=self)
 
-        self.aggregator = UsageAggregator(pricer=self.prices, metrics=self.metrics, on_error=self._internal_error)
+        self.aggregator = UsageAggregator(
+            pricer=self.prices, metrics=self.metrics, on_error=self._internal_error
+        )
 
         self._handler_timeout_s = handler_timeout_s
         self._extensions = ExtensionSpanProcessor(
@@ -169,11 +172,15 @@ class Telemetry:
 
         owns_provider = tracer_provider is None
         if tracer_provider is None:
-            tracer_provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+            tracer_provider = TracerProvider(
+                resource=Resource.create({"service.name": service_name})
+            )
         self.tracer_provider = tracer_provider
         self._owns_provider = owns_provider
         if exporters is None:
             exporters = ("console",) if owns_provider else ()
+        elif isinstance(exporters, (str, SpanExporter)):
+            exporters = (exporters,)  # one exporter given on its own
         self._processors: list[SpanProcessor] = [self.aggregator, self._extensions]
         exporters = tuple(exporters)
         if exporters:
@@ -198,7 +205,9 @@ class Telemetry:
         if self.prices._bundled:
             # The bundled price data takes a quarter of a second to import: do it now, off
             # the agent's thread, rather than in its first LLM call.
-            threading.Thread(target=_import_price_data, name="kit-telemetry-prices", daemon=True).start()
+            threading.Thread(
+                target=_import_price_data, name="kit-telemetry-prices", daemon=True
+            ).start()
         # Flush and close at interpreter exit, unless shut down before; held weakly so an
         # unused Telemetry can still be garbage collected.
         atexit.register(_shutdown_at_exit, weakref.ref(self))
@@ -314,7 +323,10 @@ class Telemetry:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.shutdown()
 
@@ -344,7 +356,9 @@ class Telemetry:
         # guarded exporter has already logged the failure once; here it is only counted.
         self.metrics.record_internal_error(component)
 
-    def _price(self, session: Session, provider: str, model: str, usage: Mapping[str, int]) -> float | None:
+    def _price(
+        self, session: Session, provider: str, model: str, usage: Mapping[str, int]
+    ) -> float | None:
         try:
             return self.prices.cost_usd(
                 provider,
@@ -393,7 +407,9 @@ class Telemetry:
                     session_file = self._sessions[session_id].session_file
                 if session_file is None:
                     session_file = self._ended_session_files.get(session_id)
-                path = sidecar_path(session_file=session_file, session_id=session_id, state_dir=self.state_dir)
+                path = sidecar_path(
+                    session_file=session_file, session_id=session_id, state_dir=self.state_dir
+                )
                 state = SessionState(
                     path,
                     durability=self.state_durability,  # type: ignore[arg-type]
@@ -418,7 +434,10 @@ def _shutdown_at_exit(ref: weakref.ref[Telemetry]) -> None:
 
 
 _OPTIONS = frozenset(
-    name for name in Telemetry.__init__.__code__.co_varnames[1 : Telemetry.__init__.__code__.co_kwonlyargcount + 1]
+    name
+    for name in Telemetry.__init__.__code__.co_varnames[
+        1 : Telemetry.__init__.__code__.co_kwonlyargcount + 1
+    ]
 )
 
 

@@ -30,7 +30,9 @@ from .telemetry import Telemetry
 class Capture:
     """What ``capture()`` yields: the telemetry under test and what it produced."""
 
-    def __init__(self, telemetry: Telemetry, exporter: InMemorySpanExporter, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, telemetry: Telemetry, exporter: InMemorySpanExporter, registry: CollectorRegistry
+    ) -> None:
         self.telemetry = telemetry
         self.exporter = exporter
         self.registry = registry
@@ -43,7 +45,9 @@ class Capture:
     def span(self, name: str) -> ReadableSpan:
         """The one finished span called ``name`` (AssertionError if none or several)."""
         found = [s for s in self.spans() if s.name == name]
-        assert len(found) == 1, f"expected one span {name!r}, found {len(found)}: {[s.name for s in self.spans()]}"
+        assert len(found) == 1, (
+            f"expected one span {name!r}, found {len(found)}: {[s.name for s in self.spans()]}"
+        )
         return found[0]
 
     def metric(self, name: str, **labels: str) -> float | None:
@@ -77,7 +81,9 @@ def capture(**options: Any) -> Iterator[Capture]:
         for event_type in EventType:
             api.on(event_type, record)
 
-    telemetry._extensions._setup("kit_telemetry.testing", "kit_telemetry.testing", __file__, _Module(setup))
+    telemetry._extensions._setup(
+        "kit_telemetry.testing", "kit_telemetry.testing", __file__, _Module(setup)
+    )
     try:
         yield cap
     finally:

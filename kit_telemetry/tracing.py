@@ -147,7 +147,9 @@ def payload_from_attributes(span: ReadableSpan) -> SpanPayload:
     if op == sc.OP_INVOKE_AGENT:
         return SpanPayload(RUN, session_id, _str(attributes, sc.GEN_AI_AGENT_NAME) or "agent")
     if op in sc.LLM_OPERATIONS:
-        model = _str(attributes, sc.GEN_AI_REQUEST_MODEL) or _str(attributes, sc.GEN_AI_RESPONSE_MODEL)
+        model = _str(attributes, sc.GEN_AI_REQUEST_MODEL) or _str(
+            attributes, sc.GEN_AI_RESPONSE_MODEL
+        )
         provider = _str(attributes, sc.GEN_AI_PROVIDER_NAME) or _str(attributes, sc.GEN_AI_SYSTEM)
         return SpanPayload(LLM, session_id, model or "unknown", provider or "unknown")
     if op == sc.OP_EXECUTE_TOOL:
@@ -162,7 +164,9 @@ def payload_from_attributes(span: ReadableSpan) -> SpanPayload:
         return SpanPayload(TURN, session_id, detail=_int(attributes, sc.KIT_TURN_INDEX))
     if span.name == sc.SPAN_SESSION_START:
         file = attributes.get(sc.KIT_SESSION_FILE)
-        return SpanPayload(SESSION_START, session_id, detail=file if isinstance(file, str) else None)
+        return SpanPayload(
+            SESSION_START, session_id, detail=file if isinstance(file, str) else None
+        )
     if span.name == sc.SPAN_SESSION_END:
         return SpanPayload(SESSION_END, session_id)
     return SpanPayload(OTHER, session_id)
@@ -174,7 +178,10 @@ def read_end_attributes(span: ReadableSpan, payload: SpanPayload) -> None:
     error = span.status.status_code is StatusCode.ERROR
     if payload.role == LLM:
         payload.outcome = _str(attributes, sc.KIT_LLM_OUTCOME) or ("error" if error else "ok")
-        if sc.GEN_AI_USAGE_INPUT_TOKENS in attributes or sc.GEN_AI_USAGE_OUTPUT_TOKENS in attributes:
+        if (
+            sc.GEN_AI_USAGE_INPUT_TOKENS in attributes
+            or sc.GEN_AI_USAGE_OUTPUT_TOKENS in attributes
+        ):
             total_input = _int(attributes, sc.GEN_AI_USAGE_INPUT_TOKENS)
             cache_read = _int(attributes, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
             cache_write = _int(attributes, sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)

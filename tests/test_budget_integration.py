@@ -26,12 +26,25 @@ def test_refused_call_raises_before_the_model_and_marks_span_and_run() -> None:
         with pytest.raises(kt.BudgetExceeded) as info, tel.session("s") as session:
             with session.run("go") as run:
                 for _ in range(10):  # each call costs $0.018; the 3rd reservation would exceed
-                    with run.turn() as turn, turn.llm_call("anthropic", MODEL, max_tokens=1000) as call:
+                    with (
+                        run.turn() as turn,
+                        turn.llm_call("anthropic", MODEL, max_tokens=1000) as call,
+                    ):
                         model_called += 1
-                        call.record_usage(input_tokens=1000, output_tokens=1000, finish_reason="end_turn")
+                        call.record_usage(
+                            input_tokens=1000, output_tokens=1000, finish_reason="end_turn"
+                        )
         denied = [s for s in cap.spans() if s.attributes.get(sc.KIT_LLM_OUTCOME) == "budget_denied"]
-        assert cap.metric("kit_llm_calls_total", provider="anthropic", model=MODEL, outcome="budget_denied") == 1
-        assert cap.metric("kit_llm_calls_total", provider="anthropic", model=MODEL, outcome="ok") == model_called
+        assert (
+            cap.metric(
+                "kit_llm_calls_total", provider="anthropic", model=MODEL, outcome="budget_denied"
+            )
+            == 1
+        )
+        assert (
+            cap.metric("kit_llm_calls_total", provider="anthropic", model=MODEL, outcome="ok")
+            == model_called
+        )
     exc = info.value
     assert exc.budget == "per-session" and exc.scope_key == "s"
     assert exc.limit == pytest.approx(0.05)
@@ -48,14 +61,18 @@ def test_refused_call_raises_before_the_model_and_marks_span_and_run() -> None:
 
 def test_warning_alerts_reach_handlers_once_per_threshold() -> None:
     """Crossing warn_at thresholds gives one budget_alert event per threshold."""
-    budget = kt.Budget(name="soft", scope="global", limit_usd=0.10, warn_at=(0.5, 0.8), action="warn")
+    budget = kt.Budget(
+        name="soft", scope="global", limit_usd=0.10, warn_at=(0.5, 0.8), action="warn"
+    )
     with capture(budgets=[budget]) as cap:
         tel = cap.telemetry
         with tel.session("s") as session, session.run("go") as run:
             for _ in range(7):  # 7 x $0.018 = $0.126: crosses 50%, 80% and the limit
                 _call(run)
         alerts = cap.events_of(kt.EventType.BUDGET_ALERT)
-        warned = cap.metric("kit_budget_alerts_total", budget="soft", kind="warning", threshold="0.5")
+        warned = cap.metric(
+            "kit_budget_alerts_total", budget="soft", kind="warning", threshold="0.5"
+        )
     kinds = [(a.kind, a.threshold) for a in alerts]  # type: ignore[attr-defined]
     assert kinds[:2] == [("warning", 0.5), ("warning", 0.8)]
     assert ("exceeded", 1.0) in kinds or any(k == "exceeded" for k, _ in kinds)
@@ -111,5 +128,5 @@ def test_error_releases_the_reservation() -> None:
 
 def test_bad_budget_option_is_a_config_error() -> None:
     """Budgets must be a path, Budget objects or a BudgetConfig."""
-    with pytest.raises(kt.ConfigError, match="kt.Budget"):
+    with pytest.raises(kt.ConfigError, match=r"kt\.Budget"):
         kt.Telemetry(exporters=(), budgets=["per-session"])

@@ -31,23 +31,43 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--runs", type=int, default=6, help="agent runs in all (default 6)")
-    parser.add_argument("--sessions", type=int, default=2, help="sessions the runs are spread over (default 2)")
-    parser.add_argument("--seed", type=int, default=7, help="random seed; the same seed gives the same demo")
-    parser.add_argument("--traces", default=DEFAULT_TRACES, help=f"OTLP/JSON trace file (default {DEFAULT_TRACES})")
+    parser.add_argument(
+        "--sessions", type=int, default=2, help="sessions the runs are spread over (default 2)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=7, help="random seed; the same seed gives the same demo"
+    )
+    parser.add_argument(
+        "--traces", default=DEFAULT_TRACES, help=f"OTLP/JSON trace file (default {DEFAULT_TRACES})"
+    )
     parser.add_argument(
         "--prometheus",
         default=DEFAULT_PROMETHEUS,
         metavar="HOST:PORT",
         help=f"serve /metrics here (default {DEFAULT_PROMETHEUS}; 'none' to skip; port 0 picks one)",
     )
-    parser.add_argument("--budgets", metavar="FILE", help="budgets TOML file (see examples/budgets.toml)")
     parser.add_argument(
-        "--extension", action="append", default=[], metavar="PATH", help="load an extension (repeatable)"
+        "--budgets", metavar="FILE", help="budgets TOML file (see examples/budgets.toml)"
     )
-    parser.add_argument("--state-dir", metavar="DIR", help="where session state sidecars are written")
-    parser.add_argument("--sleep", action="store_true", help="sleep for the simulated model latency")
     parser.add_argument(
-        "--hold", type=float, default=0.0, metavar="SECONDS", help="keep serving /metrics this long after the runs"
+        "--extension",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="load an extension (repeatable)",
+    )
+    parser.add_argument(
+        "--state-dir", metavar="DIR", help="where session state sidecars are written"
+    )
+    parser.add_argument(
+        "--sleep", action="store_true", help="sleep for the simulated model latency"
+    )
+    parser.add_argument(
+        "--hold",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="keep serving /metrics this long after the runs",
     )
     parser.set_defaults(handler=run)
 
@@ -90,7 +110,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             session = sessions[i % len(sessions)]
             model = DEMO_MODELS[i % len(DEMO_MODELS)]
             prompt = DEMO_PROMPTS[i % len(DEMO_PROMPTS)]
-            outcome = run_agent(session, prompt, model, seed=args.seed * 1000 + i, tools=tools, sleep=args.sleep)
+            outcome = run_agent(
+                session, prompt, model, seed=args.seed * 1000 + i, tools=tools, sleep=args.sleep
+            )
             outcomes.append(outcome)
             if progress is not None:
                 progress.step()
@@ -105,12 +127,18 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         tel.force_flush()
         out.write("\n" + _summary(outcomes) + "\n")
         # Run-scoped budgets have one key per run: the per-run lines above already show them.
-        run_budgets = {b.name for b in tel._budgets.config.budgets if b.scope == "run"} if tel._budgets else set()
+        run_budgets = (
+            {b.name for b in tel._budgets.config.budgets if b.scope == "run"}
+            if tel._budgets
+            else set()
+        )
         status = [s for s in tel.budget_status() if s.name not in run_budgets]
         if status:
             out.write("\nbudgets:\n")
             for s in status:
-                out.write(f"  {s.name:<16} {s.scope_key:<24} spent {s.spent:.4g} of {s.limit:.4g} {s.unit}\n")
+                out.write(
+                    f"  {s.name:<16} {s.scope_key:<24} spent {s.spent:.4g} of {s.limit:.4g} {s.unit}\n"
+                )
         if args.hold > 0 and tel.metrics_server is not None:
             out.write(f"\nholding {tel.metrics_server.url} open for {args.hold:g} s\n")
             out.flush()
@@ -129,7 +157,19 @@ def _show_notifications(stream: TextIO) -> None:
     log.setLevel(logging.INFO)
 
 
-_HEADER = ("session", "model", "turns", "llm", "tools", "input", "cache rd", "cache wr", "output", "cost $", "stop")
+_HEADER = (
+    "session",
+    "model",
+    "turns",
+    "llm",
+    "tools",
+    "input",
+    "cache rd",
+    "cache wr",
+    "output",
+    "cost $",
+    "stop",
+)
 _ROW = "{:<10} {:<18} {:>5} {:>4} {:>7} {:>8} {:>9} {:>9} {:>7} {:>9} {}"
 
 
@@ -137,7 +177,9 @@ def _format_run(outcome: RunOutcome) -> str:
     end = outcome.end
     if end is None:
         return f"{outcome.session_id}: no end event"
-    tools = f"{end.tool_call_count}" + (f" ({outcome.failed_tools}!)" if outcome.failed_tools else "")
+    tools = f"{end.tool_call_count}" + (
+        f" ({outcome.failed_tools}!)" if outcome.failed_tools else ""
+    )
     cost = f"{end.cost_usd:.5f}" if end.unpriced_call_count == 0 else f"{end.cost_usd:.5f}*"
     return _ROW.format(
         outcome.session_id[-10:],
@@ -162,14 +204,23 @@ def _summary(outcomes: list[RunOutcome]) -> str:
         row = per_model[o.model]
         row[0] += 1
         row[1] += o.end.llm_call_count
-        row[2] += o.end.input_tokens + o.end.cache_read_tokens + o.end.cache_write_tokens + o.end.output_tokens
+        row[2] += (
+            o.end.input_tokens
+            + o.end.cache_read_tokens
+            + o.end.cache_write_tokens
+            + o.end.output_tokens
+        )
         row[3] += o.end.cost_usd
     lines = [f"{'model':<20} {'runs':>5} {'llm calls':>10} {'tokens':>10} {'cost $':>10}"]
     total = [0, 0, 0, 0.0]
     for model, (runs, calls, tokens, cost) in sorted(per_model.items()):
-        lines.append(f"{model:<20} {int(runs):>5} {int(calls):>10} {int(tokens):>10,} {cost:>10.5f}")
+        lines.append(
+            f"{model:<20} {int(runs):>5} {int(calls):>10} {int(tokens):>10,} {cost:>10.5f}"
+        )
         total = [total[0] + runs, total[1] + calls, total[2] + tokens, total[3] + cost]
-    lines.append(f"{'total':<20} {int(total[0]):>5} {int(total[1]):>10} {int(total[2]):>10,} {total[3]:>10.5f}")
+    lines.append(
+        f"{'total':<20} {int(total[0]):>5} {int(total[1]):>10} {int(total[2]):>10,} {total[3]:>10.5f}"
+    )
     stops = sum(1 for o in outcomes if o.budget_stop is not None)
     if stops:
         lines.append(f"{stops} run(s) stopped by a budget")
@@ -188,7 +239,9 @@ class _Progress:
         self._done += 1
         width = 30
         filled = width * self._done // self._total
-        self._stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {self._done}/{self._total} runs")
+        self._stream.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {self._done}/{self._total} runs"
+        )
         self._stream.flush()
 
     def done(self) -> None:

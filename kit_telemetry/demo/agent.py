@@ -59,14 +59,18 @@ def run_agent(
         with session.run(prompt, agent_name="coder") as run:
             for _ in range(MAX_TURNS):
                 with run.turn() as turn:
-                    with turn.llm_call(provider=provider, model=model.model, max_tokens=MAX_TOKENS) as call:
+                    with turn.llm_call(
+                        provider=provider, model=model.model, max_tokens=MAX_TOKENS
+                    ) as call:
                         response = llm.complete(messages, MAX_TOKENS)
                         if sleep:
                             time.sleep(response.latency_s)
                         call.record_usage(**normalise(response.raw))
                     messages.append(response.message())
                     for request in response.tool_calls:
-                        with turn.tool_call(request.name, call_id=request.call_id, arguments=request.arguments) as tool:
+                        with turn.tool_call(
+                            request.name, call_id=request.call_id, arguments=request.arguments
+                        ) as tool:
                             try:
                                 result, is_error = tools.run(request.name, request.arguments)
                             except Exception as exc:  # a crashed tool is reported to the model
@@ -80,5 +84,9 @@ def run_agent(
     except BudgetExceeded as exc:
         budget_stop = exc
     return RunOutcome(
-        session_id=session.session_id, model=model.model, end=run.end_event, failed_tools=failed_tools, budget_stop=budget_stop
+        session_id=session.session_id,
+        model=model.model,
+        end=run.end_event,
+        failed_tools=failed_tools,
+        budget_stop=budget_stop,
     )

@@ -22,7 +22,9 @@ NOTIFY_TYPES = ("info", "warning", "error")
 class Host(Protocol):
     """What the extension runtime offers the API and contexts (``ExtensionSpanProcessor``)."""
 
-    def _register_handler(self, extension: str, event_type: EventType, handler: Handler) -> None: ...
+    def _register_handler(
+        self, extension: str, event_type: EventType, handler: Handler
+    ) -> None: ...
     def _register_command(self, extension: str, command: CommandDefinition) -> None: ...
     def _register_processor(self, extension: str, processor: SpanProcessor) -> None: ...
     def _notify(self, extension: str, message: str, type: str) -> None: ...
@@ -70,7 +72,9 @@ class ExtensionAPI:
             kind = EventType(event_type)
         except ValueError:
             allowed = ", ".join(t.value for t in EventType)
-            raise ValueError(f"unknown event type {event_type!r}; expected one of: {allowed}") from None
+            raise ValueError(
+                f"unknown event type {event_type!r}; expected one of: {allowed}"
+            ) from None
 
         def register(fn: _H) -> _H:
             if not callable(fn):

@@ -35,12 +35,20 @@ class AsyncRunner:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name="kit-telemetry-async", daemon=True)
+                thread = threading.Thread(
+                    target=loop.run_forever, name="kit-telemetry-async", daemon=True
+                )
                 thread.start()
                 self._loop, self._thread = loop, thread
             return self._loop
 
-    def submit(self, key: str, label: str, make: Callable[[], Awaitable[Any]], on_error: Callable[[BaseException], None]) -> None:
+    def submit(
+        self,
+        key: str,
+        label: str,
+        make: Callable[[], Awaitable[Any]],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
         """Run ``make()`` after every earlier coroutine submitted with the same ``key``."""
         loop = self._ensure_loop()
         with self._lock:
@@ -48,7 +56,11 @@ class AsyncRunner:
         loop.call_soon_threadsafe(self._chain, key, label, make, on_error)
 
     def _chain(
-        self, key: str, label: str, make: Callable[[], Awaitable[Any]], on_error: Callable[[BaseException], None]
+        self,
+        key: str,
+        label: str,
+        make: Callable[[], Awaitable[Any]],
+        on_error: Callable[[BaseException], None],
     ) -> None:
         previous = self._tails.get(key)
         task = asyncio.ensure_future(self._run(previous, label, make, on_error))

@@ -16,7 +16,9 @@ from ..errors import ExtensionLoadError
 def is_path(spec: str | os.PathLike[str]) -> bool:
     """A file path (``ext/usage.py``, ``./x``) rather than a module name (``pkg.mod``)."""
     text = os.fspath(spec)
-    return text.endswith(".py") or os.sep in text or "/" in text or Path(text).expanduser().is_file()
+    return (
+        text.endswith(".py") or os.sep in text or "/" in text or Path(text).expanduser().is_file()
+    )
 
 
 def extension_name(spec: str | os.PathLike[str]) -> str:

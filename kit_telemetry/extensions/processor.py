@@ -24,7 +24,14 @@ from ..aggregation import OPTIONAL_EVENTS, UsageAggregator
 from ..errors import ExtensionLoadError, UnknownCommandError
 from ..events import Event, EventType, UsageTotals
 from ..instrumentation import current_session
-from .api import NOTIFY_TYPES, CommandDefinition, ExtensionAPI, ExtensionContext, Handler, LoadedExtension
+from .api import (
+    NOTIFY_TYPES,
+    CommandDefinition,
+    ExtensionAPI,
+    ExtensionContext,
+    Handler,
+    LoadedExtension,
+)
 from .async_runner import AsyncRunner
 from .loader import extension_name, import_extension, reimport
 
@@ -129,7 +136,9 @@ class ExtensionSpanProcessor(SpanProcessor):
         name = extension_name(text)
         try:
             if name in self._extensions:
-                raise ExtensionLoadError(f"extension {name!r} is already loaded (from {self._extensions[name].path})")
+                raise ExtensionLoadError(
+                    f"extension {name!r} is already loaded (from {self._extensions[name].path})"
+                )
             module, path = import_extension(text)
             return self._setup(name, text, path, module)
         except ExtensionLoadError as exc:
@@ -143,7 +152,9 @@ class ExtensionSpanProcessor(SpanProcessor):
         """Re-import a loaded extension and re-run its ``setup``; session state is untouched."""
         registered = self._extensions.get(name)
         if registered is None:
-            raise ExtensionLoadError(f"no extension named {name!r} is loaded; loaded: {sorted(self._extensions)}")
+            raise ExtensionLoadError(
+                f"no extension named {name!r} is loaded; loaded: {sorted(self._extensions)}"
+            )
         module = reimport(registered.spec, registered.path)
         self._unregister(name)
         return self._setup(name, registered.spec, registered.path, module)
@@ -166,7 +177,9 @@ class ExtensionSpanProcessor(SpanProcessor):
                 self._async.run(_awaitable(result), timeout_s=60)
         except BaseException as exc:
             self._unregister(name)
-            raise ExtensionLoadError(f"extension {name!r}: setup() raised {type(exc).__name__}: {exc}") from exc
+            raise ExtensionLoadError(
+                f"extension {name!r}: setup() raised {type(exc).__name__}: {exc}"
+            ) from exc
         return registered.snapshot()
 
     def _unregister(self, name: str) -> None:
@@ -185,7 +198,9 @@ class ExtensionSpanProcessor(SpanProcessor):
         with self._lock:
             if command.name in self._commands:
                 owner = self._commands[command.name][0]
-                raise ValueError(f"command {command.name!r} is already registered by extension {owner!r}")
+                raise ValueError(
+                    f"command {command.name!r} is already registered by extension {owner!r}"
+                )
             self._extensions[extension].commands.append(command)
             self._commands[command.name] = (extension, command)
 
@@ -226,7 +241,9 @@ class ExtensionSpanProcessor(SpanProcessor):
         with self._lock:
             state = self._own_states.get(session_id)
             if state is None:
-                path = sidecar_path(session_file=None, session_id=session_id, state_dir=self._state_dir)
+                path = sidecar_path(
+                    session_file=None, session_id=session_id, state_dir=self._state_dir
+                )
                 state = self._own_states[session_id] = SessionState(path)
             return state
 
@@ -244,7 +261,11 @@ class ExtensionSpanProcessor(SpanProcessor):
         extension, command = entry
         session = session or current_session()
         ctx = ExtensionContext(
-            self, extension=extension, session_id=session.session_id if session else "", cwd=self._cwd, span=None
+            self,
+            extension=extension,
+            session_id=session.session_id if session else "",
+            cwd=self._cwd,
+            span=None,
         )
         result = command.handler(ctx, args)
         if inspect.isawaitable(result):
@@ -263,7 +284,9 @@ class ExtensionSpanProcessor(SpanProcessor):
             if not handlers:
                 continue
             for extension, handler, is_async in handlers:
-                ctx = ExtensionContext(self, extension=extension, session_id=event.session_id, cwd=self._cwd, span=span)
+                ctx = ExtensionContext(
+                    self, extension=extension, session_id=event.session_id, cwd=self._cwd, span=span
+                )
                 if is_async:
                     self._submit_async(extension, handler, event, ctx)
                     continue
@@ -272,7 +295,9 @@ class ExtensionSpanProcessor(SpanProcessor):
                 except Exception as exc:
                     self._handler_failed(extension, event.type, exc)
 
-    def _submit_async(self, extension: str, handler: Handler, event: Event, ctx: ExtensionContext) -> None:
+    def _submit_async(
+        self, extension: str, handler: Handler, event: Event, ctx: ExtensionContext
+    ) -> None:
         label = f"{extension}:{event.type.value}"
         self._async.submit(
             event.session_id,
@@ -281,7 +306,9 @@ class ExtensionSpanProcessor(SpanProcessor):
             lambda exc: self._handler_failed(extension, event.type, exc, from_loop=True),
         )
 
-    def _handler_failed(self, extension: str, event_type: EventType, exc: BaseException, *, from_loop: bool = False) -> None:
+    def _handler_failed(
+        self, extension: str, event_type: EventType, exc: BaseException, *, from_loop: bool = False
+    ) -> None:
         logger.error(
             "kit-telemetry: extension %r handler for %s raised %s: %s",
             extension,
@@ -297,7 +324,11 @@ class ExtensionSpanProcessor(SpanProcessor):
 
     def _handler_timed_out(self, label: str) -> None:
         extension, _, event = label.partition(":")
-        logger.error("kit-telemetry: extension %r async handler for %s timed out; abandoned", extension, event)
+        logger.error(
+            "kit-telemetry: extension %r async handler for %s timed out; abandoned",
+            extension,
+            event,
+        )
         if self._metrics is not None:
             self._metrics.record_handler_error(extension, event)
 
