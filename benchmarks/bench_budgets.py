@@ -37,17 +37,34 @@ SCOPE = CallScope(
 )
 
 
-def median_us(operation: Callable[[int], None], *, batches: int, per_batch: int) -> float:
-    """Median over batches of the mean time per operation, in microseconds."""
-    timings = []
+def paired_medians(
+    subject: Callable[[int], None],
+    baseline: Callable[[int], None],
+    *,
+    batches: int,
+    per_batch: int,
+) -> tuple[float, float, float]:
+    """Median us per operation of subject and baseline, and the median of their ratios.
+
+    Batches alternate between the two, so both see the same machine load; the ratio is
+    taken batch by batch for the same reason.
+    """
+    subject_us: list[float] = []
+    baseline_us: list[float] = []
+    ratios: list[float] = []
     counter = 0
     for _ in range(batches):
-        start = time.perf_counter_ns()
-        for _ in range(per_batch):
-            operation(counter)
-            counter += 1
-        timings.append((time.perf_counter_ns() - start) / per_batch / 1000)
-    return statistics.median(timings)
+        pair = []
+        for operation in (baseline, subject):
+            start = time.perf_counter_ns()
+            for _ in range(per_batch):
+                operation(counter)
+                counter += 1
+            pair.append((time.perf_counter_ns() - start) / per_batch / 1000)
+        baseline_us.append(pair[0])
+        subject_us.append(pair[1])
+        ratios.append(pair[1] / pair[0])
+    return statistics.median(subject_us), statistics.median(baseline_us), statistics.median(ratios)
 
 
 def enforcer_for(ledger: LedgerBackend, budgets: tuple[Budget, ...]) -> BudgetEnforcer:
@@ -111,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
     args = parser.parse_args(argv)
     scale = 0.2 if args.quick else 1.0
-    rows: list[tuple[str, str, float, str, float]] = []
+    rows: list[tuple[str, str, float, float, float, str]] = []
 
     lock = threading.Lock()
     counts: dict[str, int] = {}
@@ -122,16 +139,13 @@ def main(argv: list[str] | None = None) -> int:
         with lock:
             counts["k"] = counts.get("k", 0) + 1
 
-    n = int(200 * scale)
-    floor = median_us(locked_dict, batches=n, per_batch=1000)
+    n = int(2000 * scale)
     for label, budgets in (("1 budget", ONE_BUDGET), ("3 budgets", THREE_BUDGETS)):
-        memory = median_us(
-            admit_and_settle(enforcer_for(MemoryLedger(), budgets)), batches=n, per_batch=1000
-        )
-        rows.append(("memory", label, memory, "2x locked dict update", floor))
+        operation = admit_and_settle(enforcer_for(MemoryLedger(), budgets))
+        value, base, ratio = paired_medians(operation, locked_dict, batches=n, per_batch=50)
+        rows.append(("memory", label, value, base, ratio, "2x locked dict update"))
 
     with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / "bench.db"
         raw = sqlite3.connect(Path(directory) / "raw.db", isolation_level=None)
         raw.execute("PRAGMA journal_mode=WAL")
         raw.execute("PRAGMA synchronous=NORMAL")
@@ -142,15 +156,15 @@ def main(argv: list[str] | None = None) -> int:
             raw.execute("BEGIN IMMEDIATE")
             raw.execute("COMMIT")
 
-        m = int(100 * scale)
-        base = median_us(empty_transactions, batches=m, per_batch=100)
+        m = int(500 * scale)
         for label, budgets in (("1 budget", ONE_BUDGET), ("3 budgets", THREE_BUDGETS)):
-            ledger = SQLiteLedger(path)
-            value = median_us(
-                admit_and_settle(enforcer_for(ledger, budgets)), batches=m, per_batch=100
+            ledger = SQLiteLedger(Path(directory) / f"{label.replace(' ', '')}.db")
+            operation = admit_and_settle(enforcer_for(ledger, budgets))
+            value, base, ratio = paired_medians(
+                operation, empty_transactions, batches=m, per_batch=10
             )
             ledger.close()
-            rows.append(("sqlite", label, value, "2x empty BEGIN IMMEDIATE/COMMIT", base))
+            rows.append(("sqlite", label, value, base, ratio, "2x empty BEGIN IMMEDIATE/COMMIT"))
         raw.close()
 
     with redis_server(args.redis_url) as url:
@@ -160,25 +174,23 @@ def main(argv: list[str] | None = None) -> int:
             ping_ledger.ping()
             ping_ledger.ping()
 
-        m = int(100 * scale)
-        base = median_us(two_pings, batches=m, per_batch=50)
+        m = int(500 * scale)
         for label, budgets in (("1 budget", ONE_BUDGET), ("3 budgets", THREE_BUDGETS)):
             ledger = RedisLedger(url, prefix=f"bench:{label.replace(' ', '')}:{time.time_ns()}")
-            value = median_us(
-                admit_and_settle(enforcer_for(ledger, budgets)), batches=m, per_batch=50
-            )
+            operation = admit_and_settle(enforcer_for(ledger, budgets))
+            value, base, ratio = paired_medians(operation, two_pings, batches=m, per_batch=5)
             ledger.close()
-            rows.append(("redis", label, value, "2x PING round trip", base))
+            rows.append(("redis", label, value, base, ratio, "2x PING round trip"))
         ping_ledger.close()
 
     print(
         f"{'ledger':<8} {'budgets':<10} {'admit+settle':>14} {'baseline':>10} {'ratio':>7}", end=""
     )
     print("  baseline is")
-    for ledger_name, label, value, baseline_name, baseline in rows:
+    for ledger_name, label, value, base, ratio, baseline_name in rows:
         print(
-            f"{ledger_name:<8} {label:<10} {value:>11.1f} us {baseline:>7.1f} us "
-            f"{value / baseline:>6.1f}x  {baseline_name}"
+            f"{ledger_name:<8} {label:<10} {value:>11.1f} us {base:>7.1f} us "
+            f"{ratio:>6.1f}x  {baseline_name}"
         )
     return 0
 

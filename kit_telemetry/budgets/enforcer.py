@@ -75,9 +75,6 @@ class _ReservationIds:
         self.tag = uuid.uuid4().hex[:12]
         self.numbers = itertools.count()  # next() on a count is atomic in CPython
 
-    def next(self) -> str:
-        return f"{self.tag}-{next(self.numbers)}"
-
 
 _reservation_ids = _ReservationIds()
 if hasattr(os, "register_at_fork"):
@@ -640,7 +637,8 @@ class BudgetEnforcer:
     def _admit(self, scope: CallScope, amounts: list[tuple[Counter, int]], now: float) -> Admission:
         if not amounts:
             return Admission(scope, "", amounts)
-        reservation_id = _reservation_ids.next()
+        ids = _reservation_ids
+        reservation_id = f"{ids.tag}-{next(ids.numbers)}"
         try:
             outcome = self.ledger.reserve(
                 reservation_id, amounts, now_s=now, expires_at_s=now + self._reservation_ttl_s

@@ -368,10 +368,17 @@ class MemoryLedger:
         with self._lock:
             if now_s >= self._next_sweep:
                 self._sweep(now_s)
+            states_get = self._states.get
             for counter, amount in amounts:
                 if amount < 0:
                     check_amounts(amounts)  # raises with the message
-                state = self._state(counter, now_s)
+                state = states_get(counter.key)
+                if state is None:
+                    state = self._states[counter.key] = _State(counter, now_s)
+                else:
+                    state.counter = counter  # the newest limit wins (configs change)
+                    if now_s >= state.refresh_at:
+                        state.refresh(now_s)
                 spent, reserved = state.spent, state.reserved
                 usage.append((spent, reserved))
                 states.append(state)
@@ -402,10 +409,11 @@ class MemoryLedger:
         idempotency_key: str | None = None,
     ) -> list[tuple[int, int]]:
         """See :meth:`LedgerBackend.commit`."""
-        check_amounts(amounts)
         out: list[tuple[int, int]] = []
         with self._lock:
             for counter, amount in amounts:
+                if amount < 0:
+                    check_amounts(amounts)  # raises with the message
                 state = self._state(counter, now_s)
                 state.touched = now_s
                 if reservation_id is not None:
@@ -417,7 +425,10 @@ class MemoryLedger:
                 ):
                     out.append((state.spent, state.reserved))
                     continue
-                state.add_spent(amount, now_s)
+                if counter.rolling_s:
+                    state.add_spent(amount, now_s)
+                else:
+                    state.spent += amount
                 out.append((state.spent, state.reserved))
         return out
 
