@@ -428,12 +428,14 @@ class Run(_SpanScope):
         estimated_input_tokens: int | None = None,
     ) -> LLMCall:
         """An LLM call directly on the run: it opens an implicit turn (closing the previous)."""
+        with self._lock:
+            previous, self._open_turn = self._open_turn, None
+        if previous is not None:
+            previous.end()
         turn = self.turn()
         turn.start()
         with self._lock:
-            previous, self._open_turn = self._open_turn, turn
-        if previous is not None:
-            previous.end()
+            self._open_turn = turn
         return turn.llm_call(
             provider, model, max_tokens=max_tokens, estimated_input_tokens=estimated_input_tokens
         )

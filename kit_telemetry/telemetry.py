@@ -160,13 +160,12 @@ class Telemetry:
             pricer=self.prices, metrics=self.metrics, on_error=self._internal_error
         )
 
-        self._handler_timeout_s = handler_timeout_s
         self._extensions = ExtensionSpanProcessor(
             self.aggregator,
             state_provider=self._state_for,
             handler_timeout_s=handler_timeout_s,
             metrics=self.metrics,
-            on_error=self._internal_error,
+            on_error=self._count_error,
             strict=self.strict,
         )
 
@@ -351,6 +350,11 @@ class Telemetry:
             raise exc
         logger.error("kit-telemetry %s failed: %s", component, exc, exc_info=exc)
 
+    def _count_error(self, component: str, exc: BaseException | None) -> None:
+        # For failures that were already logged where they happened, and that the user
+        # chose to tolerate (extension_errors="log"): counted, never raised.
+        self.metrics.record_internal_error(component)
+
     def _export_error(self, component: str, exc: BaseException | None) -> None:
         # Export runs on a background thread: never raise there, even when strict. The
         # guarded exporter has already logged the failure once; here it is only counted.
@@ -380,9 +384,6 @@ class Telemetry:
             self.aggregator.mark_subscription(session.session_id)
 
     def _session_ended(self, session: Session) -> None:
-        # Async handlers still running for this session may write its state: let them
-        # finish (each is bounded by handler_timeout_s) before the store is closed.
-        self._extensions.force_flush(int(self._handler_timeout_s * 1000) + 1000)
         with self._lock:
             self._sessions.pop(session.session_id, None)
             state = self._states.pop(session.session_id, None)

@@ -50,7 +50,10 @@ def import_extension(spec: str | os.PathLike[str]) -> tuple[ModuleType, str]:
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[module_name] = module
         try:
-            module_spec.loader.exec_module(module)
+            # Compiled from the source every time, never from a cached .pyc: a reload must
+            # see an edit even when size and mtime (to the second) did not change.
+            code = compile(path.read_bytes(), os.fspath(path), "exec")
+            exec(code, module.__dict__)
         except BaseException as exc:
             sys.modules.pop(module_name, None)
             raise ExtensionLoadError(

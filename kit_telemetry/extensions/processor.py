@@ -156,8 +156,13 @@ class ExtensionSpanProcessor(SpanProcessor):
                 f"no extension named {name!r} is loaded; loaded: {sorted(self._extensions)}"
             )
         module = reimport(registered.spec, registered.path)
+        order = list(self._extensions)
         self._unregister(name)
-        return self._setup(name, registered.spec, registered.path, module)
+        loaded = self._setup(name, registered.spec, registered.path, module)
+        with self._lock:  # back in its load position: handler order is load order
+            self._extensions = {n: self._extensions[n] for n in order if n in self._extensions}
+            self._rebuild()
+        return loaded
 
     def loaded(self) -> list[LoadedExtension]:
         """Every loaded extension, in load order."""
