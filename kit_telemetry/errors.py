@@ -6,6 +6,7 @@
     ├── ConfigError            (also ValueError)    bad configuration, raised at start-up
     ├── UsageError             (also ValueError)    bad input on the hot path (raised only when strict)
     ├── BudgetExceeded         (also RuntimeError)  a hard budget stop: the call was refused
+    ├── LedgerError            (also RuntimeError)  the budget ledger is unreachable; handled per on_ledger_error
     ├── ExtensionLoadError     (also ImportError)   an extension could not be loaded
     ├── UnknownCommandError    (also LookupError)   run_command() named no registered command
     ├── UnknownModelError      (also LookupError)   price_for() found no price
@@ -79,6 +80,14 @@ def _rebuild_budget_exceeded(budget: str, fields: dict[str, object]) -> BudgetEx
     exc.__dict__.update(fields)
     Exception.__init__(exc, f"budget {budget!r} refused the call")
     return exc
+
+
+class LedgerError(KitTelemetryError, RuntimeError):
+    """The budget ledger could not be read or written (Redis unreachable, SQLite locked too long).
+
+    The enforcer turns it into its ``on_ledger_error`` policy: ``allow`` admits the call,
+    ``deny`` refuses it.
+    """
 
 
 class ExtensionLoadError(KitTelemetryError, ImportError):

@@ -791,7 +791,7 @@ class BudgetEnforcer:
             limit_usd=_display(unit, counter.limit) if is_usd else None,
             window_end=counter.window_end,
         )
-        logger.info(
+        logger.debug(
             "budget %r (%s): %s alert at %g of the limit: spent %g of %g %s",
             counter.budget,
             counter.scope_key,

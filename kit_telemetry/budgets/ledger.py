@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from ..errors import ConfigError, KitTelemetryError
+from ..errors import ConfigError, LedgerError
 from .config import parse_ledger_url
 
 __all__ = [
@@ -63,14 +63,6 @@ so an hour covers retries and late exporters while keeping the key sets small.""
 IDLE_TTL_S = 30 * 86_400.0
 """How long a counter with window ``none`` outlives its last activity."""
 ALERT_FOREVER_S = math.inf
-
-
-class LedgerError(KitTelemetryError, RuntimeError):
-    """The ledger could not be read or written (Redis unreachable, SQLite locked too long).
-
-    The enforcer turns it into its ``on_ledger_error`` policy: ``allow`` admits the call,
-    ``deny`` refuses it.
-    """
 
 
 def usd_to_micros(usd: float) -> int:
