@@ -60,15 +60,15 @@ class Expected:
 # Keyed by run id; foreign runs (no kit.run.id) are keyed by agent name instead.
 # fmt: off
 EXPECTED: dict[str, Expected] = {
-    #                    session      agent         turns llm den tools fail input out  c.read c.write reas cost    unpr dur_ms stop  # noqa: E501
-    "run-a1":   Expected("s-alpha",   "coder",      2,    2,  0,  2,    0,   2000, 460, 9000,  200,    0,   0.01365, 0,  5000,  "end_turn"),  # noqa: E501
-    "run-a2":   Expected("s-alpha",   "coder",      2,    2,  0,  1,    1,   1000, 200, 0,     0,      50,  0.0045,  1,  3000,  "error"),  # noqa: E501
-    "run-b1":   Expected("s-beta",    "researcher", 2,    1,  1,  1,    0,   1376, 500, 1024,  0,      0,   0.01,    0,  3990,  "budget_exceeded"),  # noqa: E501
-    "run-b2":   Expected("s-beta",    "researcher", 1,    1,  0,  1,    0,   3000, 400, 0,     0,      0,   0.0,     1,  5000,  "stop"),  # noqa: E501
-    "planner":  Expected("s-foreign", "planner",    2,    2,  0,  1,    0,   4000, 180, 500,   0,      0,   0.0,     2,  6000,  "stop"),  # noqa: E501
-    EVIL_AGENT: Expected("s-foreign", EVIL_AGENT,   1,    1,  0,  1,    0,   100,  10,  0,     0,      0,   0.002,   0,  3000,  None),  # noqa: E501
-    "(unknown)": Expected("s-foreign", "(unknown)", 1,    1,  0,  0,    0,   800,  60,  0,     0,      0,   0.0,     1,  1000,  "end_turn"),  # noqa: E501
-    "run-g1":   Expected("s-gamma",   "summarizer", 3,    3,  0,  2,    0,   3000, 300, 600,   0,      0,   0.03,    0,  12000, "end_turn"),  # noqa: E501
+    #                    session      agent         turns llm den tools fail input out  c.read c.write reas cost    unpr dur_ms stop
+    "run-a1":   Expected("s-alpha",   "coder",      2,    2,  0,  2,    0,   2000, 460, 9000,  200,    0,   0.01365, 0,  5000,  "end_turn"),
+    "run-a2":   Expected("s-alpha",   "coder",      2,    2,  0,  1,    1,   1000, 200, 0,     0,      50,  0.0045,  1,  3000,  "error"),
+    "run-b1":   Expected("s-beta",    "researcher", 2,    1,  1,  1,    0,   1376, 500, 1024,  0,      0,   0.01,    0,  3990,  "budget_exceeded"),
+    "run-b2":   Expected("s-beta",    "researcher", 1,    1,  0,  1,    0,   3000, 400, 0,     0,      0,   0.0,     1,  5000,  "stop"),
+    "planner":  Expected("s-foreign", "planner",    2,    2,  0,  1,    0,   4000, 180, 500,   0,      0,   0.0,     2,  6000,  "stop"),
+    EVIL_AGENT: Expected("s-foreign", EVIL_AGENT,   1,    1,  0,  1,    0,   100,  10,  0,     0,      0,   0.002,   0,  3000,  None),
+    "(unknown)": Expected("s-foreign", "(unknown)", 1,    1,  0,  0,    0,   800,  60,  0,     0,      0,   0.0,     1,  1000,  "end_turn"),
+    "run-g1":   Expected("s-gamma",   "summarizer", 3,    3,  0,  2,    0,   3000, 300, 600,   0,      0,   0.03,    0,  12000, "end_turn"),
 }
 # fmt: on
 

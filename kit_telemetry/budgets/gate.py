@@ -78,7 +78,9 @@ class BudgetGate:
         else:
             price = self._telemetry.prices.find_price(call.provider, call.model)
             worst_usd = (
-                None if price is None else price.cost_usd(input_tokens=estimate, output_tokens=max_tokens)
+                None
+                if price is None
+                else price.cost_usd(input_tokens=estimate, output_tokens=max_tokens)
             )
         return self.enforcer.admit_llm_call(
             self._scope(run, call.provider, call.model),
