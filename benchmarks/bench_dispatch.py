@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -60,7 +61,7 @@ def write_extension(folder: Path, handlers: int) -> Path:
 
 def run_events() -> list[kt.Event]:
     """The events of one run, as the aggregator delivers them."""
-    common = {"session_id": "s-1", "timestamp_ns": time.time_ns(), "run_id": "r-1"}
+    common: dict[str, Any] = {"session_id": "s-1", "timestamp_ns": time.time_ns(), "run_id": "r-1"}
     events: list[kt.Event] = [
         kt.AgentStartEvent(agent_name="coder", prompt="fix it", **common),
         kt.UserInputEvent(text="fix it", **common),
