@@ -384,12 +384,13 @@ class UsageAggregator(SpanProcessor):
                     prompt=prompt,
                 )
             ]
-            if prompt is not None:
-                events.append(
-                    UserInputEvent(
-                        session_id=session_id, timestamp_ns=started_ns, run_id=run_id, text=prompt
-                    )
+            # Delivered for every run, right after agent_start; spans of other code carry
+            # no prompt, so their user_input has text=None.
+            events.append(
+                UserInputEvent(
+                    session_id=session_id, timestamp_ns=started_ns, run_id=run_id, text=prompt
                 )
+            )
             return events
         if role == SESSION_START:
             with self._lock:

@@ -156,8 +156,10 @@ class _SpanScope:
             return
         if exc is not None:
             _mark_error(span, exc)
-        span.end()
-        PAYLOADS.unbind(span.get_span_context().span_id)
+        try:
+            span.end()
+        finally:  # a strict handler may raise out of end(): the payload still goes
+            PAYLOADS.unbind(span.get_span_context().span_id)
 
     def start(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -295,8 +297,10 @@ class Session:
         PAYLOADS.bind(span.get_span_context().span_id, payload)
         if exc is not None:
             _mark_error(span, exc)
-        span.end()
-        PAYLOADS.unbind(span.get_span_context().span_id)
+        try:
+            span.end()
+        finally:  # a strict handler may raise out of end(): the payload still goes
+            PAYLOADS.unbind(span.get_span_context().span_id)
         if isinstance(payload.end_event, SessionEndEvent):
             self.end_event = payload.end_event
         self._tel._session_ended(self)

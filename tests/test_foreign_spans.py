@@ -179,6 +179,7 @@ def test_foreign_spans_become_the_documented_events(pipeline: Pipeline) -> None:
     seen = pipeline.seen
     assert seen.types() == [
         "agent_start",
+        "user_input",
         "llm_usage",
         "tool_call",
         "tool_result",
@@ -188,6 +189,7 @@ def test_foreign_spans_become_the_documented_events(pipeline: Pipeline) -> None:
         "agent_end",
     ]
     assert seen.spans == [
+        "invoke_agent support",
         "invoke_agent support",
         "chat gpt-4o",
         "execute_tool bash",
@@ -357,7 +359,14 @@ def test_non_genai_spans_in_between_still_attribute_calls_to_the_run(pipeline: P
             tool(tracer, "bash", "call_1")
     types = pipeline.seen.types()
     (end,) = pipeline.seen.of(kt.AgentEndEvent)
-    assert types == ["agent_start", "llm_usage", "tool_call", "tool_result", "agent_end"]
+    assert types == [
+        "agent_start",
+        "user_input",
+        "llm_usage",
+        "tool_call",
+        "tool_result",
+        "agent_end",
+    ]
     assert (end.llm_call_count, end.tool_call_count, end.input_tokens) == (1, 1, 100)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
@@ -60,6 +60,12 @@ class ExtensionAPI:
     def __init__(self, host: Host, name: str) -> None:
         self._host = host
         self.name = name
+
+    @overload
+    def on(self, event_type: EventType | str, handler: None = None) -> Callable[[_H], _H]: ...
+
+    @overload
+    def on(self, event_type: EventType | str, handler: _H) -> _H: ...
 
     def on(self, event_type: EventType | str, handler: _H | None = None) -> Any:
         """Register ``handler(event, ctx)`` for ``event_type``; a decorator when ``handler`` is omitted.
@@ -119,7 +125,11 @@ class ExtensionContext:
 
     @property
     def usage(self) -> UsageTotals:
-        """The session's totals so far (frozen)."""
+        """The session's totals so far (frozen), read when accessed.
+
+        A sync handler reads them as of its event; an ``async def`` handler runs later, on
+        the background loop, and reads them as of then.
+        """
         return self._host._usage(self.session_id)
 
     def get_state(self, key: str, default: JSONValue = None) -> JSONValue:
@@ -130,7 +140,8 @@ class ExtensionContext:
         """Store a JSON value for this session (persisted beside the session file).
 
         Raises:
-            TypeError: the key is not a non-empty string or the value is not JSON.
+            TypeError: the key is not a string, or the value is not JSON.
+            ValueError: the key is empty.
         """
         self._host._state(self.session_id).set(key, value)
 

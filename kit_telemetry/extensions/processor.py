@@ -312,18 +312,20 @@ class ExtensionSpanProcessor(SpanProcessor):
         )
 
     def _handler_failed(
-        self, extension: str, event_type: EventType, exc: BaseException, *, from_loop: bool = False
+        self, extension: str, event: EventType | str, exc: BaseException, *, from_loop: bool = False
     ) -> None:
+        """A handler (or an extension's raw span processor: event "span_start"...) raised."""
+        name = event.value if isinstance(event, EventType) else event
         logger.error(
             "kit-telemetry: extension %r handler for %s raised %s: %s",
             extension,
-            event_type.value,
+            name,
             type(exc).__name__,
             exc,
             exc_info=exc,
         )
         if self._metrics is not None:
-            self._metrics.record_handler_error(extension, event_type.value)
+            self._metrics.record_handler_error(extension, name)
         if self.strict and not from_loop:
             raise exc
 
@@ -347,21 +349,21 @@ class ExtensionSpanProcessor(SpanProcessor):
             try:
                 processor.on_start(span, parent_context)
             except Exception as exc:
-                self._handler_failed(extension, EventType.AGENT_START, exc)
+                self._handler_failed(extension, "span_start", exc)
 
     def _on_ending(self, span: Span) -> None:
         for extension, processor in self._processors:
             try:
                 processor._on_ending(span)
             except Exception as exc:
-                self._handler_failed(extension, EventType.AGENT_END, exc)
+                self._handler_failed(extension, "span_ending", exc)
 
     def on_end(self, span: ReadableSpan) -> None:
         for extension, processor in self._processors:
             try:
                 processor.on_end(span)
             except Exception as exc:
-                self._handler_failed(extension, EventType.AGENT_END, exc)
+                self._handler_failed(extension, "span_end", exc)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Wait for async handlers and the extensions' own processors."""
