@@ -140,9 +140,14 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                     f"  {s.name:<16} {s.scope_key:<24} spent {s.spent:.4g} of {s.limit:.4g} {s.unit}\n"
                 )
         if args.hold > 0 and tel.metrics_server is not None:
-            out.write(f"\nholding {tel.metrics_server.url} open for {args.hold:g} s\n")
+            out.write(
+                f"\nholding {tel.metrics_server.url} open for {args.hold:g} s (Ctrl-C ends it)\n"
+            )
             out.flush()
-            time.sleep(args.hold)
+            try:
+                time.sleep(args.hold)
+            except KeyboardInterrupt:  # ending the hold early is a normal way out
+                out.write("hold ended\n")
     return 0
 
 
