@@ -198,19 +198,24 @@ def kit_run_factory() -> tuple[Callable[[], None], Callable[[], None]]:
     return one_run, close
 
 
-def measure(fn: Callable[[], None], runs: int) -> float:
-    """CPU microseconds of the calling thread per run, over one batch.
+CLOCKS = {"thread": time.thread_time, "wall": time.perf_counter}
 
-    The agent's thread's CPU time: what instrumentation costs the agent. Wall time would
-    charge one variant with whatever else the shared machine ran meanwhile, and process
-    time with the export threads of every variant (export is off the agent's thread by
-    design, in all variants alike).
+
+def measure(
+    fn: Callable[[], None], runs: int, clock: Callable[[], float] = time.thread_time
+) -> float:
+    """Microseconds per run over one batch, on the chosen clock.
+
+    ``thread`` (the default) is the CPU time of the agent's thread: what instrumentation
+    costs the agent. Export runs on a background thread in every variant alike, and wall
+    time would also charge a variant with whatever else the shared machine ran meanwhile.
+    ``wall`` is the elapsed time, for a quiet machine.
     """
     gc.collect()
-    start = time.thread_time()
+    start = clock()
     for _ in range(runs):
         fn()
-    return (time.thread_time() - start) / runs * 1e6
+    return (clock() - start) / runs * 1e6
 
 
 def main() -> None:
@@ -219,7 +224,9 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=300, help="runs per batch")
     parser.add_argument("--rounds", type=int, default=15, help="interleaved batches per variant")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="thread", help="what to time")
     args = parser.parse_args()
+    clock = CLOCKS[args.clock]
     variants = {
         "raw spans": raw_run_factory(False),
         "raw spans + metrics": raw_run_factory(True),
@@ -230,12 +237,13 @@ def main() -> None:
     samples: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.rounds):
         for name, (fn, _) in variants.items():
-            samples[name].append(measure(fn, args.runs))
+            samples[name].append(measure(fn, args.runs, clock))
     for _, close in variants.values():
         close()
     medians = {name: statistics.median(values) for name, values in samples.items()}
     print(
-        f"per agent run (1 run, 3 turns, 3 LLM calls, 5 tool calls); median of {args.rounds} x {args.runs}"
+        f"per agent run (1 run, 3 turns, 3 LLM calls, 5 tool calls); {args.clock} clock; "
+        f"median of {args.rounds} x {args.runs}"
     )
     for name, value in medians.items():
         print(f"  {name:<36} {value:8.1f} us")
