@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import urllib.request
@@ -10,9 +9,6 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
-from prometheus_client.openmetrics.parser import (
-    text_string_to_metric_families as parse_openmetrics,
-)
 from prometheus_client.parser import text_string_to_metric_families
 from test_metrics import EXPECTED, ODD_VALUES, llm_event, record_everything, tool_event
 
@@ -141,12 +137,14 @@ def test_scrape_exposes_every_metric_with_values(
     assert value("kit_llm_calls_total", **pm, outcome="ok") == 2
 
 
-def test_openmetrics_is_served_when_asked(metrics: KitMetrics, server: MetricsServer) -> None:
-    """Prometheus asks for OpenMetrics first; that format must parse too."""
+def test_the_text_format_answers_a_scraper_that_prefers_openmetrics(
+    metrics: KitMetrics, server: MetricsServer
+) -> None:
+    """Prometheus asks for OpenMetrics first; it gets the (faster) text format it also takes."""
     record_everything(metrics)
     content_type, body = scrape(server.url, accept="application/openmetrics-text; version=1.0.0")
-    assert content_type.startswith("application/openmetrics-text")
-    names = {family.name for family in parse_openmetrics(body)}  # type: ignore[no-untyped-call]
+    assert content_type.startswith("text/plain; version=0.0.4")
+    names = {family.name for family in parse(body).values()}
     assert {"kit_llm_calls", "gen_ai_client_token_usage", "kit_budget_limit_usd"} <= names
 
 
@@ -162,7 +160,6 @@ def test_odd_label_values_survive_a_real_scrape(metrics: KitMetrics, server: Met
     assert "lone surrogate \ufffd here" in tools
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
 def test_promtool_accepts_the_scrape(metrics: KitMetrics, server: MetricsServer) -> None:
     """Prometheus's own linter finds nothing wrong with the exposition."""
     record_everything(metrics)
@@ -210,3 +207,22 @@ def test_context_manager_shuts_down(metrics: KitMetrics) -> None:
         scrape(url)
     with pytest.raises(OSError):
         scrape(url)
+
+
+def test_gzip_is_served_when_accepted(metrics: KitMetrics, server: MetricsServer) -> None:
+    """Prometheus asks for gzip; the compressed body is the same exposition."""
+    import gzip
+
+    record_everything(metrics)
+    request = urllib.request.Request(server.url, headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        body = gzip.decompress(response.read()).decode("utf-8")
+    assert "kit_llm_calls_total" in parse(body)["kit_llm_calls"].samples[0].name
+
+
+def test_name_filter_restricts_the_answer(metrics: KitMetrics, server: MetricsServer) -> None:
+    """?name[]=... answers with only those metrics, as prometheus-client's own server does."""
+    record_everything(metrics)
+    _, body = scrape(server.url + "?name[]=kit_llm_cost_usd_total")
+    assert set(parse(body)) == {"kit_llm_cost_usd"}

@@ -41,7 +41,9 @@ from ..errors import BudgetExceeded
 from ..events import BudgetAlertEvent
 from .config import Budget, BudgetConfig
 from .ledger import (
+    IDLE_TTL_S,
     MICROS_PER_USD,
+    RUN_IDLE_TTL_S,
     Counter,
     CounterStatus,
     LedgerBackend,
@@ -256,6 +258,7 @@ class _Plan:
         "enforce",
         "first_alert",
         "fixed_window",
+        "idle_ttl_s",
         "limits",
         "llm_units",
         "matchers",
@@ -275,6 +278,7 @@ class _Plan:
         self.alerting = budget.action != "observe"
         self.first_alert = budget.warn_at[0] if budget.warn_at else 1.0
         self.scope_key_of = _scope_getter(budget.scope)
+        self.idle_ttl_s = RUN_IDLE_TTL_S if budget.scope == "run" else IDLE_TTL_S
         self.matchers: tuple[tuple[_Getter, re.Pattern[str]], ...] = tuple(
             (_scope_getter(key), re.compile(translate(pattern)))
             for key, pattern in budget.match.items()
@@ -330,6 +334,7 @@ class _Plan:
             bucket_s=spec.bucket_s,
             limit=self.limits[unit],
             enforce=self.enforce,
+            idle_ttl_s=self.idle_ttl_s,
         )
 
     def llm_counters(self, scope_key: str, now_s: float) -> tuple[Counter, ...]:

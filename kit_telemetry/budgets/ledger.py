@@ -42,6 +42,7 @@ from .config import parse_ledger_url
 __all__ = [
     "IDEMPOTENCY_TTL_S",
     "IDLE_TTL_S",
+    "RUN_IDLE_TTL_S",
     "MICROS_PER_USD",
     "UNITS",
     "Counter",
@@ -62,6 +63,8 @@ IDEMPOTENCY_TTL_S = 3_600.0
 so an hour covers retries and late exporters while keeping the key sets small."""
 IDLE_TTL_S = 30 * 86_400.0
 """How long a counter with window ``none`` outlives its last activity."""
+RUN_IDLE_TTL_S = 3_600.0
+"""The same for ``run`` budgets: a run idle for an hour is over, so memory stays bounded."""
 ALERT_FOREVER_S = math.inf
 
 
@@ -90,6 +93,8 @@ class Counter:
         bucket_s: the rolling bucket width (0 unless rolling).
         limit: the limit in the counter's unit (micro-USD for money).
         enforce: whether reservations beyond the limit are refused (``raise`` budgets).
+        idle_ttl_s: how long a counter without a window outlives its last activity (runs
+            are short-lived: their counters need not be kept for the default 30 days).
         key: the counter's identity in a ledger (budget, unit, scope key, window start).
     """
 
@@ -102,6 +107,7 @@ class Counter:
     bucket_s: int = 0
     limit: int
     enforce: bool = True
+    idle_ttl_s: float = field(default=IDLE_TTL_S, compare=False)
     key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -119,7 +125,7 @@ class Counter:
             return self.window_end
         if self.rolling_s:
             return now_s + self.rolling_s + self.bucket_s
-        return now_s + IDLE_TTL_S
+        return now_s + self.idle_ttl_s
 
     def alert_expiry(self, now_s: float) -> float:
         """Until when an alert sent at ``now_s`` is remembered (one per window)."""

@@ -1,19 +1,30 @@
-"""The Prometheus ``/metrics`` endpoint: prometheus-client's own HTTP server on a thread.
+"""The Prometheus ``/metrics`` endpoint: a small WSGI server on a daemon thread.
 
 ``start_metrics_server("127.0.0.1:9464", registry=metrics.registry)`` serves the registry
-in the Prometheus text format (and OpenMetrics or gzip when the scraper asks) until
-``shutdown()``. Any path answers with the metrics; ``/metrics`` is the one to scrape.
+until ``shutdown()``. Any path answers with the metrics; ``/metrics`` is the one to scrape;
+``?name[]=...`` restricts the answer to those metric names, as prometheus-client does.
+
+The body is always the Prometheus text format (0.0.4), rendered by prometheus-client's
+``generate_latest``, and gzip-compressed (at the fastest level) when the scraper accepts
+it. Prometheus asks for OpenMetrics first but takes the text format just as well; with
+prometheus-client 0.26 the OpenMetrics rendering and its maximum-level gzip take about
+60 % longer on a large registry (10,000 series: ~145-160 ms against ~90 ms), and the
+text format carries the same samples.
 """
 
 from __future__ import annotations
 
+import gzip
 import logging
 import socket
 import threading
-import time
-from wsgiref.simple_server import WSGIServer
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, ThreadingWSGIServer
 
 from ..errors import ConfigError
 
@@ -51,24 +62,9 @@ class MetricsServer:
             if self._closed:
                 return
             self._closed = True
-        # serve_forever() looks at its stop flag only between 0.5 s polls; a connection
-        # wakes the poll, so shutdown takes milliseconds instead of up to half a second.
-        stopper = threading.Thread(target=self._server.shutdown, daemon=True)
-        stopper.start()
-        deadline = time.monotonic() + 5.0
-        while stopper.is_alive() and time.monotonic() < deadline:
-            self._wake()
-            stopper.join(0.05)
+        self._server.shutdown()  # returns within one poll interval (50 ms)
         self._server.server_close()
         self._thread.join(timeout=5.0)
-
-    def _wake(self) -> None:
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
-        try:
-            with socket.create_connection((host, self.port), timeout=0.5):
-                pass
-        except OSError:
-            pass  # already closed, or not reachable this way: the poll ends it anyway
 
     def __enter__(self) -> MetricsServer:
         return self
@@ -129,10 +125,61 @@ def start_metrics_server(
             host not local).
     """
     host, port = parse_address(address)
+    server_class = _ThreadingWSGIServerV6 if ":" in host else ThreadingWSGIServer
     try:
-        server, thread = start_http_server(port, addr=host, registry=registry)
+        server = make_server(
+            host,
+            port,
+            metrics_app(registry),
+            server_class=server_class,
+            handler_class=_QuietHandler,
+        )
     except OSError as exc:
         raise ConfigError(f"prometheus: cannot listen on {address!r}: {exc}") from exc
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="kit-telemetry-metrics",
+        daemon=True,
+    )
+    thread.start()
     metrics_server = MetricsServer(server, thread, host)
     logger.info("serving Prometheus metrics on %s", metrics_server.url)
     return metrics_server
+
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+def metrics_app(
+    registry: CollectorRegistry,
+) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """A WSGI app answering every GET with ``registry`` in the Prometheus text format."""
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
+            return [b""]
+        names = parse_qs(environ.get("QUERY_STRING", "")).get("name[]")
+        target = registry.restricted_registry(names) if names else registry
+        body = generate_latest(target)
+        headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
+        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
+            body = gzip.compress(body, compresslevel=1)
+            headers.append(("Content-Encoding", "gzip"))
+        headers.append(("Content-Length", str(len(body))))
+        start_response("200 OK", headers)
+        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
+
+    return app
+
+
+class _ThreadingWSGIServerV6(ThreadingWSGIServer):
+    address_family = socket.AF_INET6
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Scrapes every few seconds would fill stderr with access lines."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass

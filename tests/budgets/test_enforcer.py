@@ -536,3 +536,31 @@ def test_enforcer_opens_the_configured_ledger(tmp_path, clock) -> None:  # type:
         second.admit_llm_call(SCOPE, worst_case_usd=0.5, worst_case_tokens=1)
     second.close()
     assert path.exists()
+
+
+def test_run_budget_counters_are_forgotten_an_hour_after_the_run() -> None:
+    """Run budgets make one counter per run: they must not pile up for 30 days."""
+    from kit_telemetry.budgets import BudgetConfig, BudgetEnforcer, CallScope, MemoryLedger
+    from kit_telemetry.budgets.config import Budget
+
+    now = [1_000_000.0]
+    ledger = MemoryLedger()
+    enforcer = BudgetEnforcer(
+        BudgetConfig(budgets=(Budget(name="loop", scope="run", max_llm_calls=5),)),
+        ledger=ledger,
+        clock=lambda: now[0],
+    )
+    for i in range(50):
+        scope = CallScope(session_id="s", run_id=f"run-{i}")
+        admission = enforcer.admit_llm_call(scope, worst_case_usd=None, worst_case_tokens=0)
+        enforcer.settle(admission, cost_usd=None, tokens=0, idempotency_key=None)
+    assert len(enforcer.status()) == 50
+    now[0] += 3_600 + 120  # past the idle time, and past the next sweep
+    last = CallScope(session_id="s", run_id="run-last")
+    enforcer.settle(
+        enforcer.admit_llm_call(last, worst_case_usd=None, worst_case_tokens=0),
+        cost_usd=None,
+        tokens=0,
+        idempotency_key=None,
+    )
+    assert [s.scope_key for s in enforcer.status()] == ["run-last"]
