@@ -136,77 +136,89 @@ class Telemetry:
         self._ended_session_files: OrderedDict[str, str] = OrderedDict()
         self._states: dict[str, SessionState] = {}
 
-        # Metrics first: everything else reports its errors through them.
-        if isinstance(prometheus, CollectorRegistry):
-            registry = prometheus
-        elif prometheus is None or isinstance(prometheus, str):
-            registry = CollectorRegistry(auto_describe=True)
-        else:
-            raise ConfigError(
-                f"prometheus must be 'HOST:PORT', a CollectorRegistry or None, got {prometheus!r}"
-            )
-        self.metrics = KitMetrics(
-            registry=registry, meter_provider=meter_provider, max_label_values=max_label_values
-        )
-        self.prices = PriceTable(prices, subscription_providers=subscription_providers)
-
-        self._budgets: BudgetGate | None = None
-        if budgets is not None:
-            from .budgets.gate import BudgetGate
-
-            self._budgets = BudgetGate.from_option(budgets, telemetry=self)
-
-        self.aggregator = UsageAggregator(
-            pricer=self.prices, metrics=self.metrics, on_error=self._internal_error
-        )
-
-        self._extensions = ExtensionSpanProcessor(
-            self.aggregator,
-            state_provider=self._state_for,
-            handler_timeout_s=handler_timeout_s,
-            metrics=self.metrics,
-            on_error=self._count_error,
-            strict=self.strict,
-        )
-
-        owns_provider = tracer_provider is None
-        if tracer_provider is None:
-            tracer_provider = TracerProvider(
-                resource=Resource.create({"service.name": service_name})
-            )
-        self.tracer_provider = tracer_provider
-        self._owns_provider = owns_provider
-        if exporters is None:
-            exporters = ("console",) if owns_provider else ()
-        elif isinstance(exporters, (str, SpanExporter)):
-            exporters = (exporters,)  # one exporter given on its own
-        self._processors: list[SpanProcessor] = [self.aggregator, self._extensions]
-        exporters = tuple(exporters)
-        if exporters:
-            from .exporters.pipeline import build_export_processors, build_span_exporters
-
-            span_exporters = build_span_exporters(exporters, console_stream=console_stream)
-            self._processors += build_export_processors(span_exporters, on_error=self._export_error)
-        for processor in self._processors:
-            tracer_provider.add_span_processor(processor)
-        if install_global:
-            trace_api.set_tracer_provider(tracer_provider)
-        self._tracer = tracer_provider.get_tracer("kit_telemetry", __version__)
-
+        # Built in order; if any step fails, what was started is stopped again, so that a
+        # bad configuration leaves no server, thread or open file behind.
         self.metrics_server: MetricsServer | None = None
-        if isinstance(prometheus, str):
-            from .exporters.prometheus import start_metrics_server
+        self._budgets: BudgetGate | None = None
+        self._processors: list[SpanProcessor] = []
+        self._owns_provider = False
+        try:
+            # Metrics first: everything else reports its errors through them.
+            if isinstance(prometheus, CollectorRegistry):
+                registry = prometheus
+            elif prometheus is None or isinstance(prometheus, str):
+                registry = CollectorRegistry(auto_describe=True)
+            else:
+                raise ConfigError(
+                    f"prometheus must be 'HOST:PORT', a CollectorRegistry or None, got {prometheus!r}"
+                )
+            self.metrics = KitMetrics(
+                registry=registry, meter_provider=meter_provider, max_label_values=max_label_values
+            )
+            self.prices = PriceTable(prices, subscription_providers=subscription_providers)
 
-            self.metrics_server = start_metrics_server(prometheus, registry=registry)
+            if budgets is not None:
+                from .budgets.gate import BudgetGate
 
-        for extension in extensions:
-            self._extensions.load(extension, errors=extension_errors)
-        if self.prices._bundled:
-            # The bundled price data takes a quarter of a second to import: do it now, off
-            # the agent's thread, rather than in its first LLM call.
-            threading.Thread(
-                target=_import_price_data, name="kit-telemetry-prices", daemon=True
-            ).start()
+                self._budgets = BudgetGate.from_option(budgets, telemetry=self)
+
+            self.aggregator = UsageAggregator(
+                pricer=self.prices, metrics=self.metrics, on_error=self._internal_error
+            )
+
+            self._extensions = ExtensionSpanProcessor(
+                self.aggregator,
+                state_provider=self._state_for,
+                handler_timeout_s=handler_timeout_s,
+                metrics=self.metrics,
+                on_error=self._count_error,
+                strict=self.strict,
+            )
+
+            owns_provider = tracer_provider is None
+            if tracer_provider is None:
+                tracer_provider = TracerProvider(
+                    resource=Resource.create({"service.name": service_name})
+                )
+            self.tracer_provider = tracer_provider
+            self._owns_provider = owns_provider
+            if exporters is None:
+                exporters = ("console",) if owns_provider else ()
+            elif isinstance(exporters, (str, SpanExporter)):
+                exporters = (exporters,)  # one exporter given on its own
+            self._processors = [self.aggregator, self._extensions]
+            exporters = tuple(exporters)
+            if exporters:
+                from .exporters.pipeline import build_export_processors, build_span_exporters
+
+                span_exporters = build_span_exporters(exporters, console_stream=console_stream)
+                self._processors += build_export_processors(
+                    span_exporters, on_error=self._export_error
+                )
+            self._tracer = tracer_provider.get_tracer("kit_telemetry", __version__)
+
+            if isinstance(prometheus, str):
+                from .exporters.prometheus import start_metrics_server
+
+                self.metrics_server = start_metrics_server(prometheus, registry=registry)
+
+            for extension in extensions:
+                self._extensions.load(extension, errors=extension_errors)
+            # Last, once nothing else can fail: a provider can never lose a processor again.
+            for processor in self._processors:
+                tracer_provider.add_span_processor(processor)
+            if install_global:
+                trace_api.set_tracer_provider(tracer_provider)
+            if self.prices._bundled:
+                # The bundled price data takes a quarter of a second to import: do it now, off
+                # the agent's thread, rather than in its first LLM call.
+                threading.Thread(
+                    target=_import_price_data, name="kit-telemetry-prices", daemon=True
+                ).start()
+        except BaseException:
+            self._abandon()
+            raise
+
         # Flush and close at interpreter exit, unless shut down before; held weakly so an
         # unused Telemetry can still be garbage collected.
         atexit.register(_shutdown_at_exit, weakref.ref(self))
@@ -317,6 +329,20 @@ class Telemetry:
                     processor.shutdown()
             if self.metrics_server is not None:
                 self.metrics_server.shutdown()
+
+    def _abandon(self) -> None:
+        """Stop what a failed ``__init__`` had started (nothing else will)."""
+        self._closed = True
+        for close in (
+            getattr(self.metrics_server, "shutdown", None),
+            getattr(self._budgets, "close", None),
+            *(processor.shutdown for processor in self._processors),
+        ):
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    logger.debug("kit-telemetry: cleanup after a failed start", exc_info=True)
 
     def __enter__(self) -> Telemetry:
         return self

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -337,3 +338,23 @@ def test_a_tracer_provider_that_is_not_an_sdk_provider_is_a_config_error(bad: ob
     """Our processors need the SDK provider; anything else is refused at start-up."""
     with pytest.raises(kt.ConfigError, match="tracer_provider"):
         _telemetry(tracer_provider=bad)
+
+
+def test_a_failed_start_leaves_no_server_and_no_processor_behind(tmp_path: Path) -> None:
+    """A bad extension fails configure(); the metrics port is free again and the provider untouched."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    provider = TracerProvider()
+    before = provider._active_span_processor._span_processors
+    with pytest.raises(kt.ExtensionLoadError):
+        kt.configure(
+            tracer_provider=provider,
+            prometheus=f"127.0.0.1:{port}",
+            extensions=[tmp_path / "missing.py"],
+        )
+    assert provider._active_span_processor._span_processors == before
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))  # would fail with EADDRINUSE if still served
