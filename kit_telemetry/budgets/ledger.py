@@ -409,10 +409,15 @@ class MemoryLedger:
         """See :meth:`LedgerBackend.commit`."""
         out: list[tuple[int, int]] = []
         with self._lock:
+            states_get = self._states.get
             for counter, amount in amounts:
                 if amount < 0:
                     check_amounts(amounts)  # raises with the message
-                state = self._state(counter, now_s)
+                state = states_get(counter.key)
+                if state is None or now_s >= state.refresh_at:
+                    state = self._state(counter, now_s)
+                else:
+                    state.counter = counter  # the newest limit wins (configs change)
                 state.touched = now_s
                 if reservation_id is not None:
                     held = state.reservations.pop(reservation_id, None)
