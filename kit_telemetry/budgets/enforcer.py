@@ -442,8 +442,11 @@ class BudgetEnforcer:
         try:
             now = self._clock()
             # Negative figures are nonsense from the caller; they must not mint budget.
-            usd = 0 if worst_case_usd is None else max(0, round(worst_case_usd * MICROS_PER_USD))
-            worst_case_tokens = max(0, worst_case_tokens)
+            usd = 0 if worst_case_usd is None else round(worst_case_usd * MICROS_PER_USD)
+            if usd < 0:
+                usd = 0
+            if worst_case_tokens < 0:
+                worst_case_tokens = 0
             amounts: list[tuple[Counter, int]] = []
             for plan in self._llm_plans:
                 if plan.matchers and not plan.matches(scope):
@@ -512,8 +515,11 @@ class BudgetEnforcer:
         if not admission.amounts:
             return
         try:
-            usd = None if cost_usd is None else max(0, round(cost_usd * MICROS_PER_USD))
-            tokens = max(0, tokens)
+            usd = None if cost_usd is None else round(cost_usd * MICROS_PER_USD)
+            if usd is not None and usd < 0:
+                usd = 0
+            if tokens < 0:
+                tokens = 0
             actual: list[tuple[Counter, int]] = []
             for counter, reserved in admission.amounts:
                 unit = counter.unit
@@ -557,8 +563,11 @@ class BudgetEnforcer:
         """
         try:
             now = self._clock()
-            usd = None if cost_usd is None else max(0, round(cost_usd * MICROS_PER_USD))
-            tokens = max(0, tokens)
+            usd = None if cost_usd is None else round(cost_usd * MICROS_PER_USD)
+            if usd is not None and usd < 0:
+                usd = 0
+            if tokens < 0:
+                tokens = 0
             amounts: list[tuple[Counter, int]] = []
             for plan in self._llm_plans:
                 if plan.matchers and not plan.matches(scope):

@@ -394,7 +394,8 @@ class MemoryLedger:
                 if expires_at_s < state.next_expiry:
                     state.next_expiry = expires_at_s
                     state.refresh_at = min(state.refresh_at, expires_at_s)
-                state.latest_expiry = max(state.latest_expiry, expires_at_s)
+                if expires_at_s > state.latest_expiry:
+                    state.latest_expiry = expires_at_s
                 state.touched = now_s
         return _outcome(ReserveOutcome, (True, -1, tuple(usage)))
 
