@@ -235,14 +235,6 @@ class UsageAggregator(SpanProcessor):
         self._wanted: frozenset[EventType] = frozenset(EventType)
 
     # --- configuration -------------------------------------------------------------
-    def set_metrics(self, metrics: UsageMetrics | None) -> None:
-        """Report finished calls and runs to ``metrics`` from now on."""
-        self._metrics = metrics
-
-    def set_pricer(self, pricer: Pricer | None) -> None:
-        """Price LLM calls that came without a cost with ``pricer`` from now on."""
-        self._pricer = pricer
-
     def set_event_sink(self, sink: EventSink | None) -> None:
         """Deliver every event built from a span, with the span, to ``sink``."""
         self._sink = sink

@@ -15,7 +15,6 @@ import functools
 import json
 import math
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
@@ -802,8 +801,3 @@ def _to_text(value: Any) -> str:
         return json.dumps(value, default=str, ensure_ascii=False)
     except (TypeError, ValueError):
         return repr(value)
-
-
-def now_ns() -> int:
-    """Wall-clock time in ns (the events' clock)."""
-    return time.time_ns()

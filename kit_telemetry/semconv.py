@@ -55,7 +55,7 @@ KIT_USAGE_COST_USD = "kit.usage.cost_usd"
 KIT_TOOL_IS_ERROR = "kit.tool.is_error"
 KIT_BUDGET_DENIED = "kit.budget.denied"  # the name of the budget that refused the call
 
-# Totals written on run (kit.run.*), turn (kit.turn.*) and session-end (kit.session.*) spans.
+# Totals written on run spans (kit.run.*) and session-end spans (kit.session.*).
 TOTAL_FIELDS = (
     "llm_call_count",
     "tool_call_count",
@@ -71,7 +71,6 @@ TOTAL_FIELDS = (
     "duration_ms",
 )
 KIT_RUN_PREFIX = "kit.run."
-KIT_TURN_PREFIX = "kit.turn."
 KIT_SESSION_PREFIX = "kit.session."
 KIT_SESSION_RUN_COUNT = "kit.session.run_count"
 
