@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import inspect
 import logging
 import os
 import threading
@@ -462,9 +463,8 @@ def _shutdown_at_exit(ref: weakref.ref[Telemetry]) -> None:
 
 _OPTIONS = frozenset(
     name
-    for name in Telemetry.__init__.__code__.co_varnames[
-        1 : Telemetry.__init__.__code__.co_kwonlyargcount + 1
-    ]
+    for name, parameter in inspect.signature(Telemetry.__init__).parameters.items()
+    if parameter.kind is inspect.Parameter.KEYWORD_ONLY
 )
 
 
