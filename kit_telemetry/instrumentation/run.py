@@ -1,0 +1,189 @@
+"""``Run`` (one agent run, the root span of a trace) and ``Turn`` (one loop iteration)."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.util.types import AttributeValue
+
+from .. import semconv as sc
+from ..events import AgentEndEvent
+from ..tracing import RUN, TURN, SpanPayload
+from .calls import LLMCall, ToolCall
+from .context import ROOT_CONTEXT, _current_run, _current_turn
+from .scope import _SpanScope, _stop_reason_for
+
+if TYPE_CHECKING:
+    from .session import Session
+
+
+class Run(_SpanScope):
+    """One agent run (a prompt processed to a final answer): the root span of a trace.
+
+    After the block exits, ``end_event`` holds the enriched ``AgentEndEvent``.
+    """
+
+    _var = _current_run
+
+    def __init__(self, session: Session, prompt: str | None, agent_name: str) -> None:
+        self._init_scope(session._tel)
+        self.session = session
+        self.prompt = prompt
+        self.agent_name = agent_name
+        self.end_event: AgentEndEvent | None = None
+        self._lock = threading.Lock()
+        self._next_turn = 0
+        self._open_turn: Turn | None = None  # the implicit turn of run-level calls
+        self._max_input_tokens = 0  # largest input so far: the next call's admission estimate
+        self._stop_reason: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        """This run's id (the hex trace id of its span)."""
+        if self._span is None:
+            return ""
+        return format(self._span.get_span_context().trace_id, "032x")
+
+    def start(self) -> None:
+        """Start the run's span (``with`` does this)."""
+        tel = self._tel
+        attributes: dict[str, AttributeValue] = {
+            sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_AGENT,
+            sc.GEN_AI_AGENT_NAME: self.agent_name,
+            sc.GEN_AI_CONVERSATION_ID: self.session.session_id,
+        }
+        span = self._open_span(
+            f"invoke_agent {self.agent_name}",
+            ROOT_CONTEXT,
+            attributes,
+            SpanPayload(RUN, self.session.session_id, self.agent_name, content=self.prompt),
+        )
+        if self.prompt is not None:
+            event_attributes: dict[str, AttributeValue] = {}
+            if tel.capture_content:
+                event_attributes[sc.EVENT_USER_INPUT_TEXT] = tel._clip(self.prompt)
+            span.add_event(sc.EVENT_USER_INPUT, event_attributes)
+
+    def end(self, exc: BaseException | None = None) -> None:
+        """End the run (``with`` does this); closes an implicit turn that is still open."""
+        if self._second_end():
+            return
+        with self._lock:
+            open_turn, self._open_turn = self._open_turn, None
+        if open_turn is not None:
+            open_turn.end()
+        span = self._span
+        if span is not None:
+            stop_reason = _stop_reason_for(exc) if exc is not None else self._stop_reason
+            if stop_reason is not None:
+                span.set_attribute(sc.KIT_RUN_STOP_REASON, stop_reason)
+                assert self._payload is not None
+                self._payload.stop_reason = stop_reason
+            if (
+                self._tel.capture_content
+                and self._payload is not None
+                and self._payload.result is not None
+            ):
+                span.set_attribute(sc.KIT_RUN_RESPONSE, self._tel._clip(str(self._payload.result)))
+        self._close_span(exc)
+        if self._payload is not None and isinstance(self._payload.end_event, AgentEndEvent):
+            self.end_event = self._payload.end_event
+
+    def set_response(self, response: str) -> None:
+        """The run's final answer; becomes ``AgentEndEvent.response``."""
+        if self._payload is not None:
+            self._payload.result = response
+
+    def turn(self) -> Turn:
+        """A new explicit turn of this run."""
+        with self._lock:
+            index = self._next_turn
+            self._next_turn += 1
+        return Turn(self, index)
+
+    def llm_call(
+        self,
+        provider: str,
+        model: str,
+        *,
+        max_tokens: int | None = None,
+        estimated_input_tokens: int | None = None,
+    ) -> LLMCall:
+        """An LLM call directly on the run: it opens an implicit turn (closing the previous)."""
+        with self._lock:
+            previous, self._open_turn = self._open_turn, None
+        if previous is not None:
+            previous.end()
+        turn = self.turn()
+        turn.start()
+        with self._lock:
+            self._open_turn = turn
+        return turn.llm_call(
+            provider, model, max_tokens=max_tokens, estimated_input_tokens=estimated_input_tokens
+        )
+
+    def tool_call(
+        self, name: str, *, call_id: str | None = None, arguments: Any = None
+    ) -> ToolCall:
+        """A tool call directly on the run: it joins the open turn (opening one if none is)."""
+        with self._lock:
+            turn = self._open_turn
+        if turn is None:
+            turn = self.turn()
+            turn.start()
+            with self._lock:
+                self._open_turn = turn
+        return turn.tool_call(name, call_id=call_id, arguments=arguments)
+
+    def _note_input(self, total_input_tokens: int) -> None:
+        with self._lock:
+            self._max_input_tokens = max(self._max_input_tokens, total_input_tokens)
+
+
+class Turn(_SpanScope):
+    """One iteration of the agent loop: a ``turn {index}`` child span of the run."""
+
+    _var = _current_turn
+
+    def __init__(self, run: Run, index: int) -> None:
+        self._init_scope(run._tel)
+        self.run = run
+        self.index = index
+
+    def start(self) -> None:
+        """Start the turn's span (``with`` does this)."""
+        run = self.run
+        attributes: dict[str, AttributeValue] = {
+            sc.KIT_TURN_INDEX: self.index,
+            sc.GEN_AI_CONVERSATION_ID: run.session.session_id,
+        }
+        self._open_span(
+            f"turn {self.index}",
+            run._context,
+            attributes,
+            SpanPayload(TURN, run.session.session_id, detail=self.index),
+        )
+
+    def end(self, exc: BaseException | None = None) -> None:
+        """End the turn (``with`` does this)."""
+        if self._second_end():
+            return
+        self._close_span(exc)
+
+    def llm_call(
+        self,
+        provider: str,
+        model: str,
+        *,
+        max_tokens: int | None = None,
+        estimated_input_tokens: int | None = None,
+    ) -> LLMCall:
+        """A ``chat {model}`` span; entering it is where budgets admit or refuse the call."""
+        return LLMCall(self, provider, model, max_tokens, estimated_input_tokens)
+
+    def tool_call(
+        self, name: str, *, call_id: str | None = None, arguments: Any = None
+    ) -> ToolCall:
+        """An ``execute_tool {name}`` span."""
+        return ToolCall(self, name, call_id, arguments)

@@ -1,0 +1,149 @@
+"""What every span-backed handle shares: a span open for the length of a ``with`` block."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from .. import semconv as sc
+from ..errors import BudgetExceeded
+from ..tracing import PAYLOADS, SpanPayload
+
+if TYPE_CHECKING:
+    from ..telemetry import Telemetry
+
+
+class _SpanScope:
+    """A span that is open for the length of a ``with`` block."""
+
+    _tel: Telemetry
+    _span: trace_api.Span | None
+    _context: Context
+    _payload: SpanPayload | None
+    _ended: bool
+    _var: contextvars.ContextVar[Any] | None = None
+    _tokens: list[tuple[contextvars.Token[Any], object]]
+
+    def _init_scope(self, tel: Telemetry) -> None:
+        self._tel = tel
+        self._span = None
+        self._payload = None
+        self._ended = False
+        self._tokens = []
+
+    def _open_span(
+        self,
+        name: str,
+        parent: Context,
+        attributes: dict[str, AttributeValue],
+        payload: SpanPayload,
+        *,
+        kind: SpanKind = SpanKind.INTERNAL,
+    ) -> trace_api.Span:
+        PAYLOADS.stage(payload)
+        span: trace_api.Span = self._tel._tracer.start_span(
+            name, context=parent, kind=kind, attributes=attributes
+        )
+        PAYLOADS.bind(span.get_span_context().span_id, payload)
+        self._payload = payload
+        self._span = span
+        self._context = trace_api.set_span_in_context(span, parent)
+        return span
+
+    def _close_span(self, exc: BaseException | None) -> None:
+        span = self._span
+        if span is None:
+            return
+        if exc is not None:
+            _mark_error(span, exc)
+        try:
+            span.end()
+        finally:  # a strict handler may raise out of end(): the payload still goes
+            PAYLOADS.unbind(span.get_span_context().span_id)
+
+    def start(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def end(self, exc: BaseException | None = None) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _second_end(self) -> bool:
+        if self._ended:
+            self._tel._bad_input(
+                f"{type(self).__name__} was ended twice; the second end is ignored"
+            )
+            return True
+        self._ended = True
+        return False
+
+    def __enter__(self: _S) -> _S:
+        self.start()
+        if self._span is not None:
+            self._tokens.append((context_api.attach(self._context), None))
+        if self._var is not None:
+            self._tokens.append((self._var.set(self), self._var))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.end(exc)
+        finally:
+            while self._tokens:
+                token, var = self._tokens.pop()
+                if var is None:
+                    context_api.detach(token)
+                else:
+                    assert isinstance(var, contextvars.ContextVar)
+                    var.reset(token)
+
+    async def __aenter__(self: _S) -> _S:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+_S = TypeVar("_S", bound=_SpanScope)
+
+
+def _mark_error(span: trace_api.Span, exc: BaseException) -> None:
+    error_type = type(exc).__qualname__
+    span.set_attribute(sc.ERROR_TYPE, error_type)
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
+
+
+def _stop_reason_for(exc: BaseException) -> str:
+    if isinstance(exc, BudgetExceeded):
+        return "budget_exceeded"
+    if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
+        return "cancelled"
+    return "error"
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)

@@ -1,0 +1,128 @@
+"""``Session``: one conversation, whose id every span in it carries."""
+
+from __future__ import annotations
+
+import contextvars
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from opentelemetry.util.types import AttributeValue
+
+from .. import semconv as sc
+from ..events import SessionEndEvent
+from ..tracing import PAYLOADS, SESSION_END, SpanPayload
+from .context import ROOT_CONTEXT, _current_session
+from .run import Run
+from .scope import _mark_error
+
+if TYPE_CHECKING:
+    from ..state import SessionState
+    from ..telemetry import Telemetry
+
+
+class Session:
+    """One conversation: every span in it carries its id as ``gen_ai.conversation.id``.
+
+    Opened with ``tel.session(...)``; its start and end are short ``kit.session.start`` and
+    ``kit.session.end`` spans (the end span carries the session totals).
+    """
+
+    def __init__(
+        self,
+        tel: Telemetry,
+        session_id: str,
+        *,
+        session_file: str | None = None,
+        user: str | None = None,
+        subscription: bool = False,
+        attributes: dict[str, str] | None = None,
+    ) -> None:
+        self._tel = tel
+        self.session_id = session_id
+        self.session_file = session_file
+        self.user = user
+        self.subscription = subscription
+        self.attributes = dict(attributes or {})
+        self.end_event: SessionEndEvent | None = None
+        self._state: SessionState | None = None
+        self._token: contextvars.Token[Session | None] | None = None
+        self._started = False
+        self._ended = False
+
+    @property
+    def state(self) -> SessionState:
+        """This session's key-value store (shared by all extensions of the session)."""
+        if self._state is None:
+            self._state = self._tel._open_state(self)
+        return self._state
+
+    def start(self) -> None:
+        """Open the session (``with`` does this)."""
+        if self._started:
+            return
+        self._started = True
+        self._tel._session_started(self)
+        attributes: dict[str, AttributeValue] = {sc.GEN_AI_CONVERSATION_ID: self.session_id}
+        if self.session_file is not None:
+            attributes[sc.KIT_SESSION_FILE] = self.session_file
+        if self.user is not None:
+            attributes[sc.KIT_SESSION_USER] = self.user
+        self._tel._tracer.start_span(
+            sc.SPAN_SESSION_START, context=ROOT_CONTEXT, attributes=attributes
+        ).end()
+
+    def end(self, exc: BaseException | None = None) -> None:
+        """Close the session: emits ``session_end`` with the totals, flushes its state."""
+        if self._ended:
+            self._tel._bad_input(f"session {self.session_id!r} was ended twice")
+            return
+        self._ended = True
+        payload = SpanPayload(SESSION_END, self.session_id)
+        span = self._tel._tracer.start_span(
+            sc.SPAN_SESSION_END,
+            context=ROOT_CONTEXT,
+            attributes={sc.GEN_AI_CONVERSATION_ID: self.session_id},
+        )
+        PAYLOADS.bind(span.get_span_context().span_id, payload)
+        if exc is not None:
+            _mark_error(span, exc)
+        try:
+            span.end()
+        finally:  # a strict handler may raise out of end(): the payload still goes
+            PAYLOADS.unbind(span.get_span_context().span_id)
+        if isinstance(payload.end_event, SessionEndEvent):
+            self.end_event = payload.end_event
+        self._tel._session_ended(self)
+
+    def run(self, prompt: str | None = None, *, agent_name: str = "agent") -> Run:
+        """A new agent run in this session (use it with ``with``)."""
+        return Run(self, prompt, agent_name)
+
+    def __enter__(self) -> Session:
+        self.start()
+        self._token = _current_session.set(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.end(exc)
+        finally:
+            if self._token is not None:
+                _current_session.reset(self._token)
+                self._token = None
+
+    async def __aenter__(self) -> Session:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
