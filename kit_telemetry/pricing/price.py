@@ -1,0 +1,126 @@
+"""The price of one model, and the cost arithmetic of one LLM call.
+
+Costs follow the token model of ``events.md``: the four token kinds are disjoint
+(``input_tokens`` excludes cached tokens, reasoning tokens are part of ``output_tokens``
+and are priced as output), cache rates apply where a price has them and the input rate
+otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from kit_telemetry.errors import ConfigError, UsageError
+
+__all__ = ["PRICE_FIELDS", "REQUIRED_FIELDS", "ModelPrice", "PriceRow", "check_rate"]
+
+PRICE_FIELDS = ("input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok")
+"""The rates of a :class:`ModelPrice`, in USD per million tokens."""
+REQUIRED_FIELDS = ("input_per_mtok", "output_per_mtok")
+"""The rates every price has; the cache rates may be left out."""
+
+_TOKENS_PER_RATE_UNIT = 1_000_000
+
+
+def check_rate(field: str, value: object) -> float:
+    """``value`` as a float, if it is a rate: a finite number >= 0.
+
+    Raises:
+        ConfigError: ``value`` is negative, infinite, NaN or not a number; the message
+            starts with ``field``.
+    """
+    # bool is an int subclass, but `true` as a price is always a mistake.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ConfigError(
+            f"{field}: {value!r} is not allowed; expected a finite number >= 0 "
+            "(USD per million tokens)"
+        )
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelPrice:
+    """The price of one model, in USD per million tokens of each kind.
+
+    Attributes:
+        input_per_mtok: uncached input tokens.
+        output_per_mtok: output tokens, reasoning tokens included.
+        cache_read_per_mtok: input tokens read from the prompt cache; None bills them as input.
+        cache_write_per_mtok: input tokens written to the prompt cache; None bills them as input.
+
+    Raises:
+        ConfigError: a rate is negative, infinite, NaN or not a number.
+    """
+
+    input_per_mtok: float
+    output_per_mtok: float
+    cache_read_per_mtok: float | None = None
+    cache_write_per_mtok: float | None = None
+
+    def __post_init__(self) -> None:
+        for field in PRICE_FIELDS:
+            value = getattr(self, field)
+            if value is None and field not in REQUIRED_FIELDS:
+                continue
+            # Ints become floats so equal prices compare and print alike whatever was typed.
+            object.__setattr__(self, field, check_rate(f"ModelPrice {field}", value))
+
+    def cost_usd(
+        self,
+        *,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> float:
+        """The cost of one call in USD.
+
+        Args:
+            input_tokens: input tokens neither read from nor written to the cache.
+            output_tokens: output tokens, including reasoning tokens.
+            cache_read_tokens: input tokens read from the cache.
+            cache_write_tokens: input tokens written to the cache.
+
+        Raises:
+            UsageError: a token count is negative.
+        """
+        if input_tokens < 0 or output_tokens < 0 or cache_read_tokens < 0 or cache_write_tokens < 0:
+            raise UsageError(
+                "token counts must be >= 0, got "
+                f"input_tokens={input_tokens}, output_tokens={output_tokens}, "
+                f"cache_read_tokens={cache_read_tokens}, cache_write_tokens={cache_write_tokens}"
+            )
+        cache_read = self.cache_read_per_mtok
+        cache_write = self.cache_write_per_mtok
+        total = (
+            input_tokens * self.input_per_mtok
+            + output_tokens * self.output_per_mtok
+            + cache_read_tokens * (self.input_per_mtok if cache_read is None else cache_read)
+            + cache_write_tokens * (self.input_per_mtok if cache_write is None else cache_write)
+        )
+        return total / _TOKENS_PER_RATE_UNIT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriceRow:
+    """One entry of a price table, as listed by :meth:`PriceTable.known_models`.
+
+    Attributes:
+        provider: the genai-prices provider id (or the lower-cased name given in an
+            override); empty when the price applies to the model under any provider.
+        model: the model name as the source spells it.
+        price: the rates.
+        source: "override" for user prices, "bundled" for genai-prices data.
+    """
+
+    provider: str
+    model: str
+    price: ModelPrice
+    source: Literal["override", "bundled"]
