@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from kit_telemetry import semconv as sc
-from kit_telemetry.exporters.otlp_json import read_otlp_json
+from kit_telemetry.exporters.otlp_json_reader import read_otlp_json
 
 TIMEOUT_S = 60
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import kit_telemetry as kt
-from kit_telemetry.exporters.otlp_json import STATUS_CODE_ERROR, read_otlp_json
+from kit_telemetry.exporters.otlp_json_reader import STATUS_CODE_ERROR, read_otlp_json
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from kit_telemetry import semconv
 from kit_telemetry.cli import build_parser, main
-from kit_telemetry.exporters.otlp_json import SpanRecord, read_otlp_json
+from kit_telemetry.exporters.otlp_json_reader import SpanRecord, read_otlp_json
 from kit_telemetry.report import Report, RunSummary, build_report, render_text
 from kit_telemetry.report.text import format_duration_ms
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from kit_telemetry.cli import main
-from kit_telemetry.exporters.otlp_json import SpanRecord, read_otlp_json
+from kit_telemetry.exporters.otlp_json_reader import SpanRecord, read_otlp_json
 from kit_telemetry.report import Report, build_report, render_html
 
 FIXTURES = Path(__file__).parent / "fixtures" / "traces"

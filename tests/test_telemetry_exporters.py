@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 import kit_telemetry as kt
 from kit_telemetry import semconv as sc
-from kit_telemetry.exporters.otlp_json import SpanRecord, read_otlp_json
+from kit_telemetry.exporters.otlp_json_reader import SpanRecord, read_otlp_json
 
 SESSION = "s-42"
 MODEL = "claude-sonnet-4-5"

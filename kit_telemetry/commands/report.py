@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from kit_telemetry.exporters.otlp_json import read_otlp_json
+from kit_telemetry.exporters.otlp_json_reader import read_otlp_json
 from kit_telemetry.report import build_report, render_html, render_text
 from kit_telemetry.report.text import MAX_ERRORS, clean
 

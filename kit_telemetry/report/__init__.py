@@ -1,11 +1,12 @@
 """Session reports from trace files: spans grouped into sessions and runs, as text or HTML.
 
-``build_report(spans)`` computes a ``Report`` (see ``model`` for where each figure comes
+``build_report(spans)`` computes a ``Report`` (see ``build`` for where each figure comes
 from); ``render_text`` writes it as tables and ``render_html`` as one self-contained page.
 """
 
 from __future__ import annotations
 
+from .build import build_report
 from .html import render_html
 from .model import (
     NO_SESSION,
@@ -14,12 +15,10 @@ from .model import (
     Report,
     RunSummary,
     SessionSummary,
-    SpanLike,
     SpanNode,
     Totals,
-    build_report,
-    categorize,
 )
+from .spans import SpanLike, categorize
 from .text import render_text
 
 __all__ = [
