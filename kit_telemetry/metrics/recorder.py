@@ -1,0 +1,431 @@
+"""``KitMetrics``, which records kit-telemetry's events into the metric catalogue.
+
+Every metric is a prometheus-client instrument in a ``CollectorRegistry`` (never the global
+one), and, when a ``MeterProvider`` is given, also an OpenTelemetry instrument whose dotted
+name translates to the same Prometheus name, so one dashboard reads either path.
+
+Recording is fed from the events of ``events.py`` and is built for the hot path: the
+first record of a label combination binds the prometheus-client children (and the OTel
+attribute dicts) once and caches them; later records are one dict lookup and a few
+increments. Recording never raises into the caller: a failure is logged and counted in
+``kit_telemetry_internal_errors_total`` (unless ``strict=True``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Sequence
+from typing import Any, Final
+
+from opentelemetry.metrics import MeterProvider
+from prometheus_client import CollectorRegistry, values
+
+from .. import semconv as sc
+from ..errors import ConfigError, UsageError
+from ..events import AgentEndEvent, LLMUsageEvent, ToolResultEvent
+from .catalogue import (
+    BUDGET_ALERT_KINDS,
+    BUDGET_DECISIONS,
+    CATALOGUE,
+    GEN_AI_CLIENT_OPERATION_DURATION,
+    GEN_AI_CLIENT_TOKEN_USAGE,
+    KIT_AGENT_RUN_COST_USD,
+    KIT_AGENT_RUN_DURATION,
+    KIT_AGENT_RUN_LLM_CALLS,
+    KIT_AGENT_RUN_TOOL_CALLS,
+    KIT_AGENT_RUNS,
+    KIT_BUDGET_ALERTS,
+    KIT_BUDGET_DECISIONS,
+    KIT_BUDGET_LIMIT,
+    KIT_BUDGET_LIMIT_USD,
+    KIT_BUDGET_MAX_UTILIZATION,
+    KIT_BUDGET_RESERVED_USD,
+    KIT_BUDGET_SPENT_USD,
+    KIT_BUDGET_WINDOW_END,
+    KIT_EXTENSION_HANDLER_ERRORS,
+    KIT_INTERNAL_ERRORS,
+    KIT_LLM_CALLS,
+    KIT_LLM_COST_USD,
+    KIT_LLM_REASONING_TOKENS,
+    KIT_LLM_TOKENS,
+    KIT_LLM_UNPRICED_CALLS,
+    KIT_TOOL_CALLS,
+    KIT_TOOL_DURATION,
+    LLM_OUTCOMES,
+    SPECS,
+)
+from .instruments import OtelRecord, make_otel, make_prometheus
+from .labels import BOUNDED_LABELS, LabelGuard, clean_label_value
+from .multiprocess import attach_multiprocess_collector, multiprocess_dir
+from .series import LLMSeries, Record, RunSeries, fast_inc, fast_observe
+
+logger = logging.getLogger("kit_telemetry")
+
+# Distinct label tuples cached per recording method; past this, the slow path runs each
+# time so that a flood of distinct values cannot grow memory without bound.
+_MAX_CACHED_KEYS: Final = 10_000
+
+
+class KitMetrics:
+    """Records kit-telemetry's metrics into a Prometheus registry (and optionally OTel).
+
+    Args:
+        registry: where the instruments are registered; a fresh ``CollectorRegistry`` when
+            None (never the global one). In multi-process mode it receives a
+            ``MultiProcessCollector`` that reads every process's files instead.
+        meter_provider: when given, every record also goes to OpenTelemetry instruments
+            under the dotted names of ``CATALOGUE`` (for OTLP export).
+        max_label_values: distinct values kept per bounded label and metric.
+        multiprocess: prometheus-client's multi-process mode; None turns it on when
+            ``PROMETHEUS_MULTIPROC_DIR`` is set and prometheus-client was imported with it.
+            Use one ``KitMetrics`` per process in this mode (they share the files).
+        strict: re-raise recording errors instead of logging and counting them (tests).
+
+    Raises:
+        ConfigError: ``max_label_values`` is below 1, the registry already holds these
+            metrics, or multi-process mode is asked for without its folder.
+    """
+
+    def __init__(
+        self,
+        *,
+        registry: CollectorRegistry | None = None,
+        meter_provider: MeterProvider | None = None,
+        max_label_values: int = 100,
+        multiprocess: bool | None = None,
+        strict: bool = False,
+    ) -> None:
+        if isinstance(max_label_values, bool) or not isinstance(max_label_values, int):
+            raise ConfigError(
+                f"max_label_values: {max_label_values!r} is not an integer of at least 1"
+            )
+        if max_label_values < 1:
+            raise ConfigError(f"max_label_values: {max_label_values} is not at least 1")
+        mmap_values = bool(getattr(values.ValueClass, "_multiprocess", False))
+        if multiprocess is None:
+            multiprocess = mmap_values and multiprocess_dir() is not None
+        if multiprocess and not mmap_values:
+            raise ConfigError(
+                "multiprocess=True: prometheus_client was imported without "
+                "PROMETHEUS_MULTIPROC_DIR set; set it (to an existing, empty directory) "
+                "before the process imports prometheus_client"
+            )
+        self._multiprocess = multiprocess
+        self._max_label_values = max_label_values
+        self._strict = strict
+        self._lock = threading.Lock()
+        self._guards: dict[tuple[str, str], LabelGuard] = {}
+        self._registry = registry if registry is not None else CollectorRegistry()
+        self._prom: dict[str, Any] = {}
+        try:
+            for spec in CATALOGUE:
+                # In multi-process mode the values live in per-process files; the registry
+                # reads them back through the collector instead of from these objects.
+                self._prom[spec.name] = make_prometheus(
+                    spec, None if multiprocess else self._registry
+                )
+        except ValueError as exc:
+            if not multiprocess:
+                for metric in self._prom.values():  # leave the registry as it was
+                    self._registry.unregister(metric)
+            raise ConfigError(
+                f"registry: {exc}; use one KitMetrics per CollectorRegistry"
+            ) from None
+        if multiprocess:
+            attach_multiprocess_collector(self._registry, None)
+        self._otel: dict[str, OtelRecord] | None = None
+        if meter_provider is not None:
+            self._otel = make_otel(meter_provider)
+        self._llm: dict[tuple[str, str, str, str, str], LLMSeries] = {}
+        self._tools: dict[tuple[str, bool], tuple[Record, Record]] = {}
+        self._runs: dict[tuple[str, str | None], RunSeries] = {}
+        self._simple: dict[tuple[str, tuple[str, ...]], Record] = {}
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """The registry to expose (``start_metrics_server(registry=...)``)."""
+        return self._registry
+
+    @property
+    def multiprocess(self) -> bool:
+        """Whether values are written to prometheus-client's multi-process files."""
+        return self._multiprocess
+
+    # --- LLM calls, tools, runs: called by the aggregator once per finished span ------
+
+    def record_llm_call(
+        self,
+        event: LLMUsageEvent,
+        *,
+        outcome: str = "ok",
+        error_type: str = "",
+        operation: str = sc.OP_CHAT,
+    ) -> None:
+        """Count one LLM call: calls, tokens, cost, token usage and duration.
+
+        Args:
+            event: the call's usage (token kinds are disjoint).
+            outcome: ok, error, budget_denied (never reached the model: counted in
+                ``kit_llm_calls_total`` only) or cancelled.
+            error_type: the error's type for ``error`` outcomes (``_OTHER`` when empty);
+                ignored otherwise.
+            operation: the GenAI operation name.
+        """
+        try:
+            key = (event.provider, event.model, outcome, error_type, operation)
+            series = self._llm.get(key)
+            if series is None:
+                series = self._bind_llm(key)
+            if series.duration is None:
+                series.calls(1)
+                return
+            input_tokens = event.input_tokens
+            cache_read = event.cache_read_tokens
+            cache_write = event.cache_write_tokens
+            output = event.output_tokens
+            reasoning = event.reasoning_tokens
+            cost = event.cost_usd
+            duration_s = event.duration_ms / 1000.0
+            # The fast path skips prometheus-client's own checks, and a counter must never
+            # go down nor turn infinite; NaN fails these comparisons too.
+            if not (
+                input_tokens >= 0
+                and cache_read >= 0
+                and cache_write >= 0
+                and output >= 0
+                and reasoning >= 0
+                and 0 <= duration_s < math.inf
+                and (cost is None or 0 <= cost < math.inf)
+            ):
+                raise UsageError(f"negative or NaN figure in {event!r}")
+            series.calls(1)
+            if input_tokens or cache_read or cache_write or output:
+                if input_tokens:
+                    series.input(input_tokens)
+                if cache_read:
+                    series.cache_read(cache_read)
+                if cache_write:
+                    series.cache_write(cache_write)
+                if output:
+                    series.output(output)
+                if reasoning:
+                    series.reasoning(reasoning)
+                series.usage_input(input_tokens + cache_read + cache_write)
+                series.usage_output(output)
+            if cost is None:
+                series.unpriced(1)
+            else:
+                series.cost(cost)
+            series.duration(duration_s)
+        except Exception as exc:
+            self._failed("record_llm_call", exc)
+
+    def record_tool_call(self, event: ToolResultEvent) -> None:
+        """Count one finished tool call and observe its duration."""
+        try:
+            key = (event.tool_name, event.is_error)
+            bound = self._tools.get(key)
+            if bound is None:
+                bound = self._bind_tool(key)
+            duration_s = event.duration_ms / 1000.0
+            if not 0 <= duration_s < math.inf:
+                raise UsageError(f"negative or NaN duration in {event!r}")
+            bound[0](1)
+            bound[1](duration_s)
+        except Exception as exc:
+            self._failed("record_tool_call", exc)
+
+    def record_run(self, event: AgentEndEvent) -> None:
+        """Count one finished agent run and observe its duration, cost and call counts."""
+        try:
+            key = (event.agent_name, event.stop_reason)
+            series = self._runs.get(key)
+            if series is None:
+                series = self._bind_run(key)
+            duration_s = event.duration_ms / 1000.0
+            if not (
+                0 <= duration_s < math.inf
+                and 0 <= event.cost_usd < math.inf
+                and event.llm_call_count >= 0
+                and event.tool_call_count >= 0
+            ):
+                raise UsageError(f"negative or NaN figure in {event!r}")
+            series.runs(1)
+            series.duration(duration_s)
+            series.cost(event.cost_usd)
+            series.llm_calls(event.llm_call_count)
+            series.tool_calls(event.tool_call_count)
+        except Exception as exc:
+            self._failed("record_run", exc)
+
+    def record_handler_error(self, extension: str, event: str) -> None:
+        """Count an extension handler that raised."""
+        self._record(KIT_EXTENSION_HANDLER_ERRORS, (extension, event), 1)
+
+    def record_internal_error(self, component: str) -> None:
+        """Count an internal error that was logged instead of raised."""
+        self._record(KIT_INTERNAL_ERRORS, (component,), 1)
+
+    # --- budgets: called by the budget engine ------------------------------------------
+
+    def set_budget_limit(self, budget: str, unit: str, limit: float) -> None:
+        """Set the current window's limit: USD to ``kit_budget_limit_usd``, others to
+        ``kit_budget_limit{unit}``."""
+        if unit in ("usd", "USD"):
+            self._record(KIT_BUDGET_LIMIT_USD, (budget,), limit)
+        else:
+            self._record(KIT_BUDGET_LIMIT, (budget, unit), limit)
+
+    def set_budget_usage(
+        self, budget: str, scope_key: str | None, spent_usd: float, reserved_usd: float
+    ) -> None:
+        """Set committed and reserved spend; ``scope_key`` labels few-keyed budgets only
+        (None leaves the label empty, which Prometheus treats as absent)."""
+        labels = (budget, "" if scope_key is None else scope_key)
+        self._record(KIT_BUDGET_SPENT_USD, labels, spent_usd)
+        self._record(KIT_BUDGET_RESERVED_USD, labels, reserved_usd)
+
+    def set_budget_max_utilization(self, budget: str, ratio: float) -> None:
+        """Set the highest spent/limit among a many-keyed budget's live scope keys."""
+        self._record(KIT_BUDGET_MAX_UTILIZATION, (budget,), ratio)
+
+    def set_budget_window_end(self, budget: str, timestamp_s: float) -> None:
+        """Set the Unix time at which the budget's current window ends."""
+        self._record(KIT_BUDGET_WINDOW_END, (budget,), timestamp_s)
+
+    def record_budget_decision(self, budget: str, decision: str) -> None:
+        """Count an admission decision: allowed, denied or warned."""
+        self._record(KIT_BUDGET_DECISIONS, (budget, decision), 1)
+
+    def record_budget_alert(self, budget: str, kind: str, threshold: str) -> None:
+        """Count an alert: kind warning or exceeded, at ``threshold`` (e.g. "0.8")."""
+        self._record(KIT_BUDGET_ALERTS, (budget, kind, threshold), 1)
+
+    # --- binding (the slow path, once per label combination) ---------------------------
+
+    def _record(self, name: str, labels: tuple[str, ...], value: float) -> None:
+        try:
+            record = self._simple.get((name, labels))
+            if record is None:
+                record = self._bind_simple(name, labels)
+            record(value)
+        except Exception as exc:
+            self._failed(name, exc)
+
+    def _bind_simple(self, name: str, raw: tuple[str, ...]) -> Record:
+        if name == KIT_BUDGET_DECISIONS and raw[1] not in BUDGET_DECISIONS:
+            raise UsageError(f"decision {raw[1]!r} is not one of {sorted(BUDGET_DECISIONS)}")
+        if name == KIT_BUDGET_ALERTS and raw[1] not in BUDGET_ALERT_KINDS:
+            raise UsageError(f"alert kind {raw[1]!r} is not one of {sorted(BUDGET_ALERT_KINDS)}")
+        with self._lock:
+            record = self._series(name, raw)
+            self._cache(self._simple, (name, raw), record)
+        return record
+
+    def _bind_llm(self, key: tuple[str, str, str, str, str]) -> LLMSeries:
+        provider, model, outcome, error_type, operation = key
+        if outcome not in LLM_OUTCOMES:
+            raise UsageError(f"outcome {outcome!r} is not one of {sorted(LLM_OUTCOMES)}")
+        with self._lock:
+            series = LLMSeries(self._series(KIT_LLM_CALLS, (provider, model, outcome)))
+            if outcome != "budget_denied":
+                pm = (provider, model)
+                series.input = self._series(KIT_LLM_TOKENS, (*pm, "input"))
+                series.cache_read = self._series(KIT_LLM_TOKENS, (*pm, "cache_read"))
+                series.cache_write = self._series(KIT_LLM_TOKENS, (*pm, "cache_write"))
+                series.output = self._series(KIT_LLM_TOKENS, (*pm, "output"))
+                series.reasoning = self._series(KIT_LLM_REASONING_TOKENS, pm)
+                series.cost = self._series(KIT_LLM_COST_USD, pm)
+                series.unpriced = self._series(KIT_LLM_UNPRICED_CALLS, pm)
+                genai = (operation, provider, model)
+                usage = GEN_AI_CLIENT_TOKEN_USAGE
+                series.usage_input = self._series(usage, (*genai, "input"))
+                series.usage_output = self._series(usage, (*genai, "output"))
+                if outcome == "error":
+                    error_type = error_type or "_OTHER"  # the GenAI fallback value
+                elif outcome == "ok":
+                    error_type = ""
+                series.duration = self._series(
+                    GEN_AI_CLIENT_OPERATION_DURATION, (*genai, error_type)
+                )
+            self._cache(self._llm, key, series)
+        return series
+
+    def _bind_tool(self, key: tuple[str, bool]) -> tuple[Record, Record]:
+        tool, is_error = key
+        with self._lock:
+            bound = (
+                self._series(KIT_TOOL_CALLS, (tool, "error" if is_error else "ok")),
+                self._series(KIT_TOOL_DURATION, (tool,)),
+            )
+            self._cache(self._tools, key, bound)
+        return bound
+
+    def _bind_run(self, key: tuple[str, str | None]) -> RunSeries:
+        agent, stop_reason = key
+        with self._lock:
+            series = RunSeries(
+                self._series(KIT_AGENT_RUNS, (agent, stop_reason or "unknown")),
+                self._series(KIT_AGENT_RUN_DURATION, (agent,)),
+                self._series(KIT_AGENT_RUN_COST_USD, (agent,)),
+                self._series(KIT_AGENT_RUN_LLM_CALLS, (agent,)),
+                self._series(KIT_AGENT_RUN_TOOL_CALLS, (agent,)),
+            )
+            self._cache(self._runs, key, series)
+        return series
+
+    def _series(self, name: str, raw: Sequence[object]) -> Record:
+        """The record function of one series: cleaned and bounded labels, bound once.
+
+        Called with ``self._lock`` held (the label guards are shared state).
+        """
+        spec = SPECS[name]
+        labels = tuple(
+            self._admit(name, label, value) for label, value in zip(spec.labels, raw, strict=True)
+        )
+        child = self._prom[name].labels(*labels)
+        record: Record = (
+            child.set
+            if spec.kind == "gauge"
+            else fast_observe(child)
+            if spec.kind == "histogram"
+            else fast_inc(child)
+        )
+        if self._otel is None:
+            return record
+        otel = self._otel[name]
+        attributes = {
+            key: value
+            for key, value in zip(spec.otel_attributes, labels, strict=True)
+            # Empty means "absent" in Prometheus; OTel omits the attribute instead.
+            if value != ""
+        }
+
+        def record_both(value: float) -> None:
+            record(value)
+            otel(value, attributes)
+
+        return record_both
+
+    def _admit(self, name: str, label: str, value: object) -> str:
+        text = clean_label_value(value)
+        if label not in BOUNDED_LABELS:
+            return text
+        guard = self._guards.get((name, label))
+        if guard is None:
+            guard = self._guards[(name, label)] = LabelGuard(name, label, self._max_label_values)
+        return guard.admit(text)
+
+    @staticmethod
+    def _cache(cache: dict[Any, Any], key: object, value: object) -> None:
+        if len(cache) < _MAX_CACHED_KEYS:
+            cache[key] = value
+
+    def _failed(self, where: str, exc: Exception) -> None:
+        if self._strict:
+            raise exc
+        logger.warning("metrics: %s failed: %s", where, exc, exc_info=exc)
+        if where != KIT_INTERNAL_ERRORS:  # counting a failure to count would loop
+            self.record_internal_error("metrics")
