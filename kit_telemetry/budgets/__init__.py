@@ -2,12 +2,17 @@
 
 Modules, one noun each: ``config`` (budget definitions and the TOML loader), ``windows``
 (calendar and rolling windows), ``ledger`` (the ``LedgerBackend`` protocol, the in-memory
-ledger and ``open_ledger``), ``sqlite`` and ``redis`` (shared ledgers), ``enforcer``
-(admission and settlement), ``alerts`` (alert sinks) and ``rules`` (Prometheus rules).
+ledger and ``open_ledger``), ``sqlite`` and ``redis`` (shared ledgers), ``calls`` (a call's
+scope and admission), ``plans`` (budgets compiled for the hot path), ``enforcer``
+(admission and settlement), ``status`` (budget figures and gauges), ``thresholds``
+(threshold alerts), ``alerts`` (alert sinks), ``rules`` (Prometheus rules files),
+``rule_specs`` (the rules as data), ``rule_tests`` (their promtool tests) and
+``yaml_writer`` (the files' YAML).
 """
 
 from __future__ import annotations
 
+from .calls import Admission, CallScope
 from .config import (
     AlertSinkConfig,
     Budget,
@@ -15,7 +20,7 @@ from .config import (
     load_budget_config,
     parse_budget_config,
 )
-from .enforcer import Admission, BudgetEnforcer, BudgetMetrics, BudgetStatus, CallScope
+from .enforcer import BudgetEnforcer
 from .ledger import (
     Counter,
     CounterStatus,
@@ -25,6 +30,7 @@ from .ledger import (
     ReserveOutcome,
     open_ledger,
 )
+from .status import BudgetMetrics, BudgetStatus
 
 __all__ = [
     "Admission",

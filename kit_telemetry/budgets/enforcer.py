@@ -25,33 +25,21 @@ logged and counted as ``record_internal_error("budget_ledger")``.
 
 from __future__ import annotations
 
-import itertools
-import logging
 import math
-import os
-import re
 import time
-import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from fnmatch import translate
-from typing import Protocol
+from collections.abc import Callable, Sequence
 
 from ..errors import BudgetExceeded
 from ..events import BudgetAlertEvent
-from .config import Budget, BudgetConfig
-from .ledger import (
-    IDLE_TTL_S,
-    MICROS_PER_USD,
-    RUN_IDLE_TTL_S,
-    Counter,
-    CounterStatus,
-    LedgerBackend,
-    LedgerError,
-    open_ledger,
-)
-from .windows import WindowSpec, parse_window, window_bounds
+from .calls import Admission, CallScope, _reservation_ids
+from .config import BudgetConfig
+from .ledger import MICROS_PER_USD, Counter, LedgerBackend, LedgerError, open_ledger
+from .plans import _Plan
+from .status import BudgetMetrics, BudgetStatus, _BudgetReporter, _display
+from .thresholds import _ThresholdAlerts
 
+# CallScope, Admission, BudgetStatus and BudgetMetrics live beside their own nouns and
+# stay importable from here, where they started.
 __all__ = [
     "Admission",
     "BudgetEnforcer",
@@ -59,310 +47,6 @@ __all__ = [
     "BudgetStatus",
     "CallScope",
 ]
-
-logger = logging.getLogger("kit_telemetry")
-
-_LOW_CARDINALITY_SCOPES = ("global", "model", "provider")
-_EXCEEDED = 1.0  # the threshold value of an "exceeded" alert
-_CACHE_LIMIT = 50_000  # counters and sent alerts remembered locally before starting over
-
-
-class _ReservationIds:
-    """Reservation ids unique across threads, processes and machines."""
-
-    def __init__(self) -> None:
-        self.renew()
-
-    def renew(self) -> None:
-        self.tag = uuid.uuid4().hex[:12]
-        self.numbers = itertools.count()  # next() on a count is atomic in CPython
-
-
-_reservation_ids = _ReservationIds()
-if hasattr(os, "register_at_fork"):
-    # A child forked from one parent must not reuse the parent's ids on a shared ledger.
-    os.register_at_fork(after_in_child=_reservation_ids.renew)
-
-
-class BudgetMetrics(Protocol):
-    """The budget gauges and counters of metrics.md (``KitMetrics`` implements them)."""
-
-    def set_budget_limit(self, budget: str, unit: str, limit: float) -> None:
-        """``kit_budget_limit_usd`` / ``kit_budget_limit{unit}``."""
-        ...
-
-    def set_budget_usage(
-        self, budget: str, scope_key: str | None, spent_usd: float, reserved_usd: float
-    ) -> None:
-        """``kit_budget_spent_usd`` and ``kit_budget_reserved_usd``."""
-        ...
-
-    def set_budget_max_utilization(self, budget: str, ratio: float) -> None:
-        """``kit_budget_max_utilization_ratio``."""
-        ...
-
-    def set_budget_window_end(self, budget: str, timestamp_s: float) -> None:
-        """``kit_budget_window_end_timestamp_seconds``."""
-        ...
-
-    def record_budget_decision(self, budget: str, decision: str) -> None:
-        """``kit_budget_decisions_total{decision=allowed|denied|warned}``."""
-        ...
-
-    def record_budget_alert(self, budget: str, kind: str, threshold: str) -> None:
-        """``kit_budget_alerts_total``."""
-        ...
-
-    def record_internal_error(self, component: str) -> None:
-        """``kit_telemetry_internal_errors_total``."""
-        ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallScope:
-    """Who is making a call: what budgets match on and count separately.
-
-    Attributes:
-        session_id: the session (scope ``session``).
-        run_id: the agent run (scope ``run``).
-        user: the session's user (scope ``user``); budgets with that scope skip calls
-            without one.
-        provider: e.g. ``anthropic``.
-        model: e.g. ``claude-sonnet-4-5``.
-        agent: the agent's name.
-        attributes: extra keys for ``attribute:<key>`` scopes and matches.
-    """
-
-    session_id: str
-    run_id: str
-    user: str | None = None
-    provider: str = ""
-    model: str = ""
-    agent: str = ""
-    attributes: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BudgetStatus:
-    """One budget's figures for one scope key and unit in the current window.
-
-    Money is in USD; tokens and calls are counts.
-
-    Attributes:
-        name: the budget's name.
-        scope_key: ``global``, a session id, a model, ...
-        unit: ``usd``, ``tokens``, ``llm_calls`` or ``tool_calls``.
-        limit: the limit.
-        spent: committed in the current window.
-        reserved: in-flight reservations.
-        remaining: ``limit - spent - reserved``, never below 0.
-        window_end: Unix seconds when the window resets, or None.
-    """
-
-    name: str
-    scope_key: str
-    unit: str
-    limit: float
-    spent: float
-    reserved: float
-    remaining: float
-    window_end: float | None
-
-
-class Admission:
-    """A call's reservation, handed to ``settle`` or ``release`` exactly once.
-
-    Attributes:
-        scope: the call's scope.
-        reservation_id: the ledger's name for the reservation.
-        amounts: the counters and what was reserved on each.
-        ledger_failed: the ledger could not be reached and the call was let in anyway
-            (``on_ledger_error = "allow"``).
-    """
-
-    __slots__ = ("_done", "amounts", "ledger_failed", "reservation_id", "scope")
-
-    def __init__(
-        self,
-        scope: CallScope,
-        reservation_id: str,
-        amounts: list[tuple[Counter, int]],
-        *,
-        ledger_failed: bool = False,
-    ) -> None:
-        self.scope = scope
-        self.reservation_id = reservation_id
-        self.amounts = amounts
-        self.ledger_failed = ledger_failed
-        self._done = False
-
-    @property
-    def done(self) -> bool:
-        """Whether the admission was settled or released already."""
-        return self._done
-
-    def __repr__(self) -> str:
-        budgets = sorted({counter.budget for counter, _ in self.amounts})
-        return f"Admission({self.reservation_id!r}, budgets={budgets}, done={self._done})"
-
-
-_Getter = Callable[[CallScope], "str | None"]
-
-
-def _scope_getter(name: str) -> _Getter:
-    if name == "global":
-        return lambda scope: "global"
-    if name == "session":
-        return lambda scope: scope.session_id
-    if name == "run":
-        return lambda scope: scope.run_id
-    if name == "model":
-        return lambda scope: scope.model
-    if name == "provider":
-        return lambda scope: scope.provider
-    if name == "agent":
-        return lambda scope: scope.agent
-    if name == "user":
-        return lambda scope: scope.user
-    key = name.removeprefix("attribute:")
-    return lambda scope: scope.attributes.get(key)
-
-
-class _Window:
-    """A plan's current window and the counters built for it (replaced whole on a new window).
-
-    Replacing the object rather than mutating it keeps concurrent callers consistent: a
-    thread still holding the old window only ever adds old-window counters to the old
-    cache.
-    """
-
-    __slots__ = ("end", "llm", "start", "tool", "valid_from", "valid_until")
-
-    def __init__(self, valid_from: float, valid_until: float, start: float, end: float | None):
-        self.valid_from = valid_from
-        self.valid_until = valid_until
-        self.start = start
-        self.end = end
-        self.llm: dict[str, tuple[Counter, ...]] = {}
-        self.tool: dict[str, tuple[Counter, ...]] = {}
-
-
-class _Plan:
-    """A budget compiled for the hot path: matchers, scope getter, window and limits."""
-
-    __slots__ = (
-        "action",
-        "alerting",
-        "budget",
-        "current",
-        "enforce",
-        "first_alert",
-        "fixed_window",
-        "idle_ttl_s",
-        "limits",
-        "llm_units",
-        "matchers",
-        "name",
-        "scope_key_of",
-        "spec",
-        "warn_at",
-    )
-
-    def __init__(self, budget: Budget) -> None:
-        self.budget = budget
-        self.name = budget.name
-        self.action = budget.action
-        self.enforce = budget.action == "raise"
-        self.warn_at = budget.warn_at
-        # observe budgets never alert; others check thresholds only past the lowest one.
-        self.alerting = budget.action != "observe"
-        self.first_alert = budget.warn_at[0] if budget.warn_at else 1.0
-        self.scope_key_of = _scope_getter(budget.scope)
-        self.idle_ttl_s = RUN_IDLE_TTL_S if budget.scope == "run" else IDLE_TTL_S
-        self.matchers: tuple[tuple[_Getter, re.Pattern[str]], ...] = tuple(
-            (_scope_getter(key), re.compile(translate(pattern)))
-            for key, pattern in budget.match.items()
-            if pattern != "*"
-        )
-        self.spec: WindowSpec = parse_window(budget.window, budget.timezone)
-        limits: dict[str, int] = {}
-        if budget.limit_usd is not None:
-            limits["usd"] = round(budget.limit_usd * MICROS_PER_USD)
-        if budget.limit_tokens is not None:
-            limits["tokens"] = budget.limit_tokens
-        if budget.max_llm_calls is not None:
-            limits["llm_calls"] = budget.max_llm_calls
-        if budget.max_tool_calls is not None:
-            limits["tool_calls"] = budget.max_tool_calls
-        self.limits = limits
-        self.llm_units = tuple(u for u in limits if u in ("usd", "tokens", "llm_calls"))
-        # none and rolling windows have one counter for ever (rolling ones forget spend
-        # bucket by bucket); calendar windows are recomputed when the clock leaves them.
-        self.fixed_window = self.spec.kind in ("none", "rolling")
-        self.current = (
-            _Window(-math.inf, math.inf, 0.0, None)
-            if self.fixed_window
-            else _Window(math.inf, -math.inf, 0.0, None)
-        )
-
-    def matches(self, scope: CallScope) -> bool:
-        for getter, pattern in self.matchers:
-            value = getter(scope)
-            if value is None or pattern.fullmatch(value) is None:
-                return False
-        return True
-
-    def window(self, now_s: float) -> _Window:
-        """The window at ``now_s`` (the cached one while the clock stays inside it)."""
-        current = self.current
-        if current.valid_from <= now_s < current.valid_until:
-            return current
-        start, end = window_bounds(self.spec, now_s)
-        current = _Window(start, math.inf if end is None else end, start, end)
-        self.current = current
-        return current
-
-    def counter(self, window: _Window, unit: str, scope_key: str) -> Counter:
-        spec = self.spec
-        return Counter(
-            budget=self.name,
-            unit=unit,
-            scope_key=scope_key,
-            window_start=window.start,
-            window_end=window.end,
-            rolling_s=spec.rolling_s,
-            bucket_s=spec.bucket_s,
-            limit=self.limits[unit],
-            enforce=self.enforce,
-            idle_ttl_s=self.idle_ttl_s,
-        )
-
-    def llm_counters(self, scope_key: str, now_s: float) -> tuple[Counter, ...]:
-        """This budget's USD, token and LLM-call counters for a scope key, now."""
-        window = self.window(now_s)
-        counters = window.llm.get(scope_key)
-        if counters is None:
-            if len(window.llm) >= _CACHE_LIMIT:
-                window.llm.clear()
-            counters = tuple(self.counter(window, unit, scope_key) for unit in self.llm_units)
-            window.llm[scope_key] = counters
-        return counters
-
-    def tool_counters(self, scope_key: str, now_s: float) -> tuple[Counter, ...]:
-        """This budget's tool-call counter for a scope key, now."""
-        window = self.window(now_s)
-        counters = window.tool.get(scope_key)
-        if counters is None:
-            if len(window.tool) >= _CACHE_LIMIT:
-                window.tool.clear()
-            counters = (self.counter(window, "tool_calls", scope_key),)
-            window.tool[scope_key] = counters
-        return counters
-
-
-def _display(unit: str, amount: float) -> float:
-    """A counter amount at the edge: USD for money, counts otherwise."""
-    return amount / MICROS_PER_USD if unit == "usd" else float(amount)
 
 
 class BudgetEnforcer:
@@ -397,8 +81,8 @@ class BudgetEnforcer:
         self._owns_ledger = ledger is None
         self.ledger: LedgerBackend = ledger if ledger is not None else open_ledger(config.ledger)
         self._clock = clock
-        self._on_alert = on_alert
         self._metrics = metrics
+        self._report = _BudgetReporter(metrics)
         self._reservation_ttl_s = reservation_ttl_s
         self._deny_on_ledger_error = config.on_ledger_error == "deny"
         self._plans = tuple(_Plan(b) for b in config.budgets)
@@ -407,16 +91,12 @@ class BudgetEnforcer:
         self._decisions_needed = metrics is not None or any(
             plan.action == "warn" for plan in self._plans
         )
-        self._alerts_known: set[tuple[str, float, str]] = set()
-        self._max_ratio: dict[str, tuple[float, float]] = {}
+        self._alerts = _ThresholdAlerts(self._by_name, on_alert, self._report)
         self._llm_plans = tuple(
             plan for plan in self._plans if {"usd", "tokens", "llm_calls"} & plan.limits.keys()
         )
         self._tool_plans = tuple(plan for plan in self._plans if "tool_calls" in plan.limits)
-        if metrics is not None:
-            for plan in self._plans:
-                for unit, limit in plan.limits.items():
-                    self._metric("set_budget_limit", plan.name, unit, _display(unit, limit))
+        self._report.limits(self._plans)
 
     # ----------------------------------------------------------------- public API
 
@@ -466,7 +146,9 @@ class BudgetEnforcer:
         except BudgetExceeded:
             raise
         except Exception:
-            self._internal_error("budget", "admitting an LLM call failed; admitting it unchecked")
+            self._report.internal_error(
+                "budget", "admitting an LLM call failed; admitting it unchecked"
+            )
             return Admission(scope, "", [], ledger_failed=True)
 
     def admit_tool_call(self, scope: CallScope) -> Admission:
@@ -488,7 +170,9 @@ class BudgetEnforcer:
         except BudgetExceeded:
             raise
         except Exception:
-            self._internal_error("budget", "admitting a tool call failed; admitting it unchecked")
+            self._report.internal_error(
+                "budget", "admitting a tool call failed; admitting it unchecked"
+            )
             return Admission(scope, "", [], ledger_failed=True)
 
     def settle(
@@ -531,7 +215,7 @@ class BudgetEnforcer:
                     actual.append((counter, 1))
             self._commit(admission.scope, admission.reservation_id, actual, idempotency_key)
         except Exception:
-            self._internal_error("budget", "settling a call failed")
+            self._report.internal_error("budget", "settling a call failed")
 
     def release(self, admission: Admission) -> None:
         """Drop a reservation without charging it (the call failed or was cancelled)."""
@@ -544,9 +228,9 @@ class BudgetEnforcer:
             counters = [counter for counter, _ in admission.amounts]
             self.ledger.release(admission.reservation_id, counters, now_s=self._clock())
         except LedgerError:
-            self._internal_error("budget_ledger", "releasing a reservation failed")
+            self._report.internal_error("budget_ledger", "releasing a reservation failed")
         except Exception:
-            self._internal_error("budget", "releasing a reservation failed")
+            self._report.internal_error("budget", "releasing a reservation failed")
 
     def charge(
         self,
@@ -587,7 +271,7 @@ class BudgetEnforcer:
             if amounts:
                 self._commit(scope, None, amounts, idempotency_key)
         except Exception:
-            self._internal_error("budget", "charging unadmitted usage failed")
+            self._report.internal_error("budget", "charging unadmitted usage failed")
 
     def status(self) -> list[BudgetStatus]:
         """Every budget's figures per live scope key and unit in the current window.
@@ -601,45 +285,9 @@ class BudgetEnforcer:
         try:
             live = self.ledger.live_counters(now_s=now)
         except LedgerError:
-            self._internal_error("budget_ledger", "reading budget status failed")
+            self._report.internal_error("budget_ledger", "reading budget status failed")
             live = []
-        by_budget: dict[str, list[CounterStatus]] = {}
-        for status in live:
-            by_budget.setdefault(status.counter.budget, []).append(status)
-        out: list[BudgetStatus] = []
-        for plan in self._plans:
-            window = plan.window(now)
-            start, end = window.start, window.end
-            rows = [
-                s
-                for s in by_budget.get(plan.name, ())
-                if s.counter.unit in plan.limits and s.counter.window_start == start
-            ]
-            if not rows and plan.budget.scope == "global":
-                rows = [
-                    CounterStatus(counter=plan.counter(window, unit, "global"), spent=0, reserved=0)
-                    for unit in plan.limits
-                ]
-            units = list(plan.limits)
-            rows.sort(key=lambda s: (s.counter.scope_key, units.index(s.counter.unit)))
-            for row in rows:
-                unit = row.counter.unit
-                limit = plan.limits[unit]
-                out.append(
-                    BudgetStatus(
-                        name=plan.name,
-                        scope_key=row.counter.scope_key,
-                        unit=unit,
-                        limit=_display(unit, limit),
-                        spent=_display(unit, row.spent),
-                        reserved=_display(unit, row.reserved),
-                        remaining=_display(unit, max(0, limit - row.spent - row.reserved)),
-                        window_end=end,
-                    )
-                )
-            if self._metrics is not None:
-                self._status_metrics(plan, rows, start, end)
-        return out
+        return self._report.statuses(self._plans, live, now)
 
     def close(self) -> None:
         """Close the ledger if this enforcer opened it; idempotent."""
@@ -662,8 +310,8 @@ class BudgetEnforcer:
         if not outcome.admitted:
             counter, amount = amounts[outcome.refused]
             spent, reserved = outcome.usage[outcome.refused]
-            self._metric("record_budget_decision", counter.budget, "denied")
-            self._alert(scope, counter, kind="exceeded", threshold=_EXCEEDED, spent=spent, now=now)
+            self._report.metric("record_budget_decision", counter.budget, "denied")
+            self._alerts.exceeded(self.ledger, scope, counter, spent=spent, now=now)
             raise BudgetExceeded(
                 counter.budget,
                 scope_key=counter.scope_key,
@@ -692,13 +340,11 @@ class BudgetEnforcer:
             plan = self._by_name[counter.budget]
             if plan.action == "warn" and spent + reserved + amount > counter.limit:
                 decision = "warned"
-                self._alert(
-                    scope, counter, kind="exceeded", threshold=_EXCEEDED, spent=spent, now=now
-                )
+                self._alerts.exceeded(self.ledger, scope, counter, spent=spent, now=now)
             if decisions.get(counter.budget) != "warned":
                 decisions[counter.budget] = decision
         for budget, decision in decisions.items():
-            self._metric("record_budget_decision", budget, decision)
+            self._report.metric("record_budget_decision", budget, decision)
 
     def _ledger_down(
         self,
@@ -709,9 +355,11 @@ class BudgetEnforcer:
     ) -> Admission:
         enforced = [(c, a) for c, a in amounts if c.enforce]
         if self._deny_on_ledger_error and enforced:
-            self._internal_error("budget_ledger", "budget ledger unavailable; refusing the call")
+            self._report.internal_error(
+                "budget_ledger", "budget ledger unavailable; refusing the call"
+            )
             counter, amount = enforced[0]
-            self._metric("record_budget_decision", counter.budget, "denied")
+            self._report.metric("record_budget_decision", counter.budget, "denied")
             raise BudgetExceeded(
                 counter.budget,
                 scope_key=counter.scope_key,
@@ -722,7 +370,9 @@ class BudgetEnforcer:
                 window_end=counter.window_end,
                 unit=counter.unit,
             ) from exc
-        self._internal_error("budget_ledger", "budget ledger unavailable; admitting the call")
+        self._report.internal_error(
+            "budget_ledger", "budget ledger unavailable; admitting the call"
+        )
         return Admission(scope, reservation_id, amounts, ledger_failed=True)
 
     def _commit(
@@ -738,155 +388,15 @@ class BudgetEnforcer:
                 reservation_id, actual, now_s=now, idempotency_key=idempotency_key
             )
         except LedgerError:
-            self._internal_error("budget_ledger", "recording usage in the budget ledger failed")
+            self._report.internal_error(
+                "budget_ledger", "recording usage in the budget ledger failed"
+            )
             return
         metrics = self._metrics
         for (counter, _), (spent, reserved) in zip(actual, after, strict=True):
-            limit = counter.limit
             plan = self._by_name[counter.budget]
-            if plan.alerting and spent >= plan.first_alert * limit:
-                for threshold in plan.warn_at:
-                    if spent >= threshold * limit:
-                        self._alert(
-                            scope,
-                            counter,
-                            kind="warning",
-                            threshold=threshold,
-                            spent=spent,
-                            now=now,
-                        )
-                if spent >= limit:
-                    self._alert(
-                        scope, counter, kind="exceeded", threshold=_EXCEEDED, spent=spent, now=now
-                    )
+            # Cheap test first: most calls leave every budget below its lowest threshold.
+            if plan.alerting and spent >= plan.first_alert * counter.limit:
+                self._alerts.crossed(self.ledger, scope, plan, counter, spent=spent, now=now)
             if metrics is not None:
-                self._usage_metrics(plan, counter, spent, reserved)
-
-    def _alert(
-        self,
-        scope: CallScope,
-        counter: Counter,
-        *,
-        kind: str,
-        threshold: float,
-        spent: int,
-        now: float,
-    ) -> None:
-        """Send one alert per (counter, threshold, kind), agreed with the ledger."""
-        if self._by_name[counter.budget].action == "observe":
-            return
-        known = (counter.key, threshold, kind)
-        if known in self._alerts_known:
-            return
-        try:
-            first = self.ledger.mark_alert_sent(counter, threshold=threshold, kind=kind, now_s=now)
-        except LedgerError:
-            self._internal_error("budget_ledger", "recording a budget alert failed")
-            return
-        if len(self._alerts_known) >= _CACHE_LIMIT:
-            self._alerts_known.clear()
-        self._alerts_known.add(known)
-        if not first:
-            return
-        unit = counter.unit
-        is_usd = unit == "usd"
-        event = BudgetAlertEvent(
-            session_id=scope.session_id,
-            run_id=scope.run_id,
-            timestamp_ns=int(now * 1e9),
-            budget=counter.budget,
-            scope_key=counter.scope_key,
-            kind=kind,
-            threshold=threshold,
-            unit=unit,
-            spent=_display(unit, spent),
-            limit=_display(unit, counter.limit),
-            spent_usd=_display(unit, spent) if is_usd else None,
-            limit_usd=_display(unit, counter.limit) if is_usd else None,
-            window_end=counter.window_end,
-        )
-        logger.debug(
-            "budget %r (%s): %s alert at %g of the limit: spent %g of %g %s",
-            counter.budget,
-            counter.scope_key,
-            kind,
-            threshold,
-            event.spent,
-            event.limit,
-            unit,
-        )
-        self._metric("record_budget_alert", counter.budget, kind, f"{threshold:g}")
-        if self._on_alert is not None:
-            try:
-                self._on_alert(event)
-            except Exception:
-                self._internal_error("budget_alert", "a budget alert handler raised")
-
-    def _usage_metrics(self, plan: _Plan, counter: Counter, spent: int, reserved: int) -> None:
-        if counter.unit == "usd" and plan.budget.scope in _LOW_CARDINALITY_SCOPES:
-            self._metric(
-                "set_budget_usage",
-                plan.name,
-                counter.scope_key,
-                _display("usd", spent),
-                _display("usd", reserved),
-            )
-        ratio = spent / counter.limit
-        window_start, best = self._max_ratio.get(plan.name, (counter.window_start, 0.0))
-        if window_start != counter.window_start:
-            best = 0.0  # a new window starts from zero
-        if ratio > best or window_start != counter.window_start:
-            self._max_ratio[plan.name] = (counter.window_start, max(ratio, best))
-            self._metric("set_budget_max_utilization", plan.name, max(ratio, best))
-
-    def _status_metrics(
-        self, plan: _Plan, rows: list[CounterStatus], start: float, end: float | None
-    ) -> None:
-        best = 0.0
-        few_keys = plan.budget.scope in _LOW_CARDINALITY_SCOPES
-        total_spent = total_reserved = 0
-        for row in rows:
-            best = max(best, row.spent / row.counter.limit)
-            if row.counter.unit != "usd":
-                continue
-            total_spent += row.spent
-            total_reserved += row.reserved
-            if few_keys:
-                self._metric(
-                    "set_budget_usage",
-                    plan.name,
-                    row.counter.scope_key,
-                    _display("usd", row.spent),
-                    _display("usd", row.reserved),
-                )
-        if not few_keys and "usd" in plan.limits:
-            # Too many keys to label: the budget's total over its live keys, unlabelled.
-            self._metric(
-                "set_budget_usage",
-                plan.name,
-                None,
-                _display("usd", total_spent),
-                _display("usd", total_reserved),
-            )
-        self._max_ratio[plan.name] = (start, best)
-        self._metric("set_budget_max_utilization", plan.name, best)
-        if end is not None:
-            self._metric("set_budget_window_end", plan.name, end)
-
-    def _metric(self, method: str, *args: object) -> None:
-        # Metrics are best effort: a broken exporter must not break admission.
-        metrics = self._metrics
-        if metrics is None:
-            return
-        try:
-            getattr(metrics, method)(*args)
-        except Exception:
-            logger.warning("budget metric %s failed", method, exc_info=True)
-
-    def _internal_error(self, component: str, message: str) -> None:
-        logger.error("%s", message, exc_info=True)
-        if self._metrics is not None:
-            try:
-                self._metrics.record_internal_error(component)
-            except Exception:
-                logger.warning("recording an internal error failed", exc_info=True)
+                self._report.usage(plan, counter, spent, reserved)
