@@ -42,6 +42,14 @@ from kit_telemetry.budgets import AlertSinkConfig, BudgetConfig
 
 MODEL = "gpt-4o"  # $2.50 in, $10 out per million tokens: each call here costs $0.008
 received: list[dict[str, Any]] = []
+_output = threading.Lock()
+
+
+def say(line: str) -> None:
+    """Print one whole line: the webhook's thread and the agent's print concurrently."""
+    with _output:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 class AlertReceiver(BaseHTTPRequestHandler):
@@ -51,9 +59,9 @@ class AlertReceiver(BaseHTTPRequestHandler):
         alert = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         received.append(alert)
         threshold = "" if alert["threshold"] is None else f" at {alert['threshold']:.0%}"
-        sys.stdout.write(
+        say(
             f"webhook got: {alert['kind']}{threshold} budget={alert['budget']} "
-            f"scope={alert['scope_key']} spent={alert['spent']:.4g} limit={alert['limit']:g}\n"
+            f"scope={alert['scope_key']} spent={alert['spent']:.4g} limit={alert['limit']:g}"
         )
         self.send_response(204)
         self.end_headers()
@@ -66,7 +74,7 @@ def main() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), AlertReceiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
-    print(f"webhook listening on {hook}")
+    say(f"webhook listening on {hook}")
 
     budgets = BudgetConfig(
         budgets=(
@@ -86,7 +94,7 @@ def main() -> None:
                             call.record_usage(input_tokens=2000, output_tokens=300)
             except kt.BudgetExceeded as exc:
                 stop_reason = run.end_event.stop_reason if run.end_event else None
-                print(
+                say(
                     f"run {run_number} stopped ({stop_reason}): "
                     f"budget={exc.budget} limit={exc.limit:g} {exc.unit} spent={exc.spent:.4g}"
                 )
@@ -95,9 +103,9 @@ def main() -> None:
         tel.force_flush()  # wait for the webhook deliveries in flight
 
         kinds = [a["kind"] for a in received if a["budget"] == "per-session"]
-        print(f"per-session alerts received: {', '.join(kinds)}")
+        say(f"per-session alerts received: {', '.join(kinds)}")
         for status in tel.budget_status():
-            print(
+            say(
                 f"status: {status.name} ({status.scope_key}) spent {status.spent:.4g} "
                 f"of {status.limit:g} {status.unit}, remaining {status.remaining:.4g}"
             )
