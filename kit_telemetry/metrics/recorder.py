@@ -216,7 +216,9 @@ class KitMetrics:
                 series.usage_output(output)
             if cost is None:
                 series.unpriced(1)
-            else:
+            elif cost or self._otel is not None:
+                # A zero leaves the bound Prometheus child as it is, but an OTel counter
+                # only reports an attribute set from its first add, so zeros still go there.
                 series.cost(cost)
             series.duration(duration_s)
         except Exception as exc:
