@@ -1,6 +1,6 @@
-"""The aggregator: folds LLM calls and tool calls into turn, run and session totals.
+"""``UsageAggregator``: the span processor that folds calls into turn, run and session totals.
 
-``UsageAggregator`` is a ``SpanProcessor``. It reads spans (kit-telemetry's own, through
+It reads spans (kit-telemetry's own, through
 their ``SpanPayload``, and those of any instrumentation that follows the GenAI conventions,
 through their attributes), keeps totals keyed by run so concurrent runs never mix, builds
 the typed events of ``events.py`` and hands them on: the LLM, tool and run facts to the
@@ -15,15 +15,15 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from . import semconv as sc
-from .events import (
+from .. import semconv as sc
+from ..events import (
     AgentEndEvent,
     AgentStartEvent,
     Event,
@@ -38,9 +38,8 @@ from .events import (
     UsageTotals,
     UserInputEvent,
 )
-from .tracing import (
+from ..tracing import (
     LLM,
-    OTHER,
     PAYLOADS,
     RUN,
     SESSION_END,
@@ -53,6 +52,7 @@ from .tracing import (
     read_end_attributes,
     set_attributes_while_ending,
 )
+from .totals import LiveSpan, RunningTotals, RunTally, SessionTally
 
 logger = logging.getLogger("kit_telemetry")
 
@@ -106,109 +106,6 @@ class UsageMetrics(Protocol):
     def record_run(self, event: AgentEndEvent) -> None: ...
 
 
-class _Totals:
-    """Mutable running totals of a turn, a run or a session."""
-
-    __slots__ = (
-        "cache_read_tokens",
-        "cache_write_tokens",
-        "cost_usd",
-        "input_tokens",
-        "llm_call_count",
-        "output_tokens",
-        "reasoning_tokens",
-        "tool_names",
-        "turn_count",
-        "unpriced_call_count",
-    )
-
-    def __init__(self) -> None:
-        self.llm_call_count = 0
-        self.tool_names: list[str] = []
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cache_read_tokens = 0
-        self.cache_write_tokens = 0
-        self.reasoning_tokens = 0
-        self.cost_usd = 0.0
-        self.unpriced_call_count = 0
-        self.turn_count = 0
-
-    def add_call(self, call: LLMUsageEvent) -> None:
-        self.llm_call_count += 1
-        self.input_tokens += call.input_tokens
-        self.output_tokens += call.output_tokens
-        self.cache_read_tokens += call.cache_read_tokens
-        self.cache_write_tokens += call.cache_write_tokens
-        self.reasoning_tokens += call.reasoning_tokens
-        if call.cost_usd is None:
-            self.unpriced_call_count += 1
-        else:
-            self.cost_usd += call.cost_usd
-
-    def fields(self, duration_ms: float) -> dict[str, Any]:
-        """The totals as keyword arguments of the end events."""
-        return {
-            "llm_call_count": self.llm_call_count,
-            "tool_call_count": len(self.tool_names),
-            "tool_names": tuple(self.tool_names),
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_read_tokens": self.cache_read_tokens,
-            "cache_write_tokens": self.cache_write_tokens,
-            "reasoning_tokens": self.reasoning_tokens,
-            "cost_usd": self.cost_usd,
-            "unpriced_call_count": self.unpriced_call_count,
-            "turn_count": self.turn_count,
-            "duration_ms": duration_ms,
-        }
-
-
-class _Session:
-    __slots__ = ("run_count", "started_ns", "subscription", "totals")
-
-    def __init__(self, started_ns: int) -> None:
-        self.totals = _Totals()
-        self.run_count = 0
-        self.started_ns = started_ns
-        self.subscription = False
-
-
-class _Run:
-    __slots__ = (
-        "agent_name",
-        "last_finish_reason",
-        "llm_steps",
-        "run_id",
-        "session",
-        "session_id",
-        "totals",
-    )
-
-    def __init__(self, run_id: str, session_id: str, agent_name: str, session: _Session) -> None:
-        self.run_id = run_id
-        self.session_id = session_id
-        self.agent_name = agent_name
-        self.session = session
-        self.totals = _Totals()
-        self.llm_steps = 0
-        self.last_finish_reason: str | None = None
-
-
-class _Node:
-    """What the aggregator remembers about a live span inside a run."""
-
-    __slots__ = ("counted_below", "llm_parent", "role", "run", "turn", "turn_index")
-
-    def __init__(self, role: int, run: _Run, turn: _Totals | None, turn_index: int = 0) -> None:
-        self.role = role
-        self.run = run
-        self.turn = turn  # the enclosing turn's totals (a turn span: its own)
-        self.turn_index = turn_index
-        self.llm_parent: _Node | None = None  # the nearest enclosing LLM-call span
-        self.counted_below = False  # a descendant LLM call already counted this usage
-
-
 class UsageAggregator(SpanProcessor):
     """Per-turn, per-run and per-session totals, built from spans.
 
@@ -229,8 +126,8 @@ class UsageAggregator(SpanProcessor):
         self._metrics = metrics
         self._on_error = on_error
         self._lock = threading.Lock()
-        self._nodes: dict[int, _Node] = {}  # live spans of other code, by span id
-        self._sessions: OrderedDict[str, _Session] = OrderedDict()
+        self._nodes: dict[int, LiveSpan] = {}  # live spans of other code, by span id
+        self._sessions: OrderedDict[str, SessionTally] = OrderedDict()
         self._sink: EventSink | None = None
         self._wanted: frozenset[EventType] = frozenset(EventType)
 
@@ -327,22 +224,22 @@ class UsageAggregator(SpanProcessor):
         else:
             logger.error("kit-telemetry aggregator failed", exc_info=exc)
 
-    def _session(self, session_id: str, started_ns: int) -> _Session:
+    def _session(self, session_id: str, started_ns: int) -> SessionTally:
         session = self._sessions.get(session_id)
         if session is None:
-            session = self._sessions[session_id] = _Session(started_ns)
+            session = self._sessions[session_id] = SessionTally(started_ns)
             if len(self._sessions) > MAX_OPEN_SESSIONS:
                 self._sessions.popitem(last=False)
         return session
 
-    def _parent_node(self, span: ReadableSpan) -> _Node | None:
+    def _parent_node(self, span: ReadableSpan) -> LiveSpan | None:
         parent = span.parent
         if parent is None:
             return None
         parent_id = parent.span_id
         payload = PAYLOADS.get(parent_id)
         if payload is not None:
-            node: _Node | None = payload.node
+            node: LiveSpan | None = payload.node
             return node
         return self._nodes.get(parent_id)
 
@@ -362,7 +259,7 @@ class UsageAggregator(SpanProcessor):
             with self._lock:
                 session = self._session(session_id, started_ns)
                 session.run_count += 1
-            node = _Node(RUN, _Run(run_id, session_id, payload.name, session), None)
+            node = LiveSpan(RUN, RunTally(run_id, session_id, payload.name, session), None)
             self._remember(span, payload, node, own)
             if EventType.AGENT_START not in wanted and EventType.USER_INPUT not in wanted:
                 return []
@@ -405,7 +302,7 @@ class UsageAggregator(SpanProcessor):
             with self._lock:
                 run.totals.turn_count += 1
                 run.session.totals.turn_count += 1
-            self._remember(span, payload, _Node(TURN, run, _Totals(), index), own)
+            self._remember(span, payload, LiveSpan(TURN, run, RunningTotals(), index), own)
             if EventType.TURN_START not in wanted:
                 return []
             return [
@@ -416,7 +313,7 @@ class UsageAggregator(SpanProcessor):
                     turn_index=index,
                 )
             ]
-        node = _Node(role, run, parent.turn)
+        node = LiveSpan(role, run, parent.turn)
         node.llm_parent = parent if parent.role == LLM else parent.llm_parent
         self._remember(span, payload, node, own)
         if role == TOOL:
@@ -440,7 +337,7 @@ class UsageAggregator(SpanProcessor):
             ]
         return []
 
-    def _remember(self, span: Span, payload: SpanPayload, node: _Node, own: bool) -> None:
+    def _remember(self, span: Span, payload: SpanPayload, node: LiveSpan, own: bool) -> None:
         if own:
             payload.node = node
         else:
@@ -451,7 +348,7 @@ class UsageAggregator(SpanProcessor):
         span_id = span.context.span_id
         payload = PAYLOADS.get(span_id)
         if payload is not None:
-            node: _Node | None = payload.node
+            node: LiveSpan | None = payload.node
         else:
             with self._lock:
                 node = self._nodes.pop(span_id, None)
@@ -475,7 +372,7 @@ class UsageAggregator(SpanProcessor):
             return self._end_run(span, node, payload)
         return []
 
-    def _end_llm(self, span: ReadableSpan, node: _Node, payload: SpanPayload) -> list[Event]:
+    def _end_llm(self, span: ReadableSpan, node: LiveSpan, payload: SpanPayload) -> list[Event]:
         run = node.run
         outcome = payload.outcome
         error_type = error_type_of(span) if outcome != "ok" else ""
@@ -563,7 +460,7 @@ class UsageAggregator(SpanProcessor):
             self._metrics.record_llm_call(event, outcome=outcome, error_type=error_type)
         return [event]
 
-    def _end_tool(self, span: ReadableSpan, node: _Node, payload: SpanPayload) -> list[Event]:
+    def _end_tool(self, span: ReadableSpan, node: LiveSpan, payload: SpanPayload) -> list[Event]:
         run = node.run
         event = ToolResultEvent(
             session_id=run.session_id,
@@ -579,7 +476,7 @@ class UsageAggregator(SpanProcessor):
             self._metrics.record_tool_call(event)
         return [event]
 
-    def _end_turn(self, span: ReadableSpan, node: _Node) -> list[Event]:
+    def _end_turn(self, span: ReadableSpan, node: LiveSpan) -> list[Event]:
         if EventType.TURN_END not in self._wanted:
             return []
         run, turn = node.run, node.turn
@@ -597,7 +494,7 @@ class UsageAggregator(SpanProcessor):
             )
         ]
 
-    def _end_run(self, span: ReadableSpan, node: _Node, payload: SpanPayload) -> list[Event]:
+    def _end_run(self, span: ReadableSpan, node: LiveSpan, payload: SpanPayload) -> list[Event]:
         run = node.run
         status = span.status
         error: str | None = None
@@ -641,7 +538,7 @@ class UsageAggregator(SpanProcessor):
         return [event]
 
     def _run_attributes(
-        self, span: Span, node: _Node, payload: SpanPayload | None
+        self, span: Span, node: LiveSpan, payload: SpanPayload | None
     ) -> dict[str, AttributeValue]:
         run = node.run
         with self._lock:
@@ -669,7 +566,7 @@ class UsageAggregator(SpanProcessor):
         return out
 
 
-def _prefixed(prefix: str, totals: _Totals, duration_ms: float) -> dict[str, AttributeValue]:
+def _prefixed(prefix: str, totals: RunningTotals, duration_ms: float) -> dict[str, AttributeValue]:
     return {prefix + key: value for key, value in totals.fields(duration_ms).items()}
 
 
@@ -678,6 +575,3 @@ def _duration_ms(span: ReadableSpan) -> float:
     if start is None or end is None:
         return 0.0
     return (end - start) / 1e6
-
-
-__all__ = ["OPTIONAL_EVENTS", "OTHER", "EventSink", "Pricer", "UsageAggregator", "UsageMetrics"]
