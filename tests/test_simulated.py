@@ -12,13 +12,11 @@ from kit_telemetry import usage
 from kit_telemetry.demo.simulated import (
     DEMO_MODELS,
     DEMO_PROMPTS,
-    DEMO_TOOLS,
     DemoModel,
     SimulatedModel,
     SimulatedResponse,
-    SimulatedTools,
-    tool_message,
 )
+from kit_telemetry.demo.tools import DEMO_TOOLS, SimulatedTools, tool_message
 from kit_telemetry.errors import ConfigError
 
 MODEL_IDS = [m.model for m in DEMO_MODELS]

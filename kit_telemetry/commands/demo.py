@@ -75,7 +75,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run the demo; exit 0, or 2 on bad options."""
     from ..demo.agent import run_agent
-    from ..demo.simulated import DEMO_MODELS, DEMO_PROMPTS, SimulatedTools
+    from ..demo.simulated import DEMO_MODELS, DEMO_PROMPTS
+    from ..demo.tools import SimulatedTools
     from ..telemetry import Telemetry
 
     if args.runs < 1 or args.sessions < 1:

@@ -14,7 +14,8 @@ from .. import usage
 from ..errors import BudgetExceeded
 from ..events import AgentEndEvent
 from ..instrumentation import Session
-from .simulated import DemoModel, SimulatedModel, SimulatedTools, tool_message
+from .simulated import DemoModel, SimulatedModel
+from .tools import SimulatedTools, tool_message
 
 MAX_TURNS = 12
 MAX_TOKENS = 1024

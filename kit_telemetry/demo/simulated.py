@@ -1,22 +1,21 @@
-"""A simulated LLM and tool set for the demo: offline, deterministic, provider-shaped.
+"""The demo's simulated model: offline, deterministic, answering in a provider's API shape.
 
 :class:`SimulatedModel` plays a coding agent's model: it asks for a few tool calls, then
 answers. Each :class:`SimulatedResponse` carries ``raw``, a dict shaped like the
 provider's real API response (Anthropic Messages, OpenAI Chat Completions or Responses,
-Gemini ``generateContent`` REST JSON), so the demo feeds it through
+Gemini ``generateContent`` REST JSON; built in ``payloads``), so the demo feeds it through
 ``kit_telemetry.usage.from_*`` exactly as a real agent would. Token counts are realistic:
 the input grows with the conversation, Anthropic reads its prompt cache on later turns,
 OpenAI and Gemini hit their implicit caches, and reasoning models spend reasoning tokens.
-:class:`SimulatedTools` runs the tools the model asks for, and sometimes fails, by result
-(``is_error=True``) or by raising.
+The tools it calls are simulated in ``tools``.
 
 Everything is drawn from ``random.Random`` seeded by the caller, so the same seed and the
-same sequence of calls give the same responses, ids and results.
+same sequence of calls give the same responses and ids.
 
 Conversation messages are plain dicts: ``{"role": "user" | "assistant" | "tool",
 "content": str}``, assistant messages may add ``"tool_calls"``, and tool messages
 ``"tool_call_id"``, ``"name"`` and ``"is_error"``. :meth:`SimulatedResponse.message` and
-:func:`tool_message` build them.
+:func:`kit_telemetry.demo.tools.tool_message` build them.
 """
 
 from __future__ import annotations
@@ -32,16 +31,15 @@ from typing import Any
 
 from kit_telemetry.errors import ConfigError
 
+from .payloads import ALNUM, PAYLOAD_BUILDERS, Draft, random_token
+from .tools import COMMANDS, DEMO_TOOLS, PATHS, PATTERNS, SimulatedToolCall
+
 __all__ = [
     "DEMO_MODELS",
     "DEMO_PROMPTS",
-    "DEMO_TOOLS",
     "DemoModel",
     "SimulatedModel",
     "SimulatedResponse",
-    "SimulatedToolCall",
-    "SimulatedTools",
-    "tool_message",
 ]
 
 
@@ -79,59 +77,8 @@ DEMO_PROMPTS: tuple[str, ...] = (
     "The nightly job is slow: profile the test suite and speed up the slowest test",
 )
 
-DEMO_TOOLS: tuple[str, ...] = ("bash", "read_file", "edit_file", "grep", "run_tests")
-
-# Snapshot names the APIs report for an alias, as the real ones do.
-_SNAPSHOTS = {
-    "claude-sonnet-4-5": "claude-sonnet-4-5-20250929",
-    "claude-haiku-4-5": "claude-haiku-4-5-20251001",
-    "gpt-4o": "gpt-4o-2024-08-06",
-    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
-    "o4-mini": "o4-mini-2025-04-16",
-}
-_PATHS = (
-    "src/app/parser.py",
-    "src/app/config.py",
-    "src/app/cli.py",
-    "src/app/dates.py",
-    "tests/test_parser.py",
-    "tests/test_dates.py",
-)
-_PATTERNS = ("def parse_", "Config.load", "TODO", "import datetime", "argparse", "@pytest.mark")
-_COMMANDS = ("git status --short", "ls src/app tests", "git diff --stat", "python -m mypy src")
-_CODE_LINES = (
-    "from __future__ import annotations",
-    "import datetime as dt",
-    "def parse_date(value: str) -> dt.date:",
-    '    """Parse an ISO 8601 date, week dates included."""',
-    "    value = value.strip()",
-    "    if not value:",
-    '        raise ValueError("empty date")',
-    "    return dt.date.fromisoformat(value)",
-    "class Config:",
-    "    @classmethod",
-    "    def load(cls, path: str) -> Config:",
-    "        with open(path, encoding='utf-8') as handle:",
-    "            return cls(**json.load(handle))",
-    "    for item in items:",
-    "        total += item.weight * factor",
-    "    return total",
-    "",
-)
 _BASE_PROMPT_TOKENS = 2_750  # a coding agent's system prompt plus five tool schemas
 _TOKENIZER_FACTOR = {"anthropic": 1.12, "openai": 1.0, "google": 0.96}
-_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-_HEX = "0123456789abcdef"
-_EPOCH_S = 1_760_000_000  # fixed so that `created` timestamps are deterministic too
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SimulatedToolCall:
-    """One tool call the model asked for."""
-
-    name: str
-    call_id: str
-    arguments: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -165,17 +112,6 @@ class SimulatedResponse:
                 for call in self.tool_calls
             ]
         return message
-
-
-def tool_message(call: SimulatedToolCall, result: str, is_error: bool) -> dict[str, Any]:
-    """The tool message that reports ``call``'s result back to the model."""
-    return {
-        "role": "tool",
-        "tool_call_id": call.call_id,
-        "name": call.name,
-        "content": result,
-        "is_error": is_error,
-    }
 
 
 def _message_tokens(message: Mapping[str, Any]) -> int:
@@ -280,7 +216,7 @@ class SimulatedModel:
 
         counts = self._input_counts(rng, messages, warm)
         latency_s = min(0.02, 0.001 + output * 0.000_01 + rng.uniform(0.0, 0.004))
-        draft = _Draft(
+        draft = Draft(
             model=self.model,
             text=text,
             calls=tuple(calls),
@@ -292,13 +228,7 @@ class SimulatedModel:
             reasoning=reasoning,
             call_no=call_no,
         )
-        build = {
-            "messages": _anthropic_raw,
-            "chat_completions": _chat_raw,
-            "responses": _responses_raw,
-            "generate_content": _gemini_raw,
-        }[self.api]
-        raw, finish_reason = build(rng, draft)
+        raw, finish_reason = PAYLOAD_BUILDERS[self.api](rng, draft)
         return SimulatedResponse(
             provider=self.provider,
             model=self.model,
@@ -321,11 +251,11 @@ class SimulatedModel:
             name = rng.choice(DEMO_TOOLS)
         arguments: dict[str, Any]
         if name == "grep":
-            arguments = {"pattern": rng.choice(_PATTERNS), "path": "src"}
+            arguments = {"pattern": rng.choice(PATTERNS), "path": "src"}
         elif name == "bash":
-            arguments = {"command": rng.choice(_COMMANDS)}
+            arguments = {"command": rng.choice(COMMANDS)}
         elif name == "read_file":
-            arguments = {"path": focus if rng.random() < 0.7 else rng.choice(_PATHS)}
+            arguments = {"path": focus if rng.random() < 0.7 else rng.choice(PATHS)}
         elif name == "edit_file":
             arguments = {
                 "path": focus,
@@ -335,9 +265,9 @@ class SimulatedModel:
         else:
             arguments = {"path": "tests"} if rng.random() < 0.5 else {}
         if self.provider == "anthropic":
-            call_id = "toolu_01" + _token(rng, _ALNUM, 22)
+            call_id = "toolu_01" + random_token(rng, ALNUM, 22)
         else:
-            call_id = "call_" + _token(rng, _ALNUM, 24)
+            call_id = "call_" + random_token(rng, ALNUM, 24)
         return SimulatedToolCall(name=name, call_id=call_id, arguments=arguments)
 
     def _input_counts(
@@ -376,11 +306,7 @@ def _focus_path(prompt: str) -> str:
     if named:
         return str(named[0])
     # crc32, unlike hash(), is stable across processes.
-    return _PATHS[zlib.crc32(prompt.encode()) % len(_PATHS)]
-
-
-def _token(rng: random.Random, alphabet: str, length: int) -> str:
-    return "".join(rng.choices(alphabet, k=length))
+    return PATHS[zlib.crc32(prompt.encode()) % len(PATHS)]
 
 
 def _tool_text(call: SimulatedToolCall, after_failure: bool) -> str:
@@ -406,308 +332,3 @@ def _final_text(rng: random.Random, prompt: str, focus: str) -> str:
         "pass. One follow-up: the fixture data could use a leap-year case.",
     )
     return rng.choice(templates)
-
-
-# --- provider-shaped payloads ------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Draft:
-    """What the model decided, before it is dressed in a provider's response shape."""
-
-    model: str
-    text: str
-    calls: tuple[SimulatedToolCall, ...]
-    truncated: bool
-    uncached: int
-    read: int
-    write: int
-    output: int
-    reasoning: int
-    call_no: int
-
-
-def _anthropic_raw(rng: random.Random, d: _Draft) -> tuple[dict[str, Any], str]:
-    stop = "max_tokens" if d.truncated else ("tool_use" if d.calls else "end_turn")
-    content: list[dict[str, Any]] = [{"type": "text", "text": d.text}] if d.text else []
-    content += [
-        {"type": "tool_use", "id": c.call_id, "name": c.name, "input": c.arguments} for c in d.calls
-    ]
-    raw = {
-        "id": "msg_01" + _token(rng, _ALNUM, 22),
-        "type": "message",
-        "role": "assistant",
-        "model": _SNAPSHOTS.get(d.model, d.model),
-        "content": content,
-        "stop_reason": stop,
-        "stop_sequence": None,
-        "usage": {
-            "input_tokens": d.uncached,
-            "cache_creation_input_tokens": d.write,
-            "cache_read_input_tokens": d.read,
-            "cache_creation": {
-                "ephemeral_5m_input_tokens": d.write,
-                "ephemeral_1h_input_tokens": 0,
-            },
-            "output_tokens": d.output,
-            "service_tier": "standard",
-        },
-    }
-    return raw, stop
-
-
-def _chat_raw(rng: random.Random, d: _Draft) -> tuple[dict[str, Any], str]:
-    finish = "length" if d.truncated else ("tool_calls" if d.calls else "stop")
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": d.text or None,
-        "refusal": None,
-        "annotations": [],
-    }
-    if d.calls:
-        message["tool_calls"] = [
-            {
-                "id": c.call_id,
-                "type": "function",
-                "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
-            }
-            for c in d.calls
-        ]
-    raw = {
-        "id": "chatcmpl-" + _token(rng, _ALNUM, 29),
-        "object": "chat.completion",
-        "created": _EPOCH_S + d.call_no * 7,
-        "model": _SNAPSHOTS.get(d.model, d.model),
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
-        "usage": {
-            "prompt_tokens": d.uncached + d.read,
-            "completion_tokens": d.output,
-            "total_tokens": d.uncached + d.read + d.output,
-            "prompt_tokens_details": {"cached_tokens": d.read, "audio_tokens": 0},
-            "completion_tokens_details": {
-                "reasoning_tokens": d.reasoning,
-                "audio_tokens": 0,
-                "accepted_prediction_tokens": 0,
-                "rejected_prediction_tokens": 0,
-            },
-        },
-        "service_tier": "default",
-        "system_fingerprint": "fp_" + _token(rng, _HEX, 10),
-    }
-    return raw, finish
-
-
-def _responses_raw(rng: random.Random, d: _Draft) -> tuple[dict[str, Any], str]:
-    items: list[dict[str, Any]] = []
-    if d.reasoning:
-        items.append({"id": "rs_" + _token(rng, _HEX, 48), "type": "reasoning", "summary": []})
-    for c in d.calls:
-        items.append(
-            {
-                "id": "fc_" + _token(rng, _HEX, 48),
-                "type": "function_call",
-                "status": "completed",
-                "arguments": json.dumps(c.arguments),
-                "call_id": c.call_id,
-                "name": c.name,
-            }
-        )
-    if d.text or not d.calls:
-        items.append(
-            {
-                "id": "msg_" + _token(rng, _HEX, 48),
-                "type": "message",
-                "status": "incomplete" if d.truncated else "completed",
-                "role": "assistant",
-                "content": [{"type": "output_text", "annotations": [], "text": d.text}],
-            }
-        )
-    raw = {
-        "id": "resp_" + _token(rng, _HEX, 50),
-        "object": "response",
-        "created_at": _EPOCH_S + d.call_no * 7,
-        "status": "incomplete" if d.truncated else "completed",
-        "error": None,
-        "incomplete_details": {"reason": "max_output_tokens"} if d.truncated else None,
-        "model": _SNAPSHOTS.get(d.model, d.model),
-        "output": items,
-        "parallel_tool_calls": True,
-        "usage": {
-            "input_tokens": d.uncached + d.read,
-            "input_tokens_details": {"cached_tokens": d.read},
-            "output_tokens": d.output,
-            "output_tokens_details": {"reasoning_tokens": d.reasoning},
-            "total_tokens": d.uncached + d.read + d.output,
-        },
-    }
-    return raw, "max_output_tokens" if d.truncated else "completed"
-
-
-def _gemini_raw(rng: random.Random, d: _Draft) -> tuple[dict[str, Any], str]:
-    finish = "MAX_TOKENS" if d.truncated else "STOP"  # Gemini says STOP after function calls too
-    parts: list[dict[str, Any]] = [{"text": d.text}] if d.text else []
-    parts += [{"functionCall": {"name": c.name, "args": c.arguments}} for c in d.calls]
-    prompt = d.uncached + d.read
-    metadata: dict[str, Any] = {
-        "promptTokenCount": prompt,
-        "candidatesTokenCount": d.output - d.reasoning,
-        "totalTokenCount": prompt + d.output,
-        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
-    }
-    # The REST API leaves zero counts out; the usage helper must cope.
-    if d.read:
-        metadata["cachedContentTokenCount"] = d.read
-        metadata["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": d.read}]
-    if d.reasoning:
-        metadata["thoughtsTokenCount"] = d.reasoning
-    raw = {
-        "candidates": [
-            {"content": {"parts": parts, "role": "model"}, "finishReason": finish, "index": 0}
-        ],
-        "usageMetadata": metadata,
-        "modelVersion": d.model,
-        "responseId": _token(rng, _ALNUM + "-_", 23),
-    }
-    return raw, finish
-
-
-# --- tools -----------------------------------------------------------------------------
-
-
-class SimulatedTools:
-    """Runs the demo's tools against an imaginary repository.
-
-    A call fails with probability ``error_rate`` by returning ``is_error=True`` (a missing
-    file, a failing test, a non-zero exit), and with probability ``raise_rate`` by raising
-    (``TimeoutError``, ``PermissionError`` or ``RuntimeError``), as real tools do.
-    Unknown tools and missing arguments are reported as errors, not raised.
-
-    Args:
-        seed: seeds the random draws; the same seed and calls give the same results.
-        error_rate: chance of an error result, 0 to 1.
-        raise_rate: chance of an exception, 0 to 1.
-
-    Raises:
-        ConfigError: a rate outside 0 to 1, or the two summing to more than 1.
-    """
-
-    def __init__(self, seed: int, *, error_rate: float = 0.12, raise_rate: float = 0.03) -> None:
-        for name, rate in (("error_rate", error_rate), ("raise_rate", raise_rate)):
-            if not 0.0 <= rate <= 1.0:
-                raise ConfigError(f"simulated tools: {name} {rate!r} is not between 0 and 1")
-        if error_rate + raise_rate > 1.0:
-            raise ConfigError(
-                f"simulated tools: error_rate {error_rate} + raise_rate {raise_rate} exceeds 1"
-            )
-        self._rng = random.Random(f"{seed}/tools")
-        self._lock = threading.Lock()
-        self._error_rate = error_rate
-        self._raise_rate = raise_rate
-
-    def run(self, name: str, arguments: Mapping[str, Any]) -> tuple[str, bool]:
-        """Run tool ``name``; returns ``(result, is_error)``.
-
-        Raises:
-            TimeoutError: ``bash`` or ``run_tests`` hung (simulated).
-            PermissionError: ``read_file`` or ``edit_file`` was denied (simulated).
-            RuntimeError: ``grep`` crashed (simulated).
-        """
-        if name not in DEMO_TOOLS:
-            return f"unknown tool {name!r}; available: {', '.join(DEMO_TOOLS)}", True
-        required = {"bash": "command", "read_file": "path", "edit_file": "path", "grep": "pattern"}
-        key = required.get(name)
-        if key is not None and not isinstance(arguments.get(key), str):
-            return f"{name}: missing required string argument {key!r}", True
-        with self._lock:
-            draw = self._rng.random()
-            if draw < self._raise_rate:
-                raise _crash(name, arguments)
-            failed = draw < self._raise_rate + self._error_rate
-            return _TOOL_RUNNERS[name](self._rng, arguments, failed), failed
-
-
-def _crash(name: str, arguments: Mapping[str, Any]) -> Exception:
-    if name in ("bash", "run_tests"):
-        what = arguments.get("command") or "pytest"
-        return TimeoutError(f"{name}: {what!r} timed out after 120 s")
-    if name in ("read_file", "edit_file"):
-        return PermissionError(13, "Permission denied", arguments.get("path"))
-    return RuntimeError(f"grep: regex {arguments.get('pattern')!r} exceeded the backtrack limit")
-
-
-def _run_bash(rng: random.Random, arguments: Mapping[str, Any], failed: bool) -> str:
-    command = str(arguments["command"])
-    if failed:
-        errors = {
-            "git status --short": "fatal: not a git repository (or any parent up to mount point /)",
-            "ls src/app tests": "ls: cannot access 'tests': No such file or directory",
-            "git diff --stat": "fatal: bad revision 'HEAD'",
-        }
-        stderr = errors.get(
-            command,
-            f"src/app/config.py:{rng.randint(5, 90)}: error: Function is missing a return type "
-            "annotation  [no-untyped-def]\nFound 1 error in 1 file",
-        )
-        return f"$ {command}\n{stderr}\nexit status {rng.choice((1, 2))}"
-    outputs = {
-        "git status --short": " M src/app/parser.py\n?? notes.txt",
-        "ls src/app tests": "src/app:\n__init__.py cli.py config.py dates.py parser.py\n\n"
-        "tests:\nconftest.py test_cli.py test_dates.py test_parser.py",
-        "git diff --stat": " src/app/parser.py | 4 +++-\n"
-        " 1 file changed, 3 insertions(+), 1 deletion(-)",
-    }
-    return outputs.get(command, f"Success: no issues found in {rng.randint(5, 40)} source files")
-
-
-def _run_read_file(rng: random.Random, arguments: Mapping[str, Any], failed: bool) -> str:
-    path = str(arguments["path"])
-    if failed:
-        return f"read_file: {path}: No such file or directory"
-    lines = [rng.choice(_CODE_LINES) for _ in range(rng.randint(30, 160))]
-    return "\n".join(f"{number:4d}  {line}" for number, line in enumerate(lines, start=1))
-
-
-def _run_edit_file(rng: random.Random, arguments: Mapping[str, Any], failed: bool) -> str:
-    path = str(arguments["path"])
-    if failed:
-        return f"edit_file: old_string not found in {path}; read the file again and retry"
-    added, removed = rng.randint(1, 12), rng.randint(0, 6)
-    return f"Edited {path}: replaced 1 occurrence (+{added} -{removed} lines)"
-
-
-def _run_grep(rng: random.Random, arguments: Mapping[str, Any], failed: bool) -> str:
-    pattern = str(arguments["pattern"])
-    if failed:
-        return f"grep: {arguments.get('path', '.')}: No such file or directory"
-    hits = [
-        f"{rng.choice(_PATHS)}:{rng.randint(1, 400)}:    {pattern}{rng.choice(('(', ' =', ':'))}"
-        for _ in range(rng.randint(0, 12))
-    ]
-    return "\n".join(hits) if hits else f"no matches for {pattern!r}"
-
-
-def _run_tests(rng: random.Random, arguments: Mapping[str, Any], failed: bool) -> str:
-    target = str(arguments.get("path", "tests"))
-    total = rng.randint(12, 240)
-    seconds = rng.uniform(0.4, 9.0)
-    if failed:
-        failures = rng.randint(1, 3)
-        names = "\n".join(
-            f"FAILED tests/test_{rng.choice(('parser', 'dates', 'cli'))}.py::test_case_{i} - "
-            "AssertionError"
-            for i in range(failures)
-        )
-        return (
-            f"collected {total} items from {target}\n\n{names}\n"
-            f"===== {failures} failed, {total - failures} passed in {seconds:.2f}s ====="
-        )
-    return f"collected {total} items from {target}\n\n===== {total} passed in {seconds:.2f}s ====="
-
-
-_TOOL_RUNNERS = {
-    "bash": _run_bash,
-    "read_file": _run_read_file,
-    "edit_file": _run_edit_file,
-    "grep": _run_grep,
-    "run_tests": _run_tests,
-}
