@@ -35,6 +35,7 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from kit_telemetry import semconv
 from kit_telemetry.errors import ConfigError
 from kit_telemetry.exporters.console import ConsoleRunExporter, format_run_line
+from kit_telemetry.exporters.guarded import GuardedSpanExporter
 from kit_telemetry.exporters.otlp import otlp_exporter
 from kit_telemetry.exporters.otlp_json import OTLPJsonFileExporter, encode_otlp_json_lines
 from kit_telemetry.exporters.otlp_json_reader import (
@@ -46,7 +47,6 @@ from kit_telemetry.exporters.otlp_json_reader import (
 )
 from kit_telemetry.exporters.pipeline import (
     ExportSpanProcessor,
-    GuardedSpanExporter,
     build_export_processors,
     build_span_exporters,
 )
