@@ -1,13 +1,13 @@
 """Budgets: limits on cost, tokens and calls, enforced before each LLM or tool call.
 
 Modules, one noun each: ``config`` (budget definitions and the TOML loader), ``windows``
-(calendar and rolling windows), ``ledger`` (the ``LedgerBackend`` protocol, the in-memory
-ledger and ``open_ledger``), ``sqlite`` and ``redis`` (shared ledgers), ``calls`` (a call's
-scope and admission), ``plans`` (budgets compiled for the hot path), ``enforcer``
-(admission and settlement), ``status`` (budget figures and gauges), ``thresholds``
-(threshold alerts), ``alerts`` (alert sinks), ``rules`` (Prometheus rules files),
-``rule_specs`` (the rules as data), ``rule_tests`` (their promtool tests) and
-``yaml_writer`` (the files' YAML).
+(calendar and rolling windows), ``ledger`` (the ``LedgerBackend`` protocol, counters and
+``open_ledger``), ``memory`` (the in-process ledger), ``sqlite`` and ``redis`` (shared
+ledgers), ``calls`` (a call's scope and admission), ``plans`` (budgets compiled for the hot
+path), ``enforcer`` (admission and settlement), ``status`` (budget figures and gauges),
+``thresholds`` (threshold alerts), ``alerts`` (alert sinks and their dispatcher),
+``webhook`` (the webhook sink), ``rules`` (Prometheus rules files), ``rule_specs`` (the
+rules as data), ``rule_tests`` (their promtool tests) and ``yaml_writer`` (the files' YAML).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from .ledger import (
     CounterStatus,
     LedgerBackend,
     LedgerError,
-    MemoryLedger,
     ReserveOutcome,
     open_ledger,
 )
+from .memory import MemoryLedger
 from .status import BudgetMetrics, BudgetStatus
 
 __all__ = [

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from kit_telemetry.budgets.ledger import LedgerBackend, MemoryLedger
+from kit_telemetry.budgets.ledger import LedgerBackend
+from kit_telemetry.budgets.memory import MemoryLedger
 from kit_telemetry.budgets.redis import RedisLedger
 from kit_telemetry.budgets.sqlite import SQLiteLedger
 

@@ -23,12 +23,11 @@ from kit_telemetry.budgets.alerts import (
     AlertSink,
     CallbackAlertSink,
     LogAlertSink,
-    WebhookAlertSink,
     build_sinks,
     resolve_callback,
-    webhook_payload,
 )
 from kit_telemetry.budgets.config import AlertSinkConfig
+from kit_telemetry.budgets.webhook import WebhookAlertSink, webhook_payload
 from kit_telemetry.errors import ConfigError
 from kit_telemetry.events import BudgetAlertEvent
 

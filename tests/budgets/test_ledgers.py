@@ -15,11 +15,11 @@ from kit_telemetry.budgets.ledger import (
     Counter,
     LedgerBackend,
     LedgerError,
-    MemoryLedger,
     micros_to_usd,
     open_ledger,
     usd_to_micros,
 )
+from kit_telemetry.budgets.memory import MemoryLedger
 from kit_telemetry.budgets.redis import RedisLedger
 from kit_telemetry.budgets.sqlite import SQLiteLedger
 from kit_telemetry.errors import ConfigError, KitTelemetryError
