@@ -123,7 +123,7 @@ class LLMCall(_SpanScope):
             reasoning_tokens,
         )
         for name, value in zip(_USAGE_FIELDS, values, strict=True):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            if type(value) is not int or value < 0:  # bool and float are refused too
                 tel._bad_input(
                     f"record_usage {name} must be a non-negative int, got {value!r}; usage ignored"
                 )

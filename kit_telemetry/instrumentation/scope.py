@@ -27,6 +27,7 @@ class _SpanScope:
 
     _tel: Telemetry
     _span: trace_api.Span | None
+    _span_id: int
     _context: Context
     _payload: SpanPayload | None
     _ended: bool
@@ -53,7 +54,8 @@ class _SpanScope:
         span: trace_api.Span = self._tel._tracer.start_span(
             name, context=parent, kind=kind, attributes=attributes
         )
-        PAYLOADS.bind(span.get_span_context().span_id, payload)
+        self._span_id = span.get_span_context().span_id
+        PAYLOADS.bind(self._span_id, payload)
         self._payload = payload
         self._span = span
         self._context = trace_api.set_span_in_context(span, parent)
@@ -68,7 +70,7 @@ class _SpanScope:
         try:
             span.end()
         finally:  # a strict handler may raise out of end(): the payload still goes
-            PAYLOADS.unbind(span.get_span_context().span_id)
+            PAYLOADS.unbind(self._span_id)
 
     def start(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
