@@ -121,27 +121,7 @@ class BudgetEnforcer:
         """
         try:
             now = self._clock()
-            # Negative figures are nonsense from the caller; they must not mint budget.
-            usd = 0 if worst_case_usd is None else round(worst_case_usd * MICROS_PER_USD)
-            if usd < 0:
-                usd = 0
-            if worst_case_tokens < 0:
-                worst_case_tokens = 0
-            amounts: list[tuple[Counter, int]] = []
-            for plan in self._llm_plans:
-                if plan.matchers and not plan.matches(scope):
-                    continue
-                key = plan.scope_key_of(scope)
-                if key is None:
-                    continue
-                for counter in plan.llm_counters(key, now):
-                    unit = counter.unit
-                    if unit == "usd":
-                        amounts.append((counter, usd))
-                    elif unit == "tokens":
-                        amounts.append((counter, worst_case_tokens))
-                    else:
-                        amounts.append((counter, 1))
+            amounts = self._llm_amounts(scope, now, _micros(worst_case_usd) or 0, worst_case_tokens)
             return self._admit(scope, amounts, now)
         except BudgetExceeded:
             raise
@@ -150,6 +130,30 @@ class BudgetEnforcer:
                 "budget", "admitting an LLM call failed; admitting it unchecked"
             )
             return Admission(scope, "", [], ledger_failed=True)
+
+    def _llm_amounts(
+        self, scope: CallScope, now: float, usd: int | None, tokens: int
+    ) -> list[tuple[Counter, int]]:
+        """What one LLM call counts on each matching counter (USD ones skipped when None)."""
+        if tokens < 0:  # nonsense from the caller: it must not mint budget
+            tokens = 0
+        amounts: list[tuple[Counter, int]] = []
+        for plan in self._llm_plans:
+            if plan.matchers and not plan.matches(scope):
+                continue
+            key = plan.scope_key_of(scope)
+            if key is None:
+                continue
+            for counter in plan.llm_counters(key, now):
+                unit = counter.unit
+                if unit == "usd":
+                    if usd is not None:
+                        amounts.append((counter, usd))
+                elif unit == "tokens":
+                    amounts.append((counter, tokens))
+                else:
+                    amounts.append((counter, 1))
+        return amounts
 
     def admit_tool_call(self, scope: CallScope) -> Admission:
         """Count a tool call against ``max_tool_calls`` run budgets.
@@ -199,9 +203,7 @@ class BudgetEnforcer:
         if not admission.amounts:
             return
         try:
-            usd = None if cost_usd is None else round(cost_usd * MICROS_PER_USD)
-            if usd is not None and usd < 0:
-                usd = 0
+            usd = _micros(cost_usd)
             if tokens < 0:
                 tokens = 0
             actual: list[tuple[Counter, int]] = []
@@ -247,27 +249,7 @@ class BudgetEnforcer:
         """
         try:
             now = self._clock()
-            usd = None if cost_usd is None else round(cost_usd * MICROS_PER_USD)
-            if usd is not None and usd < 0:
-                usd = 0
-            if tokens < 0:
-                tokens = 0
-            amounts: list[tuple[Counter, int]] = []
-            for plan in self._llm_plans:
-                if plan.matchers and not plan.matches(scope):
-                    continue
-                key = plan.scope_key_of(scope)
-                if key is None:
-                    continue
-                for counter in plan.llm_counters(key, now):
-                    unit = counter.unit
-                    if unit == "usd":
-                        if usd is not None:
-                            amounts.append((counter, usd))
-                    elif unit == "tokens":
-                        amounts.append((counter, tokens))
-                    else:
-                        amounts.append((counter, 1))
+            amounts = self._llm_amounts(scope, now, _micros(cost_usd), tokens)
             if amounts:
                 self._commit(scope, None, amounts, idempotency_key)
         except Exception:
@@ -400,3 +382,11 @@ class BudgetEnforcer:
                 self._alerts.crossed(self.ledger, scope, plan, counter, spent=spent, now=now)
             if metrics is not None:
                 self._report.usage(plan, counter, spent, reserved)
+
+
+def _micros(usd: float | None) -> int | None:
+    """USD as integer micro-USD, never negative (negative figures must not mint budget)."""
+    if usd is None:
+        return None
+    micros = round(usd * MICROS_PER_USD)
+    return micros if micros > 0 else 0
