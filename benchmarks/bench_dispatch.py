@@ -32,12 +32,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench_overhead import TOOLS_PER_TURN, agent_run  # the same run, measured alike
 from prometheus_client import CollectorRegistry
 
 import kit_telemetry as kt
 
 HANDLER_COUNTS = (0, 1, 5)
-TOOLS_PER_TURN = (2, 2, 1)
 
 EXTENSION = """
 import kit_telemetry as kt
@@ -129,19 +129,7 @@ def run_factory(extension: Path | None) -> tuple[Callable[[], None], Callable[[]
     session.start()
 
     def one_run() -> None:
-        with session.run("fix the failing test", agent_name="coder") as run:
-            for index, n_tools in enumerate(TOOLS_PER_TURN):
-                with run.turn() as turn:
-                    with turn.llm_call("anthropic", "claude-sonnet-4-5", max_tokens=1024) as call:
-                        call.record_usage(
-                            input_tokens=1200,
-                            output_tokens=310,
-                            cache_read_tokens=4000,
-                            finish_reason="tool_use",
-                        )
-                    for i in range(n_tools):
-                        with turn.tool_call("bash", call_id=f"toolu_{index}{i}"):
-                            pass
+        agent_run(session)
 
     def close() -> None:
         session.end()

@@ -157,6 +157,24 @@ def raw_run_factory(with_metrics: bool) -> tuple[Callable[[], None], Callable[[]
     return one_run, close
 
 
+def agent_run(session: kt.Session) -> None:
+    """The benchmark's agent run through kit-telemetry: 3 turns, 3 LLM calls, 5 tool calls."""
+    with session.run("fix the failing test", agent_name="coder") as run:
+        for index, n_tools in enumerate(TOOLS_PER_TURN):
+            with run.turn() as turn:
+                with turn.llm_call("anthropic", "claude-sonnet-4-5", max_tokens=1024) as call:
+                    call.record_usage(
+                        input_tokens=1200,
+                        output_tokens=310,
+                        cache_read_tokens=4000,
+                        finish_reason="tool_use",
+                        response_id="msg_01",
+                    )
+                for i in range(n_tools):
+                    with turn.tool_call("bash", call_id=f"toolu_{index}{i}"):
+                        pass
+
+
 def kit_run_factory() -> tuple[Callable[[], None], Callable[[], None]]:
     tel = kt.Telemetry(tracer_provider=_provider(), exporters=(), prometheus=CollectorRegistry())
     seen = [0]
@@ -175,20 +193,7 @@ def kit_run_factory() -> tuple[Callable[[], None], Callable[[], None]]:
     session.start()
 
     def one_run() -> None:
-        with session.run("fix the failing test", agent_name="coder") as run:
-            for index, n_tools in enumerate(TOOLS_PER_TURN):
-                with run.turn() as turn:
-                    with turn.llm_call("anthropic", "claude-sonnet-4-5", max_tokens=1024) as call:
-                        call.record_usage(
-                            input_tokens=1200,
-                            output_tokens=310,
-                            cache_read_tokens=4000,
-                            finish_reason="tool_use",
-                            response_id="msg_01",
-                        )
-                    for i in range(n_tools):
-                        with turn.tool_call("bash", call_id=f"toolu_{index}{i}"):
-                            pass
+        agent_run(session)
 
     def close() -> None:
         session.end()
