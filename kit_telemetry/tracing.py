@@ -36,9 +36,10 @@ class LLMUsage(NamedTuple):
     cache_read_tokens: int
     cache_write_tokens: int
     reasoning_tokens: int
-    cost_usd: float | None  # None: not priced (yet)
+    cost_usd: float | None  # None: unpriced
     finish_reason: str | None
     response_id: str | None
+    priced: bool = True  # False: nobody has looked the price up yet (spans of other code)
 
 
 class SpanPayload:
@@ -185,7 +186,7 @@ def read_end_attributes(span: ReadableSpan, payload: SpanPayload) -> None:
             total_input = _int(attributes, sc.GEN_AI_USAGE_INPUT_TOKENS)
             cache_read = _int(attributes, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
             cache_write = _int(attributes, sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
-            cost = attributes.get(sc.KIT_USAGE_COST_USD)
+            cost = _float(attributes.get(sc.KIT_USAGE_COST_USD))
             reasons = attributes.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
             reason = reasons[0] if isinstance(reasons, (tuple, list)) and reasons else None
             response_id = attributes.get(sc.GEN_AI_RESPONSE_ID)
@@ -195,7 +196,8 @@ def read_end_attributes(span: ReadableSpan, payload: SpanPayload) -> None:
                 cache_read_tokens=cache_read,
                 cache_write_tokens=cache_write,
                 reasoning_tokens=_int(attributes, sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
-                cost_usd=_float(cost),
+                cost_usd=cost,
+                priced=cost is not None,
                 finish_reason=reason if isinstance(reason, str) else None,
                 response_id=response_id if isinstance(response_id, str) else None,
             )

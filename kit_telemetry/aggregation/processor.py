@@ -396,7 +396,7 @@ class UsageAggregator(SpanProcessor):
         cost_usd: float | None = None
         if usage is not None:
             cost_usd = usage.cost_usd
-            if cost_usd is None and self._pricer is not None:
+            if not usage.priced and self._pricer is not None:  # our own calls came priced
                 cost_usd = self._pricer.cost_usd(
                     payload.detail,
                     payload.name,
