@@ -3,9 +3,11 @@
 One run = 1 run span, 3 turns, 3 LLM calls with usage, 5 tool calls. Measured in the same
 process, interleaved, several rounds; medians reported:
 
-- ``raw spans``: the same 12 spans and attributes made by hand with the raw OpenTelemetry
-  SDK, the idiomatic way (``tracer.start_as_current_span`` blocks, which also attach the
-  context and record exceptions, as kit-telemetry's blocks do).
+- ``raw spans``: the same 12 spans made by hand with the raw OpenTelemetry SDK, the
+  idiomatic way (``tracer.start_as_current_span`` blocks, which also attach the context and
+  record exceptions, as kit-telemetry's blocks do), with the same attributes and span
+  event: a hand-instrumented agent that wants the run totals on its run span sums them
+  as it goes, as this one does.
 - ``raw spans + metrics``: the same, plus the same metrics recorded through the
   OpenTelemetry metrics SDK (token usage and duration histograms, call/token/cost/tool
   counters, run histograms), as a hand-instrumented agent would.
@@ -71,7 +73,10 @@ def raw_run_factory(with_metrics: bool) -> tuple[Callable[[], None], Callable[[]
 
     def one_run() -> None:
         t0 = time.perf_counter()
+        start_ns = time.time_ns()
         total_cost = 0.0
+        input_tokens = output_tokens = cache_read_tokens = llm_calls_made = 0
+        tool_names: list[str] = []
         with tracer.start_as_current_span(
             "invoke_agent coder",
             attributes={
@@ -79,7 +84,8 @@ def raw_run_factory(with_metrics: bool) -> tuple[Callable[[], None], Callable[[]
                 "gen_ai.agent.name": "coder",
                 "gen_ai.conversation.id": "s-1",
             },
-        ):
+        ) as run:
+            run.add_event("kit.user_input", {})
             for index, n_tools in enumerate(TOOLS_PER_TURN):
                 with tracer.start_as_current_span(
                     f"turn {index}",
@@ -107,6 +113,7 @@ def raw_run_factory(with_metrics: bool) -> tuple[Callable[[], None], Callable[[]
                                 "gen_ai.usage.reasoning.output_tokens": 0,
                                 "gen_ai.response.id": "msg_01",
                                 "gen_ai.response.finish_reasons": ("tool_use",),
+                                "kit.llm.outcome": "ok",
                                 "kit.usage.cost_usd": call_cost,
                             }
                         )
@@ -130,6 +137,10 @@ def raw_run_factory(with_metrics: bool) -> tuple[Callable[[], None], Callable[[]
                             tokens.add(n, {**model, "token_type": kind})
                         cost.add(call_cost, model)
                     total_cost += call_cost
+                    input_tokens += 1200
+                    output_tokens += 310
+                    cache_read_tokens += 4000
+                    llm_calls_made += 1
                     for i in range(n_tools):
                         s0 = time.perf_counter()
                         with tracer.start_as_current_span(
@@ -141,10 +152,28 @@ def raw_run_factory(with_metrics: bool) -> tuple[Callable[[], None], Callable[[]
                                 "gen_ai.conversation.id": "s-1",
                             },
                         ):
-                            pass
+                            tool_names.append("bash")
                         if with_metrics:
                             tool_calls.add(1, {"tool": "bash", "outcome": "ok"})
                             tool_duration.record(time.perf_counter() - s0, {"tool": "bash"})
+            run.set_attributes(
+                {
+                    "kit.run.llm_call_count": llm_calls_made,
+                    "kit.run.tool_call_count": len(tool_names),
+                    "kit.run.tool_names": tuple(tool_names),
+                    "kit.run.input_tokens": input_tokens,
+                    "kit.run.output_tokens": output_tokens,
+                    "kit.run.cache_read_tokens": cache_read_tokens,
+                    "kit.run.cache_write_tokens": 0,
+                    "kit.run.reasoning_tokens": 0,
+                    "kit.run.cost_usd": total_cost,
+                    "kit.run.unpriced_call_count": 0,
+                    "kit.run.turn_count": len(TOOLS_PER_TURN),
+                    "kit.run.duration_ms": (time.time_ns() - start_ns) / 1e6,
+                    "kit.run.id": format(run.get_span_context().trace_id, "032x"),
+                    "kit.run.stop_reason": "tool_use",
+                }
+            )
         if with_metrics:
             runs.add(1, {"agent": "coder", "stop_reason": "end_turn"})
             run_duration.record(time.perf_counter() - t0, {"agent": "coder"})

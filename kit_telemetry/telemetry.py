@@ -308,6 +308,7 @@ class Telemetry:
             self._budgets.flush(timeout_millis / 1000)
         for processor in self._processors:
             ok = processor.force_flush(timeout_millis) and ok
+        self.metrics.force_flush(timeout_millis)  # after the processors: their last calls too
         return ok
 
     def shutdown(self) -> None:
@@ -328,6 +329,7 @@ class Telemetry:
             else:
                 for processor in self._processors:
                     processor.shutdown()
+            self.metrics.shutdown()
             if self.metrics_server is not None:
                 self.metrics_server.shutdown()
 
@@ -336,6 +338,7 @@ class Telemetry:
         self._closed = True
         for close in (
             getattr(self.metrics_server, "shutdown", None),
+            getattr(getattr(self, "metrics", None), "shutdown", None),
             getattr(self._budgets, "close", None),
             *(processor.shutdown for processor in self._processors),
         ):

@@ -4,10 +4,12 @@ Every metric is a prometheus-client instrument in a ``CollectorRegistry`` (never
 one), and, when a ``MeterProvider`` is given, also an OpenTelemetry instrument whose dotted
 name translates to the same Prometheus name, so one dashboard reads either path.
 
-Recording is fed from the events of ``events.py`` and is built for the hot path: the
-first record of a label combination binds the prometheus-client children (and the OTel
-attribute dicts) once and caches them; later records are one dict lookup and a few
-increments. Recording never raises into the caller: a failure is logged and counted in
+Recording is fed from the events of ``events.py`` and is built for the hot path: a
+finished LLM call, tool call or run is queued (``deferred.RecordQueue``) and folded into
+its series off the agent's thread, at latest before the next scrape. Folding binds the
+prometheus-client children (and the OTel attribute dicts) of a label combination once and
+caches them; later records are one dict lookup and a few increments. Recording never
+raises into the caller: a failure is logged and counted in
 ``kit_telemetry_internal_errors_total`` (unless ``strict=True``).
 """
 
@@ -56,6 +58,7 @@ from .catalogue import (
     LLM_OUTCOMES,
     SPECS,
 )
+from .deferred import FoldBeforeCollect, RecordQueue
 from .instruments import OtelRecord, make_otel, make_prometheus
 from .labels import BOUNDED_LABELS, LabelGuard, clean_label_value
 from .multiprocess import attach_multiprocess_collector, multiprocess_dir
@@ -82,6 +85,9 @@ class KitMetrics:
             ``PROMETHEUS_MULTIPROC_DIR`` is set and prometheus-client was imported with it.
             Use one ``KitMetrics`` per process in this mode (they share the files).
         strict: re-raise recording errors instead of logging and counting them (tests).
+        defer: fold finished calls and runs into the series off the caller's thread (see
+            ``deferred``); None defers unless ``strict`` or multi-process mode is on, where
+            each record must land (or fail) before the call returns.
 
     Raises:
         ConfigError: ``max_label_values`` is below 1, the registry already holds these
@@ -96,6 +102,7 @@ class KitMetrics:
         max_label_values: int = 100,
         multiprocess: bool | None = None,
         strict: bool = False,
+        defer: bool | None = None,
     ) -> None:
         if isinstance(max_label_values, bool) or not isinstance(max_label_values, int):
             raise ConfigError(
@@ -118,6 +125,14 @@ class KitMetrics:
         self._lock = threading.Lock()
         self._guards: dict[tuple[str, str], LabelGuard] = {}
         self._registry = registry if registry is not None else CollectorRegistry()
+        if defer is None:
+            defer = not (strict or multiprocess)
+        self._queue = RecordQueue() if defer else None
+        self._fold_collector: FoldBeforeCollect | None = None
+        if self._queue is not None and not multiprocess:
+            # First in the registry: every collection folds before reading the instruments.
+            self._fold_collector = FoldBeforeCollect(self._queue)
+            self._registry.register(self._fold_collector)
         self._prom: dict[str, Any] = {}
         try:
             for spec in CATALOGUE:
@@ -130,6 +145,8 @@ class KitMetrics:
             if not multiprocess:
                 for metric in self._prom.values():  # leave the registry as it was
                     self._registry.unregister(metric)
+            if self._fold_collector is not None:
+                self._registry.unregister(self._fold_collector)
             raise ConfigError(
                 f"registry: {exc}; use one KitMetrics per CollectorRegistry"
             ) from None
@@ -153,6 +170,17 @@ class KitMetrics:
         """Whether values are written to prometheus-client's multi-process files."""
         return self._multiprocess
 
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Fold every queued record into its series now."""
+        if self._queue is not None:
+            self._queue.fold()
+        return True
+
+    def shutdown(self) -> None:
+        """Fold what is queued and stop the folding thread; idempotent."""
+        if self._queue is not None:
+            self._queue.shutdown()
+
     # --- LLM calls, tools, runs: called by the aggregator once per finished span ------
 
     def record_llm_call(
@@ -173,6 +201,28 @@ class KitMetrics:
                 ignored otherwise.
             operation: the GenAI operation name.
         """
+        if self._queue is not None:
+            self._queue.put(self._fold_llm_call, event, outcome, error_type, operation)
+        else:
+            self._fold_llm_call(event, outcome, error_type, operation)
+
+    def record_tool_call(self, event: ToolResultEvent) -> None:
+        """Count one finished tool call and observe its duration."""
+        if self._queue is not None:
+            self._queue.put(self._fold_tool_call, event)
+        else:
+            self._fold_tool_call(event)
+
+    def record_run(self, event: AgentEndEvent) -> None:
+        """Count one finished agent run and observe its duration, cost and call counts."""
+        if self._queue is not None:
+            self._queue.put(self._fold_run, event)
+        else:
+            self._fold_run(event)
+
+    def _fold_llm_call(
+        self, event: LLMUsageEvent, outcome: str, error_type: str, operation: str
+    ) -> None:
         try:
             key = (event.provider, event.model, outcome, error_type, operation)
             series = self._llm.get(key)
@@ -224,8 +274,7 @@ class KitMetrics:
         except Exception as exc:
             self._failed("record_llm_call", exc)
 
-    def record_tool_call(self, event: ToolResultEvent) -> None:
-        """Count one finished tool call and observe its duration."""
+    def _fold_tool_call(self, event: ToolResultEvent) -> None:
         try:
             key = (event.tool_name, event.is_error)
             bound = self._tools.get(key)
@@ -239,8 +288,7 @@ class KitMetrics:
         except Exception as exc:
             self._failed("record_tool_call", exc)
 
-    def record_run(self, event: AgentEndEvent) -> None:
-        """Count one finished agent run and observe its duration, cost and call counts."""
+    def _fold_run(self, event: AgentEndEvent) -> None:
         try:
             key = (event.agent_name, event.stop_reason)
             series = self._runs.get(key)

@@ -1,0 +1,136 @@
+"""``RecordQueue``: finished calls waiting to be folded into the metrics, off the agent's thread.
+
+The agent's thread only appends a finished LLM call, tool call or run to a queue; the
+increments themselves (a dozen series per LLM call) happen when the queue is folded:
+before every scrape of the registry, at ``force_flush``/``shutdown``, once a second on a
+background thread, and on the agent's thread only when the queue overflows, which bounds
+its memory. Prometheus reads the values at scrape time, so a scrape always sees every call
+finished before it began.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+from prometheus_client.registry import Collector
+
+# Past this many waiting records the agent's thread folds them itself.
+MAX_PENDING: Final = 10_000
+FOLD_INTERVAL_S: Final = 1.0
+
+Fold = Callable[..., None]
+
+_QUEUES: weakref.WeakSet[RecordQueue] = weakref.WeakSet()
+
+
+class RecordQueue:
+    """Records to apply later, in order; every method is safe from any thread.
+
+    Args:
+        max_pending: records kept before the caller's thread folds them itself.
+        interval_s: how often the background thread folds.
+    """
+
+    def __init__(
+        self, *, max_pending: int = MAX_PENDING, interval_s: float = FOLD_INTERVAL_S
+    ) -> None:
+        self._pending: deque[tuple[Any, ...]] = deque()
+        self._max_pending = max_pending
+        self._interval_s = interval_s
+        self._fold_lock = threading.Lock()  # one folder at a time, so nothing folds twice
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        _QUEUES.add(self)
+
+    def put(self, fold: Fold, *args: Any) -> None:
+        """Queue ``fold(*args)``; the agent's thread pays for an append."""
+        self._pending.append((fold, *args))
+        if self._thread is None:
+            self._start()
+        if len(self._pending) > self._max_pending:
+            self.fold()
+
+    def fold(self) -> None:
+        """Apply every queued record now (the records themselves never raise)."""
+        pending = self._pending
+        with self._fold_lock:
+            while pending:
+                try:
+                    fold, *args = pending.popleft()
+                except IndexError:  # pragma: no cover - another folder emptied it
+                    return
+                fold(*args)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def shutdown(self) -> None:
+        """Fold what is left and stop the background thread; idempotent."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        self.fold()
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is not None or self._stop.is_set():
+                return
+            thread = threading.Thread(
+                target=_fold_periodically,
+                args=(weakref.ref(self), self._stop, self._interval_s),
+                name="kit-telemetry-metrics",
+                daemon=True,
+            )
+            thread.start()
+            self._thread = thread
+
+    def _after_fork(self) -> None:
+        # The child has the queue but not the thread: start a new one on the next record.
+        self._thread = None
+        self._fold_lock = threading.Lock()
+        self._start_lock = threading.Lock()
+
+
+def _fold_periodically(
+    queue_ref: weakref.ref[RecordQueue], stop: threading.Event, interval_s: float
+) -> None:
+    # Holds the queue only weakly between folds, so an abandoned queue can be collected.
+    while not stop.wait(interval_s):
+        queue = queue_ref()
+        if queue is None:
+            return
+        queue.fold()
+        del queue
+
+
+class FoldBeforeCollect(Collector):
+    """A collector that folds the queue when the registry is collected, and reports nothing.
+
+    Registered before the instruments, so a scrape reads them after the fold.
+    """
+
+    def __init__(self, queue: RecordQueue) -> None:
+        self._queue = queue
+
+    def collect(self) -> Iterable[Any]:
+        self._queue.fold()
+        return []
+
+    def describe(self) -> Iterable[Any]:
+        return []
+
+
+def _reset_after_fork() -> None:
+    for queue in list(_QUEUES):
+        queue._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)
