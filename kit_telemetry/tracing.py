@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.trace import StatusCode
@@ -23,6 +23,9 @@ from opentelemetry.util.types import AttributeValue
 
 from . import semconv as sc
 from .events import Event
+
+if TYPE_CHECKING:
+    from .aggregation.totals import RunningTotals, RunTally
 
 # What a span is, for the processors.
 RUN, TURN, LLM, TOOL, SESSION_START, SESSION_END, OTHER = range(7)
@@ -58,22 +61,32 @@ class SpanPayload:
         stop_reason: why a run stopped, when the API knows better than the last finish reason.
         end_event: the end event the aggregator built, for the API to hand out.
         parent: the payload of the enclosing span made through the API, if any.
-        node: the aggregator's own bookkeeping for this span.
+
+    The aggregator keeps its bookkeeping of a span it counts here too:
+
+    Attributes:
+        run: the run the span belongs to; None while (or if) the aggregator does not count it.
+        turn: the enclosing turn's totals (a turn span: its own).
+        llm_parent: the payload of the nearest enclosing LLM-call span.
+        counted_below: a descendant LLM call already counted this call's usage.
     """
 
     __slots__ = (
         "content",
+        "counted_below",
         "detail",
         "end_event",
         "is_error",
+        "llm_parent",
         "name",
-        "node",
         "outcome",
         "parent",
         "result",
         "role",
+        "run",
         "session_id",
         "stop_reason",
+        "turn",
         "usage",
     )
 
@@ -98,7 +111,10 @@ class SpanPayload:
         self.is_error = False
         self.stop_reason: str | None = None
         self.end_event: Event | None = None
-        self.node: Any = None
+        self.run: RunTally | None = None
+        self.turn: RunningTotals | None = None
+        self.llm_parent: SpanPayload | None = None
+        self.counted_below = False
 
 
 class PayloadRegistry:

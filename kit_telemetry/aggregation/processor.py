@@ -52,7 +52,7 @@ from ..tracing import (
     read_end_attributes,
     set_attributes_while_ending,
 )
-from .totals import LiveSpan, RunningTotals, RunTally, SessionTally
+from .totals import RunningTotals, RunTally, SessionTally
 
 logger = logging.getLogger("kit_telemetry")
 
@@ -126,7 +126,7 @@ class UsageAggregator(SpanProcessor):
         self._metrics = metrics
         self._on_error = on_error
         self._lock = threading.Lock()
-        self._nodes: dict[int, LiveSpan] = {}  # live spans of other code, by span id
+        self._foreign: dict[int, SpanPayload] = {}  # live spans of other code, by span id
         self._sessions: OrderedDict[str, SessionTally] = OrderedDict()
         self._sink: EventSink | None = None
         self._wanted: frozenset[EventType] = frozenset(EventType)
@@ -173,7 +173,7 @@ class UsageAggregator(SpanProcessor):
     def open_span_count(self) -> int:
         """Live spans of other code tracked, and live sessions (for tests of bounded memory)."""
         with self._lock:
-            return len(self._nodes) + len(self._sessions)
+            return len(self._foreign) + len(self._sessions)
 
     # --- SpanProcessor ----------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -187,10 +187,14 @@ class UsageAggregator(SpanProcessor):
 
     def _on_ending(self, span: Span) -> None:
         try:
-            payload = PAYLOADS.get(span.context.span_id)
-            node = payload.node if payload is not None else self._nodes.get(span.context.span_id)
-            if node is not None and node.role == RUN:
-                set_attributes_while_ending(span, self._run_attributes(span, node, payload))
+            span_id = span.context.span_id
+            payload = PAYLOADS.get(span_id)
+            own = payload is not None
+            if payload is None:
+                payload = self._foreign.get(span_id)
+            if payload is not None and payload.role == RUN and payload.run is not None:
+                run_attributes = self._run_attributes(span, payload.run, payload, own)
+                set_attributes_while_ending(span, run_attributes)
             elif span.name == sc.SPAN_SESSION_END:
                 attributes = self._session_attributes(span)
                 if attributes:
@@ -212,7 +216,7 @@ class UsageAggregator(SpanProcessor):
 
     def shutdown(self) -> None:
         with self._lock:
-            self._nodes.clear()
+            self._foreign.clear()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
@@ -232,16 +236,12 @@ class UsageAggregator(SpanProcessor):
                 self._sessions.popitem(last=False)
         return session
 
-    def _parent_node(self, span: ReadableSpan) -> LiveSpan | None:
+    def _parent_of(self, span: ReadableSpan) -> SpanPayload | None:
         parent = span.parent
         if parent is None:
             return None
         parent_id = parent.span_id
-        payload = PAYLOADS.get(parent_id)
-        if payload is not None:
-            node: LiveSpan | None = payload.node
-            return node
-        return self._nodes.get(parent_id)
+        return PAYLOADS.get(parent_id) or self._foreign.get(parent_id)
 
     def _start(self, span: Span) -> list[Event]:
         payload = PAYLOADS.staged()
@@ -259,8 +259,8 @@ class UsageAggregator(SpanProcessor):
             with self._lock:
                 session = self._session(session_id, started_ns)
                 session.run_count += 1
-            node = LiveSpan(RUN, RunTally(run_id, session_id, payload.name, session), None)
-            self._remember(span, payload, node, own)
+            payload.run = RunTally(run_id, session_id, payload.name, session)
+            self._remember(span, payload, own)
             if EventType.AGENT_START not in wanted and EventType.USER_INPUT not in wanted:
                 return []
             prompt = payload.content
@@ -291,18 +291,18 @@ class UsageAggregator(SpanProcessor):
                     session_id=session_id, timestamp_ns=started_ns, session_file=payload.detail
                 )
             ]
-        parent = (
-            payload.parent.node if own and payload.parent is not None else self._parent_node(span)
-        )
-        if parent is None:
+        parent = payload.parent if own and payload.parent is not None else self._parent_of(span)
+        run = parent.run if parent is not None else None
+        if parent is None or run is None:
             return []  # outside any run: nothing to count
-        run = parent.run
+        payload.run = run
         if role == TURN:
-            index = payload.detail if isinstance(payload.detail, int) else 0
+            index = payload.detail = payload.detail if isinstance(payload.detail, int) else 0
+            payload.turn = RunningTotals()
             with self._lock:
                 run.totals.turn_count += 1
                 run.session.totals.turn_count += 1
-            self._remember(span, payload, LiveSpan(TURN, run, RunningTotals(), index), own)
+            self._remember(span, payload, own)
             if EventType.TURN_START not in wanted:
                 return []
             return [
@@ -313,9 +313,9 @@ class UsageAggregator(SpanProcessor):
                     turn_index=index,
                 )
             ]
-        node = LiveSpan(role, run, parent.turn)
-        node.llm_parent = parent if parent.role == LLM else parent.llm_parent
-        self._remember(span, payload, node, own)
+        payload.turn = parent.turn
+        payload.llm_parent = parent if parent.role == LLM else parent.llm_parent
+        self._remember(span, payload, own)
         if role == TOOL:
             name = payload.name
             with self._lock:
@@ -337,29 +337,25 @@ class UsageAggregator(SpanProcessor):
             ]
         return []
 
-    def _remember(self, span: Span, payload: SpanPayload, node: LiveSpan, own: bool) -> None:
-        if own:
-            payload.node = node
-        else:
+    def _remember(self, span: Span, payload: SpanPayload, own: bool) -> None:
+        if not own:
             with self._lock:
-                self._nodes[span.context.span_id] = node
+                self._foreign[span.context.span_id] = payload
 
     def _end(self, span: ReadableSpan) -> list[Event]:
         span_id = span.context.span_id
-        payload = PAYLOADS.get(span_id)
-        if payload is not None:
-            node: LiveSpan | None = payload.node
-        else:
+        # node: the payload the aggregator counted at the start; a span of other code is
+        # read again at its end (its attributes may have changed since).
+        node = payload = PAYLOADS.get(span_id)
+        if payload is None:
             with self._lock:
-                node = self._nodes.pop(span_id, None)
-            if node is None:
-                if span.name != sc.SPAN_SESSION_END:
-                    return []
-                payload = payload_from_attributes(span)
-            else:
-                payload = payload_from_attributes(span)
+                node = self._foreign.pop(span_id, None)
+            if node is None and span.name != sc.SPAN_SESSION_END:
+                return []
+            payload = payload_from_attributes(span)
+            if node is not None:
                 read_end_attributes(span, payload)
-        if node is None:
+        if node is None or node.run is None:
             return self._end_session(span, payload) if payload.role == SESSION_END else []
         role = node.role
         if role == LLM:
@@ -372,8 +368,9 @@ class UsageAggregator(SpanProcessor):
             return self._end_run(span, node, payload)
         return []
 
-    def _end_llm(self, span: ReadableSpan, node: LiveSpan, payload: SpanPayload) -> list[Event]:
+    def _end_llm(self, span: ReadableSpan, node: SpanPayload, payload: SpanPayload) -> list[Event]:
         run = node.run
+        assert run is not None
         outcome = payload.outcome
         error_type = error_type_of(span) if outcome != "ok" else ""
         duration_ms = _duration_ms(span)
@@ -460,8 +457,9 @@ class UsageAggregator(SpanProcessor):
             self._metrics.record_llm_call(event, outcome=outcome, error_type=error_type)
         return [event]
 
-    def _end_tool(self, span: ReadableSpan, node: LiveSpan, payload: SpanPayload) -> list[Event]:
+    def _end_tool(self, span: ReadableSpan, node: SpanPayload, payload: SpanPayload) -> list[Event]:
         run = node.run
+        assert run is not None
         event = ToolResultEvent(
             session_id=run.session_id,
             timestamp_ns=span.end_time or time.time_ns(),
@@ -476,11 +474,11 @@ class UsageAggregator(SpanProcessor):
             self._metrics.record_tool_call(event)
         return [event]
 
-    def _end_turn(self, span: ReadableSpan, node: LiveSpan) -> list[Event]:
+    def _end_turn(self, span: ReadableSpan, node: SpanPayload) -> list[Event]:
         if EventType.TURN_END not in self._wanted:
             return []
         run, turn = node.run, node.turn
-        assert turn is not None
+        assert run is not None and turn is not None
         with self._lock:
             fields = turn.fields(_duration_ms(span))
         fields["turn_count"] = 1
@@ -489,13 +487,14 @@ class UsageAggregator(SpanProcessor):
                 session_id=run.session_id,
                 timestamp_ns=span.end_time or time.time_ns(),
                 run_id=run.run_id,
-                turn_index=node.turn_index,
+                turn_index=node.detail,
                 **fields,
             )
         ]
 
-    def _end_run(self, span: ReadableSpan, node: LiveSpan, payload: SpanPayload) -> list[Event]:
+    def _end_run(self, span: ReadableSpan, node: SpanPayload, payload: SpanPayload) -> list[Event]:
         run = node.run
+        assert run is not None
         status = span.status
         error: str | None = None
         stop_reason = payload.stop_reason
@@ -538,12 +537,11 @@ class UsageAggregator(SpanProcessor):
         return [event]
 
     def _run_attributes(
-        self, span: Span, node: LiveSpan, payload: SpanPayload | None
+        self, span: Span, run: RunTally, payload: SpanPayload, own: bool
     ) -> dict[str, AttributeValue]:
-        run = node.run
         with self._lock:
             out = _prefixed(sc.KIT_RUN_PREFIX, run.totals, _duration_ms(span))
-            stop_reason = payload.stop_reason if payload is not None else None
+            stop_reason = payload.stop_reason if own else None
             if stop_reason is None and span.status.status_code is StatusCode.ERROR:
                 stop_reason = "error"
             stop_reason = stop_reason or run.last_finish_reason

@@ -1,4 +1,4 @@
-"""The running totals the aggregator keeps: per turn, run and session, and per live span."""
+"""The running totals the aggregator keeps: per turn, run and session."""
 
 from __future__ import annotations
 
@@ -96,19 +96,3 @@ class RunTally:
         self.totals = RunningTotals()
         self.llm_steps = 0
         self.last_finish_reason: str | None = None
-
-
-class LiveSpan:
-    """What the aggregator remembers about a live span inside a run."""
-
-    __slots__ = ("counted_below", "llm_parent", "role", "run", "turn", "turn_index")
-
-    def __init__(
-        self, role: int, run: RunTally, turn: RunningTotals | None, turn_index: int = 0
-    ) -> None:
-        self.role = role
-        self.run = run
-        self.turn = turn  # the enclosing turn's totals (a turn span: its own)
-        self.turn_index = turn_index
-        self.llm_parent: LiveSpan | None = None  # the nearest enclosing LLM-call span
-        self.counted_below = False  # a descendant LLM call already counted this usage

@@ -162,7 +162,7 @@ class Turn(_SpanScope):
             f"turn {self.index}",
             run._context,
             attributes,
-            SpanPayload(TURN, run.session.session_id, detail=self.index),
+            SpanPayload(TURN, run.session.session_id, detail=self.index, parent=run._payload),
         )
 
     def end(self, exc: BaseException | None = None) -> None:
