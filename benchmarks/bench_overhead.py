@@ -64,8 +64,8 @@ def _provider() -> TracerProvider:
     return provider
 
 
-def raw_run_factory(with_metrics: bool) -> Variant:
-    provider = _provider()
+def raw_run_factory(with_metrics: bool, provider: TracerProvider | None = None) -> Variant:
+    provider = provider or _provider()
     tracer = provider.get_tracer("bench")
     meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     meter = meter_provider.get_meter("bench")
@@ -213,8 +213,10 @@ def agent_run(session: kt.Session) -> None:
                         pass
 
 
-def kit_run_factory() -> Variant:
-    tel = kt.Telemetry(tracer_provider=_provider(), exporters=(), prometheus=CollectorRegistry())
+def kit_run_factory(provider: TracerProvider | None = None) -> Variant:
+    tel = kt.Telemetry(
+        tracer_provider=provider or _provider(), exporters=(), prometheus=CollectorRegistry()
+    )
     seen = [0]
 
     def handler(event: kt.Event, ctx: kt.ExtensionContext) -> None:
