@@ -6,12 +6,17 @@ Every variant makes the same updates for one priced LLM call with cached input (
 calls counter, four token counters, the reasoning and cost counters, the two token-usage
 observations and the duration observation), so the figures compare like with like:
 
-- ``kit (prometheus)``: ``KitMetrics`` as the aggregator uses it (no meter provider).
+- ``kit (prometheus)``: ``KitMetrics`` recording in place (``defer=False``), no meter
+  provider: the work of folding one call into its series.
+- ``kit (queued)``: ``KitMetrics`` as the aggregator uses it: the call is queued and folded
+  off the caller's thread (here records come faster than the folding thread drains the
+  queue, so the caller folds every ``deferred.MAX_PENDING`` records: amortised in the figure).
 - ``prometheus public API``: the same updates through pre-bound children's public
   ``inc``/``observe`` (what ``KitMetrics`` would cost without its fast path).
 - ``otel sdk``: the same updates through OpenTelemetry SDK instruments with pre-built
   attribute dicts (the baseline of the ratios).
-- ``kit (prometheus + otel)``: ``KitMetrics`` with a meter provider, both paths at once.
+- ``kit (prometheus + otel)``: ``KitMetrics`` with a meter provider, both paths at once,
+  in place.
 
 Reports the median of ``R`` runs of ``N`` records each. Not a test: nothing is asserted.
 """
@@ -67,14 +72,14 @@ def time_per_record(record: Callable[[], None], records: int, runs: int) -> floa
     return statistics.median(samples)
 
 
-def kit_prometheus() -> Callable[[], None]:
-    metrics = KitMetrics(registry=CollectorRegistry())
+def kit_prometheus(*, defer: bool) -> Callable[[], None]:
+    metrics = KitMetrics(registry=CollectorRegistry(), defer=defer)
     return lambda: metrics.record_llm_call(EVENT)
 
 
 def kit_both() -> tuple[Callable[[], None], MeterProvider]:
     provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-    metrics = KitMetrics(registry=CollectorRegistry(), meter_provider=provider)
+    metrics = KitMetrics(registry=CollectorRegistry(), meter_provider=provider, defer=False)
     return (lambda: metrics.record_llm_call(EVENT)), provider
 
 
@@ -174,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     otel_record, otel_provider = otel_sdk()
     both_record, both_provider = kit_both()
     variants = {
-        "kit (prometheus)": kit_prometheus(),
+        "kit (prometheus)": kit_prometheus(defer=False),
+        "kit (queued)": kit_prometheus(defer=True),
         "prometheus public API": prometheus_public_api(),
         "otel sdk": otel_record,
         "kit (prometheus + otel)": both_record,

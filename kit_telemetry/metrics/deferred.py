@@ -39,7 +39,7 @@ class RecordQueue:
     def __init__(
         self, *, max_pending: int = MAX_PENDING, interval_s: float = FOLD_INTERVAL_S
     ) -> None:
-        self._pending: deque[tuple[Any, ...]] = deque()
+        self._pending: deque[tuple[Fold, tuple[Any, ...]]] = deque()
         self._max_pending = max_pending
         self._interval_s = interval_s
         self._fold_lock = threading.Lock()  # one folder at a time, so nothing folds twice
@@ -50,7 +50,7 @@ class RecordQueue:
 
     def put(self, fold: Fold, *args: Any) -> None:
         """Queue ``fold(*args)``; the agent's thread pays for an append."""
-        self._pending.append((fold, *args))
+        self._pending.append((fold, args))
         if self._thread is None:
             self._start()
         if len(self._pending) > self._max_pending:
@@ -61,10 +61,7 @@ class RecordQueue:
         pending = self._pending
         with self._fold_lock:
             while pending:
-                try:
-                    fold, *args = pending.popleft()
-                except IndexError:  # pragma: no cover - another folder emptied it
-                    return
+                fold, args = pending.popleft()
                 fold(*args)
 
     def __len__(self) -> int:
