@@ -201,7 +201,9 @@ class Telemetry:
             if isinstance(prometheus, str):
                 from .exporters.prometheus import start_metrics_server
 
-                self.metrics_server = start_metrics_server(prometheus, registry=registry)
+                self.metrics_server = start_metrics_server(
+                    prometheus, registry=registry, before_scrape=self.metrics.force_flush
+                )
 
             for extension in extensions:
                 self._extensions.load(extension, errors=extension_errors)
@@ -300,7 +302,7 @@ class Telemetry:
 
     # --- lifecycle -------------------------------------------------------------------------
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Deliver everything pending: spans, async handlers, batched state, alerts."""
+        """Deliver everything pending: spans, async handlers, batched state, alerts, metrics."""
         ok = True
         for state in list(self._states.values()):
             state.flush()

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from test_metrics import llm_event, run_event, tool_event
 
+import kit_telemetry as kt
 from kit_telemetry.exporters.prometheus import start_metrics_server
 from kit_telemetry.metrics import KitMetrics
 from kit_telemetry.metrics.deferred import RecordQueue
@@ -166,3 +167,38 @@ def test_a_forked_child_starts_its_own_folding_thread() -> None:
     assert result == (True, [1])
     assert child.exitcode == 0
     queue.shutdown()
+
+
+def test_a_scrape_restricted_by_name_folds_first_too() -> None:
+    """prometheus-client's name[] filter skips the fold collector; the endpoint folds itself."""
+    registry = CollectorRegistry()
+    metrics = KitMetrics(registry=registry)
+    server = start_metrics_server(
+        "127.0.0.1:0", registry=registry, before_scrape=metrics.force_flush
+    )
+    try:
+        metrics.record_tool_call(tool_event())
+        url = f"http://127.0.0.1:{server.port}/metrics?name[]=kit_tool_calls_total"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+    finally:
+        server.shutdown()
+        metrics.shutdown()
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    assert [(s.name, s.labels, s.value) for s in samples] == [
+        ("kit_tool_calls_total", {"tool": "bash", "outcome": "ok"}, 1.0)
+    ]
+
+
+def test_configured_endpoint_serves_the_last_run_to_a_restricted_scrape() -> None:
+    """configure(prometheus=...) wires the fold into its endpoint: no lag for name[] scrapes."""
+    with kt.Telemetry(exporters=(), prometheus="127.0.0.1:0") as tel:
+        with tel.session("s-1") as session, session.run("hi", agent_name="coder") as run:
+            with run.turn() as turn, turn.tool_call("grep"):
+                pass
+        assert tel.metrics_server is not None
+        url = f"{tel.metrics_server.url}?name[]=kit_tool_calls_total"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    assert [(s.labels, s.value) for s in samples] == [({"tool": "grep", "outcome": "ok"}, 1.0)]

@@ -110,7 +110,10 @@ def parse_address(address: str) -> tuple[str, int]:
 
 
 def start_metrics_server(
-    address: str = DEFAULT_ADDRESS, *, registry: CollectorRegistry
+    address: str = DEFAULT_ADDRESS,
+    *,
+    registry: CollectorRegistry,
+    before_scrape: Callable[[], object] | None = None,
 ) -> MetricsServer:
     """Serve ``registry`` on ``address`` from a daemon thread.
 
@@ -119,6 +122,8 @@ def start_metrics_server(
             0 picks a free port (read it back from ``MetricsServer.port``).
         registry: what to serve, e.g. ``KitMetrics.registry`` (never the global one by
             default).
+        before_scrape: called before each answer, e.g. ``KitMetrics.force_flush``, so
+            that a scrape restricted with ``name[]`` sees queued records too.
 
     Raises:
         ConfigError: the address is malformed, or it cannot be listened on (port taken,
@@ -130,7 +135,7 @@ def start_metrics_server(
         server = make_server(
             host,
             port,
-            metrics_app(registry),
+            metrics_app(registry, before_scrape),
             server_class=server_class,
             handler_class=_QuietHandler,
         )
@@ -152,7 +157,7 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
 def metrics_app(
-    registry: CollectorRegistry,
+    registry: CollectorRegistry, before_scrape: Callable[[], object] | None = None
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     """A WSGI app answering every GET with ``registry`` in the Prometheus text format."""
 
@@ -160,6 +165,8 @@ def metrics_app(
         if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
             start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
             return [b""]
+        if before_scrape is not None:
+            before_scrape()
         names = parse_qs(environ.get("QUERY_STRING", "")).get("name[]")
         target = registry.restricted_registry(names) if names else registry
         body = generate_latest(target)

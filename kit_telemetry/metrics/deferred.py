@@ -82,7 +82,7 @@ class RecordQueue:
             thread = threading.Thread(
                 target=_fold_periodically,
                 args=(weakref.ref(self), self._stop, self._interval_s),
-                name="kit-telemetry-metrics",
+                name="kit-telemetry-metrics-fold",
                 daemon=True,
             )
             thread.start()
