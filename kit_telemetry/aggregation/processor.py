@@ -15,7 +15,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -52,58 +51,13 @@ from ..tracing import (
     read_end_attributes,
     set_attributes_while_ending,
 )
+from .ports import EventSink, Pricer, UsageMetrics
 from .totals import RunningTotals, RunTally, SessionTally
 
 logger = logging.getLogger("kit_telemetry")
 
 # Sessions seen only through foreign spans never end; keep the most recent ones.
 MAX_OPEN_SESSIONS = 10_000
-
-
-class Pricer(Protocol):
-    """Prices one call; ``None`` when the model is unknown (``pricing.PriceTable`` is one)."""
-
-    def cost_usd(
-        self,
-        provider: str,
-        model: str,
-        *,
-        input_tokens: int,
-        output_tokens: int,
-        cache_read_tokens: int = 0,
-        cache_write_tokens: int = 0,
-        subscription: bool = False,
-    ) -> float | None: ...
-
-
-EventSink = Callable[[Sequence[Event], ReadableSpan], None]
-
-# Events nothing but handlers need: built only when some handler wants them.
-OPTIONAL_EVENTS = (
-    EventType.SESSION_START,
-    EventType.AGENT_START,
-    EventType.USER_INPUT,
-    EventType.TURN_START,
-    EventType.TURN_END,
-    EventType.TOOL_CALL,
-)
-
-
-class UsageMetrics(Protocol):
-    """Where the aggregator reports each finished call and run (``metrics.KitMetrics``)."""
-
-    def record_llm_call(
-        self,
-        event: LLMUsageEvent,
-        *,
-        outcome: str = "ok",
-        error_type: str = "",
-        operation: str = "chat",
-    ) -> None: ...
-
-    def record_tool_call(self, event: ToolResultEvent) -> None: ...
-
-    def record_run(self, event: AgentEndEvent) -> None: ...
 
 
 class UsageAggregator(SpanProcessor):
