@@ -3,11 +3,13 @@ and every scrape, flush and shutdown still sees all of them."""
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import threading
 import time
 import urllib.request
 
+import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 from test_metrics import llm_event, run_event, tool_event
@@ -202,3 +204,21 @@ def test_configured_endpoint_serves_the_last_run_to_a_restricted_scrape() -> Non
             text = r.read().decode()
     samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
     assert [(s.labels, s.value) for s in samples] == [({"tool": "grep", "outcome": "ok"}, 1.0)]
+
+
+def test_a_failing_record_is_logged_and_never_reaches_the_caller(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An overflow folds on the agent's thread: a broken record must not raise there."""
+    queue = RecordQueue(max_pending=1, interval_s=3600)
+    seen: list[int] = []
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    with caplog.at_level(logging.ERROR, logger="kit_telemetry"):
+        queue.put(broken)
+        queue.put(seen.append, 2)  # overflows: folds here, past the broken record
+    assert seen == [2]
+    assert "queued metrics record failed" in caplog.text and "boom" in caplog.text
+    queue.shutdown()

@@ -10,6 +10,7 @@ finished before it began.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import weakref
@@ -18,6 +19,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from prometheus_client.registry import Collector
+
+logger = logging.getLogger("kit_telemetry")
 
 # Past this many waiting records the agent's thread folds them itself.
 MAX_PENDING: Final = 10_000
@@ -57,12 +60,19 @@ class RecordQueue:
             self.fold()
 
     def fold(self) -> None:
-        """Apply every queued record now (the records themselves never raise)."""
+        """Apply every queued record now; one that raises is logged and the rest still land.
+
+        ``KitMetrics`` records catch and count their own errors; this guard is for the
+        queue's sake, since an overflowing ``put`` folds on the agent's thread.
+        """
         pending = self._pending
         with self._fold_lock:
             while pending:
                 fold, args = pending.popleft()
-                fold(*args)
+                try:
+                    fold(*args)
+                except Exception:
+                    logger.exception("kit-telemetry: a queued metrics record failed")
 
     def __len__(self) -> int:
         return len(self._pending)
