@@ -222,3 +222,13 @@ def test_a_failing_record_is_logged_and_never_reaches_the_caller(
     assert seen == [2]
     assert "queued metrics record failed" in caplog.text and "boom" in caplog.text
     queue.shutdown()
+
+
+def test_records_after_shutdown_land_at_once() -> None:
+    """With the folding thread stopped, a late record is applied in place, not left waiting."""
+    queue = RecordQueue(interval_s=3600)
+    queue.shutdown()
+    seen: list[str] = []
+    queue.put(seen.append, "late")
+    assert seen == ["late"] and len(queue) == 0
+    assert queue._thread is None

@@ -54,9 +54,9 @@ class RecordQueue:
     def put(self, fold: Fold, *args: Any) -> None:
         """Queue ``fold(*args)``; the agent's thread pays for an append."""
         self._pending.append((fold, args))
-        if self._thread is None:
-            self._start()
-        if len(self._pending) > self._max_pending:
+        if self._thread is None and not self._start():
+            self.fold()  # shut down: nothing folds in the background any more
+        elif len(self._pending) > self._max_pending:
             self.fold()
 
     def fold(self) -> None:
@@ -85,10 +85,13 @@ class RecordQueue:
             thread.join(timeout=5)
         self.fold()
 
-    def _start(self) -> None:
+    def _start(self) -> bool:
+        """Start the folding thread unless shut down; whether one runs."""
         with self._start_lock:
-            if self._thread is not None or self._stop.is_set():
-                return
+            if self._stop.is_set():
+                return False
+            if self._thread is not None:
+                return True
             thread = threading.Thread(
                 target=_fold_periodically,
                 args=(weakref.ref(self), self._stop, self._interval_s),
@@ -97,6 +100,7 @@ class RecordQueue:
             )
             thread.start()
             self._thread = thread
+            return True
 
     def _after_fork(self) -> None:
         # The child has the queue but not the thread: start a new one on the next record.
