@@ -64,10 +64,10 @@ def test_a_scrape_over_http_sees_calls_recorded_just_before() -> None:
 
 def test_background_thread_folds_without_a_scrape() -> None:
     """Nobody scraping: the folding thread still applies the records within its interval."""
-    queue = RecordQueue(interval_s=0.02)
     seen: list[int] = []
+    queue = RecordQueue(seen.append, interval_s=0.02)
     for i in range(5):
-        queue.put(seen.append, i)
+        queue.put(i)
     deadline = time.monotonic() + 5
     while len(seen) < 5 and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -76,14 +76,36 @@ def test_background_thread_folds_without_a_scrape() -> None:
     queue.shutdown()
 
 
+def test_a_filling_queue_wakes_the_folding_thread_before_its_interval() -> None:
+    """Past wake_pending the folding thread folds at once, so the agent's thread never has to."""
+    folded_on: list[str] = []
+    queue = RecordQueue(
+        lambda _: folded_on.append(threading.current_thread().name),
+        wake_pending=2,
+        interval_s=3600,
+    )
+    for i in range(3):
+        queue.put(i)
+    deadline = time.monotonic() + 5
+    while len(folded_on) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert folded_on == ["kit-telemetry-metrics-fold"] * 3
+    queue.shutdown()
+
+
 def test_overflow_folds_on_the_callers_thread() -> None:
     """Past max_pending the caller folds itself, so the queue's memory stays bounded."""
-    queue = RecordQueue(max_pending=3, interval_s=3600)
     folded_on: list[str] = []
-    for _ in range(3):
-        queue.put(lambda: folded_on.append(threading.current_thread().name))
+    queue = RecordQueue(
+        lambda _: folded_on.append(threading.current_thread().name),
+        wake_pending=3,
+        max_pending=3,
+        interval_s=3600,
+    )
+    for i in range(3):
+        queue.put(i)
     assert folded_on == [] and len(queue) == 3
-    queue.put(lambda: folded_on.append(threading.current_thread().name))
+    queue.put(3)
     assert folded_on == [threading.current_thread().name] * 4
     assert len(queue) == 0
     queue.shutdown()
@@ -91,10 +113,10 @@ def test_overflow_folds_on_the_callers_thread() -> None:
 
 def test_shutdown_folds_the_rest_stops_the_thread_and_is_idempotent() -> None:
     """Nothing queued is lost at shutdown, and the folding thread ends."""
-    queue = RecordQueue(interval_s=3600)
     seen: list[str] = []
-    queue.put(seen.append, "last")
-    thread = queue._thread
+    queue = RecordQueue(seen.append, interval_s=3600)
+    queue.put("last")
+    thread = queue._folder
     assert thread is not None and thread.is_alive()
     queue.shutdown()
     queue.shutdown()
@@ -147,8 +169,9 @@ def test_many_threads_recording_give_exact_totals() -> None:
 
 def _record_in_forked_child(queue: RecordQueue, out: multiprocessing.Queue[object]) -> None:
     seen: list[int] = []
-    queue.put(seen.append, 1)
-    thread = queue._thread
+    queue._apply = seen.append
+    queue.put(1)
+    thread = queue._folder
     deadline = time.monotonic() + 5
     while not seen and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -157,9 +180,10 @@ def _record_in_forked_child(queue: RecordQueue, out: multiprocessing.Queue[objec
 
 def test_a_forked_child_starts_its_own_folding_thread() -> None:
     """After fork the parent's thread is gone: the child's first record starts a new one."""
-    queue = RecordQueue(interval_s=0.02)
-    queue.put(lambda: None)
-    assert queue._thread is not None
+    queue = RecordQueue(lambda _: None, interval_s=0.02)
+    queue.put(0)
+    assert queue._folder is not None
+    queue.fold()  # the child starts with an empty queue
     context = multiprocessing.get_context("fork")
     out: multiprocessing.Queue[object] = context.Queue()
     child = context.Process(target=_record_in_forked_child, args=(queue, out))
@@ -210,15 +234,17 @@ def test_a_failing_record_is_logged_and_never_reaches_the_caller(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """An overflow folds on the agent's thread: a broken record must not raise there."""
-    queue = RecordQueue(max_pending=1, interval_s=3600)
     seen: list[int] = []
 
-    def broken() -> None:
-        raise RuntimeError("boom")
+    def apply(record: int) -> None:
+        if record == 1:
+            raise RuntimeError("boom")
+        seen.append(record)
 
+    queue = RecordQueue(apply, max_pending=1, interval_s=3600)
     with caplog.at_level(logging.ERROR, logger="kit_telemetry"):
-        queue.put(broken)
-        queue.put(seen.append, 2)  # overflows: folds here, past the broken record
+        queue.put(1)
+        queue.put(2)  # overflows: folds here, past the broken record
     assert seen == [2]
     assert "queued metrics record failed" in caplog.text and "boom" in caplog.text
     queue.shutdown()
@@ -226,9 +252,10 @@ def test_a_failing_record_is_logged_and_never_reaches_the_caller(
 
 def test_records_after_shutdown_land_at_once() -> None:
     """With the folding thread stopped, a late record is applied in place, not left waiting."""
-    queue = RecordQueue(interval_s=3600)
-    queue.shutdown()
     seen: list[str] = []
-    queue.put(seen.append, "late")
-    assert seen == ["late"] and len(queue) == 0
-    assert queue._thread is None
+    queue = RecordQueue(seen.append, interval_s=3600)
+    queue.put("early")
+    queue.shutdown()
+    queue.put("late")
+    assert seen == ["early", "late"] and len(queue) == 0
+    assert queue._folder is None

@@ -36,6 +36,7 @@ from ..events import (
     TurnStartEvent,
     UsageTotals,
     UserInputEvent,
+    builder,
 )
 from ..tracing import (
     LLM,
@@ -49,12 +50,24 @@ from ..tracing import (
     error_type_of,
     payload_from_attributes,
     read_end_attributes,
-    set_attributes_while_ending,
+    set_clean_attributes,
 )
 from .ports import EventSink, Pricer, UsageMetrics
 from .totals import RunningTotals, RunTally, SessionTally
 
 logger = logging.getLogger("kit_telemetry")
+
+# Every event of every span is built on the agent's thread: the fast builders.
+_new_agent_end = builder(AgentEndEvent)
+_new_agent_start = builder(AgentStartEvent)
+_new_llm_usage = builder(LLMUsageEvent)
+_new_session_end = builder(SessionEndEvent)
+_new_session_start = builder(SessionStartEvent)
+_new_tool_call = builder(ToolCallEvent)
+_new_tool_result = builder(ToolResultEvent)
+_new_turn_end = builder(TurnEndEvent)
+_new_turn_start = builder(TurnStartEvent)
+_new_user_input = builder(UserInputEvent)
 
 # Sessions seen only through foreign spans never end; keep the most recent ones.
 MAX_OPEN_SESSIONS = 10_000
@@ -81,6 +94,7 @@ class UsageAggregator(SpanProcessor):
         self._on_error = on_error
         self._lock = threading.Lock()
         self._foreign: dict[int, SpanPayload] = {}  # live spans of other code, by span id
+        self._ending: dict[int, SpanPayload] = {}  # live runs and session ends, by span id
         self._sessions: OrderedDict[str, SessionTally] = OrderedDict()
         self._sink: EventSink | None = None
         self._wanted: frozenset[EventType] = frozenset(EventType)
@@ -125,9 +139,12 @@ class UsageAggregator(SpanProcessor):
             )
 
     def open_span_count(self) -> int:
-        """Live spans of other code tracked, and live sessions (for tests of bounded memory)."""
+        """Live spans tracked (of other code; runs and session ends) and live sessions.
+
+        For tests of bounded memory.
+        """
         with self._lock:
-            return len(self._foreign) + len(self._sessions)
+            return len(self._foreign) + len(self._ending) + len(self._sessions)
 
     # --- SpanProcessor ----------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -140,19 +157,21 @@ class UsageAggregator(SpanProcessor):
             self._sink(events, span)
 
     def _on_ending(self, span: Span) -> None:
+        # Called for every span: only runs and session ends, noted at their start, get
+        # their totals written here.
+        span_id = span.context.span_id
+        payload = self._ending.pop(span_id, None)
+        if payload is None:
+            return
         try:
-            span_id = span.context.span_id
-            payload = PAYLOADS.get(span_id)
-            own = payload is not None
-            if payload is None:
-                payload = self._foreign.get(span_id)
-            if payload is not None and payload.role == RUN and payload.run is not None:
+            if payload.role == RUN and payload.run is not None:
+                own = PAYLOADS.get(span_id) is payload
                 run_attributes = self._run_attributes(span, payload.run, payload, own)
-                set_attributes_while_ending(span, run_attributes)
-            elif span.name == sc.SPAN_SESSION_END:
+                set_clean_attributes(span, run_attributes, ending=True)
+            elif payload.role == SESSION_END:
                 attributes = self._session_attributes(span)
                 if attributes:
-                    set_attributes_while_ending(span, attributes)
+                    set_clean_attributes(span, attributes, ending=True)
         except Exception as exc:
             self._fail(exc)
 
@@ -171,6 +190,7 @@ class UsageAggregator(SpanProcessor):
     def shutdown(self) -> None:
         with self._lock:
             self._foreign.clear()
+            self._ending.clear()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
@@ -215,11 +235,12 @@ class UsageAggregator(SpanProcessor):
                 session.run_count += 1
             payload.run = RunTally(run_id, session_id, payload.name, session)
             self._remember(span, payload, own)
+            self._ending[span.context.span_id] = payload
             if EventType.AGENT_START not in wanted and EventType.USER_INPUT not in wanted:
                 return []
             prompt = payload.content
             events: list[Event] = [
-                AgentStartEvent(
+                _new_agent_start(
                     session_id=session_id,
                     timestamp_ns=started_ns,
                     run_id=run_id,
@@ -230,7 +251,7 @@ class UsageAggregator(SpanProcessor):
             # Delivered for every run, right after agent_start; spans of other code carry
             # no prompt, so their user_input has text=None.
             events.append(
-                UserInputEvent(
+                _new_user_input(
                     session_id=session_id, timestamp_ns=started_ns, run_id=run_id, text=prompt
                 )
             )
@@ -241,10 +262,13 @@ class UsageAggregator(SpanProcessor):
             if EventType.SESSION_START not in wanted:
                 return []
             return [
-                SessionStartEvent(
+                _new_session_start(
                     session_id=session_id, timestamp_ns=started_ns, session_file=payload.detail
                 )
             ]
+        if role == SESSION_END:
+            self._ending[span.context.span_id] = payload
+            return []
         parent = payload.parent if own and payload.parent is not None else self._parent_of(span)
         run = parent.run if parent is not None else None
         if parent is None or run is None:
@@ -260,7 +284,7 @@ class UsageAggregator(SpanProcessor):
             if EventType.TURN_START not in wanted:
                 return []
             return [
-                TurnStartEvent(
+                _new_turn_start(
                     session_id=run.session_id,
                     timestamp_ns=started_ns,
                     run_id=run.run_id,
@@ -280,7 +304,7 @@ class UsageAggregator(SpanProcessor):
             if EventType.TOOL_CALL not in wanted:
                 return []
             return [
-                ToolCallEvent(
+                _new_tool_call(
                     session_id=run.session_id,
                     timestamp_ns=started_ns,
                     run_id=run.run_id,
@@ -309,8 +333,11 @@ class UsageAggregator(SpanProcessor):
             payload = payload_from_attributes(span)
             if node is not None:
                 read_end_attributes(span, payload)
+        role = payload.role
+        if role in (RUN, SESSION_END):
+            self._ending.pop(span_id, None)  # an SDK without ``_on_ending`` left it there
         if node is None or node.run is None:
-            return self._end_session(span, payload) if payload.role == SESSION_END else []
+            return self._end_session(span, payload) if role == SESSION_END else []
         role = node.role
         if role == LLM:
             return self._end_llm(span, node, payload)
@@ -332,7 +359,7 @@ class UsageAggregator(SpanProcessor):
         usage = payload.usage
         if outcome == "budget_denied":
             # Never reached the model: counted only as a denied call.
-            denied = LLMUsageEvent(
+            denied = _new_llm_usage(
                 session_id=run.session_id,
                 timestamp_ns=end_ns,
                 run_id=run.run_id,
@@ -370,7 +397,7 @@ class UsageAggregator(SpanProcessor):
             step = run.llm_steps
             run.llm_steps += 1
             if usage is None:
-                event = LLMUsageEvent(
+                event = _new_llm_usage(
                     session_id=run.session_id,
                     timestamp_ns=end_ns,
                     run_id=run.run_id,
@@ -380,7 +407,7 @@ class UsageAggregator(SpanProcessor):
                     duration_ms=duration_ms,
                 )
             else:
-                event = LLMUsageEvent(
+                event = _new_llm_usage(
                     session_id=run.session_id,
                     timestamp_ns=end_ns,
                     run_id=run.run_id,
@@ -414,7 +441,7 @@ class UsageAggregator(SpanProcessor):
     def _end_tool(self, span: ReadableSpan, node: SpanPayload, payload: SpanPayload) -> list[Event]:
         run = node.run
         assert run is not None
-        event = ToolResultEvent(
+        event = _new_tool_result(
             session_id=run.session_id,
             timestamp_ns=span.end_time or time.time_ns(),
             run_id=run.run_id,
@@ -437,7 +464,7 @@ class UsageAggregator(SpanProcessor):
             fields = turn.fields(_duration_ms(span))
         fields["turn_count"] = 1
         return [
-            TurnEndEvent(
+            _new_turn_end(
                 session_id=run.session_id,
                 timestamp_ns=span.end_time or time.time_ns(),
                 run_id=run.run_id,
@@ -458,7 +485,7 @@ class UsageAggregator(SpanProcessor):
         with self._lock:
             fields = run.totals.fields(_duration_ms(span))
         result = payload.result
-        event = AgentEndEvent(
+        event = _new_agent_end(
             session_id=run.session_id,
             timestamp_ns=span.end_time or time.time_ns(),
             run_id=run.run_id,
@@ -482,7 +509,7 @@ class UsageAggregator(SpanProcessor):
             if session is None:
                 return []
             fields = session.totals.fields((end_ns - session.started_ns) / 1e6)
-        event = SessionEndEvent(
+        event = _new_session_end(
             session_id=session_id, timestamp_ns=end_ns, run_count=session.run_count, **fields
         )
         own = PAYLOADS.get(span.context.span_id)

@@ -115,8 +115,10 @@ class ExtensionContext:
     __slots__ = ("_host", "cwd", "extension", "session_id", "span")
 
     def __init__(
-        self, host: Host, *, extension: str, session_id: str, cwd: str, span: ReadableSpan | None
+        self, host: Host, extension: str, session_id: str, cwd: str, span: ReadableSpan | None
     ) -> None:
+        # Positional parameters: one context is built per handler call, and a class call
+        # with keywords costs twice as much.
         self._host = host
         self.extension = extension
         self.session_id = session_id

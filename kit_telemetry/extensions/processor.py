@@ -284,14 +284,13 @@ class ExtensionSpanProcessor(SpanProcessor):
 
     def _dispatch(self, events: Sequence[Event], span: ReadableSpan | None) -> None:
         handlers_by_type = self._handlers
+        cwd = self._cwd
         for event in events:
             handlers = handlers_by_type.get(event.type)
             if not handlers:
                 continue
             for extension, handler, is_async in handlers:
-                ctx = ExtensionContext(
-                    self, extension=extension, session_id=event.session_id, cwd=self._cwd, span=span
-                )
+                ctx = ExtensionContext(self, extension, event.session_id, cwd, span)
                 if is_async:
                     self._submit_async(extension, handler, event, ctx)
                     continue

@@ -11,7 +11,7 @@ from opentelemetry.util.types import AttributeValue
 
 from .. import semconv as sc
 from ..errors import BudgetExceeded
-from ..tracing import LLM, TOOL, LLMUsage, SpanPayload
+from ..tracing import LLM, TOOL, LLMUsage, SpanPayload, set_clean_attributes
 from .scope import _SpanScope, _to_text
 
 if TYPE_CHECKING:
@@ -144,10 +144,20 @@ class LLMCall(_SpanScope):
                 f"record_usage cost_usd must be a non-negative number or None, got {cost_usd!r}"
             )
             return
+        finish_reason = self._text_or_none("finish_reason", finish_reason)
+        response_id = self._text_or_none("response_id", response_id)
         self.usage = dict(zip(_USAGE_FIELDS, values, strict=True))
         self._given_cost = float(cost_usd) if cost_usd is not None else None
         self._finish_reason = finish_reason
         self._response_id = response_id
+
+    def _text_or_none(self, name: str, value: object) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        self._tel._bad_input(
+            f"record_usage {name} must be a string or None, got {value!r}; recorded as its str()"
+        )
+        return str(value)
 
     def end(self, exc: BaseException | None = None) -> None:
         """End the call (``with`` does this): usage onto the span, budgets settled."""
@@ -188,7 +198,7 @@ class LLMCall(_SpanScope):
                 attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (self._finish_reason,)
             if self._response_id is not None:
                 attributes[sc.GEN_AI_RESPONSE_ID] = self._response_id
-            span.set_attributes(attributes)
+            set_clean_attributes(span, attributes)
             run._note_input(total_input)
         else:
             span.set_attribute(sc.KIT_LLM_OUTCOME, outcome)

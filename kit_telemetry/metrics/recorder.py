@@ -127,7 +127,7 @@ class KitMetrics:
         self._registry = registry if registry is not None else CollectorRegistry()
         if defer is None:
             defer = not (strict or multiprocess)
-        self._queue = RecordQueue() if defer else None
+        self._queue = RecordQueue(self._apply) if defer else None
         self._fold_collector: FoldBeforeCollect | None = None
         if self._queue is not None and not multiprocess:
             # First in the registry: every collection folds before reading the instruments.
@@ -201,24 +201,39 @@ class KitMetrics:
                 ignored otherwise.
             operation: the GenAI operation name.
         """
-        if self._queue is not None:
-            self._queue.put(self._fold_llm_call, event, outcome, error_type, operation)
-        else:
+        queue = self._queue
+        if queue is None:
             self._fold_llm_call(event, outcome, error_type, operation)
+        elif outcome == "ok" and operation == sc.OP_CHAT:
+            queue.put(event)  # the common case: the event alone is the record
+        else:
+            queue.put((event, outcome, error_type, operation))
 
     def record_tool_call(self, event: ToolResultEvent) -> None:
         """Count one finished tool call and observe its duration."""
         if self._queue is not None:
-            self._queue.put(self._fold_tool_call, event)
+            self._queue.put(event)
         else:
             self._fold_tool_call(event)
 
     def record_run(self, event: AgentEndEvent) -> None:
         """Count one finished agent run and observe its duration, cost and call counts."""
         if self._queue is not None:
-            self._queue.put(self._fold_run, event)
+            self._queue.put(event)
         else:
             self._fold_run(event)
+
+    def _apply(self, record: Any) -> None:
+        """Fold one queued record: an event, or an LLM call's (event, outcome, ...) tuple."""
+        kind = type(record)
+        if kind is LLMUsageEvent:
+            self._fold_llm_call(record, "ok", "", sc.OP_CHAT)
+        elif kind is ToolResultEvent:
+            self._fold_tool_call(record)
+        elif kind is AgentEndEvent:
+            self._fold_run(record)
+        else:
+            self._fold_llm_call(*record)
 
     def _fold_llm_call(
         self, event: LLMUsageEvent, outcome: str, error_type: str, operation: str
