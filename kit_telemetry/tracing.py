@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from opentelemetry.attributes import BoundedAttributes
@@ -118,14 +118,23 @@ class SpanPayload:
         self.counted_below = False
 
 
-class PayloadRegistry:
-    """Maps live span ids to their payloads; one per process (see ``PAYLOADS``)."""
+class _Staging(threading.local):
+    payload: SpanPayload | None = None
 
-    __slots__ = ("_by_span", "_staged")
+
+class PayloadRegistry:
+    """Maps live span ids to their payloads; one per process (see ``PAYLOADS``).
+
+    ``get`` is the dict's own method: the processors look a payload up for every span.
+    """
+
+    __slots__ = ("_by_span", "_staged", "get")
 
     def __init__(self) -> None:
         self._by_span: dict[int, SpanPayload] = {}
-        self._staged = threading.local()
+        self._staged = _Staging()
+        # The payload of a live span, or None for spans made by other code.
+        self.get: Callable[[int], SpanPayload | None] = self._by_span.get
 
     def stage(self, payload: SpanPayload | None) -> None:
         """Offer ``payload`` to the ``on_start`` callbacks of the span about to start here."""
@@ -133,17 +142,12 @@ class PayloadRegistry:
 
     def staged(self) -> SpanPayload | None:
         """The payload of the span starting on this thread (valid inside ``on_start``)."""
-        payload: SpanPayload | None = getattr(self._staged, "payload", None)
-        return payload
+        return self._staged.payload
 
     def bind(self, span_id: int, payload: SpanPayload) -> None:
         """Attach ``payload`` to a started span and clear the staging slot."""
         self._by_span[span_id] = payload
         self._staged.payload = None
-
-    def get(self, span_id: int) -> SpanPayload | None:
-        """The payload of a live span, or None for spans made by other code."""
-        return self._by_span.get(span_id)
 
     def unbind(self, span_id: int) -> None:
         """Forget a span's payload once the span has ended."""
@@ -264,7 +268,7 @@ def set_clean_attributes(
     """
     bounded = getattr(span, "_attributes", None)
     lock = getattr(span, "_lock", None)
-    if not isinstance(bounded, BoundedAttributes) or lock is None:
+    if type(bounded) is not BoundedAttributes or lock is None:  # not an ABC check: hot path
         if not ending:
             span.set_attributes(attributes)
         return
@@ -274,7 +278,7 @@ def set_clean_attributes(
         store = getattr(bounded, "_dict", None)
         maxlen = bounded.maxlen
         if (
-            isinstance(store, dict)
+            type(store) is dict
             and bounded.max_value_len is None
             and (maxlen is None or len(store) + len(attributes) <= maxlen)
             and store.keys().isdisjoint(attributes)

@@ -156,6 +156,49 @@ def test_bad_usage_is_logged_counted_and_keeps_the_first_usage_when_lenient(
     assert end.cost_usd == pytest.approx(0.75)
 
 
+@pytest.mark.parametrize("field", ["finish_reason", "response_id"])
+def test_a_finish_reason_or_response_id_that_is_not_text_raises_when_strict(field: str) -> None:
+    """They go onto the span as they are; anything but a string is refused, usage unchanged."""
+    with capture() as cap:
+        tel = cap.telemetry
+        with (
+            tel.session("s-1") as session,
+            session.run("go", agent_name="coder") as run,
+            run.turn() as turn,
+            turn.llm_call("anthropic", MODEL) as call,
+        ):
+            call.record_usage(**VALID_USAGE)
+            with pytest.raises(kt.UsageError, match=rf"{field}.*\{{'id': 7\}}"):
+                call.record_usage(**{**VALID_USAGE, "input_tokens": 1, field: {"id": 7}})
+        _assert_valid_usage_on(cap.span(f"chat {MODEL}"))
+
+
+@pytest.mark.parametrize("field", ["finish_reason", "response_id"])
+def test_a_finish_reason_or_response_id_that_is_not_text_is_kept_as_text_when_lenient(
+    field: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lenient: reported and counted, and the call keeps its usage with the value as text."""
+    with _lenient(caplog) as cap:
+        tel = cap.telemetry
+        with (
+            tel.session("s-1") as session,
+            session.run("go", agent_name="coder") as run,
+            run.turn() as turn,
+            turn.llm_call("anthropic", MODEL) as call,
+        ):
+            call.record_usage(**{**VALID_USAGE, field: 42})
+        span = cap.span(f"chat {MODEL}")
+        [usage] = cap.events_of(kt.EventType.LLM_USAGE)
+        errors = _api_errors(cap)
+    assert errors == 1
+    assert any(field in w and "42" in w for w in _warnings(caplog))
+    assert isinstance(usage, kt.LLMUsageEvent)
+    assert usage.input_tokens == 100 and getattr(usage, field) == "42"
+    expected = ("42",) if field == "finish_reason" else "42"
+    key = sc.GEN_AI_RESPONSE_FINISH_REASONS if field == "finish_reason" else sc.GEN_AI_RESPONSE_ID
+    assert span.attributes[key] == expected
+
+
 def test_bad_first_usage_leaves_the_call_without_usage_but_counted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kit_telemetry as kt
-from kit_telemetry.events import EVENT_CLASSES
+from kit_telemetry.events import EVENT_CLASSES, builder
 
 # The table of events.md: wire name -> class name.
 DOCUMENTED_EVENTS = {
@@ -296,3 +296,35 @@ def test_usage_totals_default_to_zero_and_are_frozen() -> None:
     )
     with pytest.raises(dataclasses.FrozenInstanceError):
         totals.input_tokens = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda c: c.__name__)
+@settings(max_examples=20, deadline=None)
+@given(data=st.data())
+def test_the_hot_path_builder_makes_the_same_frozen_event_as_the_class(
+    cls: type[kt.Event], data: st.DataObject
+) -> None:
+    """The aggregator's builders must be indistinguishable from the public constructor."""
+    event = data.draw(_event_strategy(cls))
+    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(cls)}
+    built = builder(cls)(**fields)
+    assert type(built) is cls
+    assert built == event
+    assert built.to_dict() == event.to_dict()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.session_id = "other"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del built.session_id  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda c: c.__name__)
+def test_the_builder_refuses_missing_and_unknown_fields_like_the_class(
+    cls: type[kt.Event],
+) -> None:
+    """Same signature: a missing required field or an unknown one is a TypeError."""
+    minimal = {k: v for k, v in _minimal(cls).items() if k != "type"}
+    with pytest.raises(TypeError, match="session_id"):
+        builder(cls)(**{k: v for k, v in minimal.items() if k != "session_id"})
+    with pytest.raises(TypeError, match="colour"):
+        builder(cls)(**minimal, colour="red")
+    assert builder(cls)(**minimal) == cls(**minimal)
