@@ -1,7 +1,7 @@
 """The event model: ``EventType`` and one frozen dataclass per event.
 
 Events are what extension handlers receive. They are built from spans by the aggregator
-(see ``aggregation.py``) and serialise to JSON-safe dicts and back exactly
+(see ``aggregation/processor.py``, which uses the fast ``builder``s) and serialise to JSON-safe dicts and back exactly
 (``Event.to_dict()`` / ``event_from_dict()``).
 """
 

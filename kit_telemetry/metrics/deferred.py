@@ -2,8 +2,9 @@
 
 The agent's thread only appends a finished LLM call, tool call or run to a queue; the
 increments themselves (a dozen series per LLM call) happen when the queue is folded:
-before every scrape of the registry, at ``force_flush``/``shutdown``, once a second on a
-background thread, and on the agent's thread only when the queue overflows, which bounds
+before every scrape of the registry, at ``force_flush``/``shutdown``, on a background
+thread once a second or as soon as ``WAKE_PENDING`` records wait, and on the agent's
+thread only when the queue overflows (the folding thread cannot keep up), which bounds
 its memory. Prometheus reads the values at scrape time, so a scrape always sees every call
 finished before it began.
 """
