@@ -1,8 +1,8 @@
 """The event model: ``EventType`` and one frozen dataclass per event.
 
 Events are what extension handlers receive. They are built from spans by the aggregator
-(see ``aggregation/processor.py``, which uses the fast ``builder``s) and serialise to JSON-safe dicts and back exactly
-(``Event.to_dict()`` / ``event_from_dict()``).
+(``aggregation/processor.py``, through the fast ``builder`` of each class) and serialise
+to JSON-safe dicts and back exactly (``Event.to_dict()`` / ``event_from_dict()``).
 """
 
 from __future__ import annotations
