@@ -230,6 +230,36 @@ BAD_LLM_NAMES = [
 ]
 
 
+@pytest.mark.parametrize(("name", "shown"), [(5, "5"), (None, "None"), ("", "''")])
+def test_an_agent_name_that_is_not_a_non_empty_string_raises_when_strict(
+    name: object, shown: str
+) -> None:
+    with capture() as cap:
+        with cap.telemetry.session("s-1") as session, pytest.raises(kt.UsageError) as info:
+            session.run("go", agent_name=name)  # type: ignore[arg-type]
+    assert "agent_name" in str(info.value) and shown in str(info.value)
+
+
+@pytest.mark.parametrize(("name", "recorded"), [(5, "5"), (None, "agent"), ("", "agent")])
+def test_an_agent_name_that_is_not_a_non_empty_string_is_counted_and_the_run_recorded(
+    name: object, recorded: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with _lenient(caplog) as cap:
+        with (
+            cap.telemetry.session("s-1") as session,
+            session.run("go", agent_name=name) as run,  # type: ignore[arg-type]
+            run.turn() as turn,
+            turn.tool_call("bash"),
+        ):
+            pass
+        errors = _api_errors(cap)
+        span = cap.span(f"invoke_agent {recorded}")
+    assert errors == 1
+    assert span.attributes[sc.GEN_AI_AGENT_NAME] == recorded
+    assert run.end_event is not None
+    assert (run.end_event.agent_name, run.end_event.tool_call_count) == (recorded, 1)
+
+
 @pytest.mark.parametrize(("names", "fragments"), BAD_LLM_NAMES)
 def test_bad_model_or_provider_name_raises_when_strict(
     names: dict[str, Any], fragments: list[str]

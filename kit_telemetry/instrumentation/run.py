@@ -30,6 +30,11 @@ class Run(_SpanScope):
         self._init_scope(session._tel)
         self.session = session
         self.prompt = prompt
+        if not isinstance(agent_name, str) or not agent_name:
+            session._tel._bad_input(
+                f"run agent_name must be a non-empty string, got {agent_name!r}"
+            )
+            agent_name = str(agent_name) if agent_name else "agent"
         self.agent_name = agent_name
         self.end_event: AgentEndEvent | None = None
         self._lock = threading.Lock()
