@@ -20,7 +20,7 @@ import argparse
 import statistics
 from collections.abc import Callable
 
-from bench_overhead import _provider, agent_run, measure, raw_run_factory
+from bench_overhead import _provider, agent_run, handle_every_event, measure, raw_run_factory
 from prometheus_client import CollectorRegistry
 
 import kit_telemetry as kt
@@ -35,17 +35,7 @@ def kit_layer(depth: int) -> Callable[[], None]:
     if depth < 4:
         tel.aggregator._metrics = None
     if depth >= 5:
-
-        def handler(event: kt.Event, ctx: kt.ExtensionContext) -> None:
-            pass
-
-        class _Ext:
-            @staticmethod
-            def setup(api: kt.ExtensionAPI) -> None:
-                for event_type in kt.EventType:
-                    api.on(event_type, handler)
-
-        tel._extensions._setup("bench", "bench", "bench", _Ext)
+        handle_every_event(tel, lambda event, ctx: None)
     dropped: list[object] = []
     if depth < 2:
         dropped.append(tel.aggregator)

@@ -55,7 +55,7 @@ class Variant(NamedTuple):
 
     run: Callable[[], None]
     close: Callable[[], None]
-    settle: Callable[[], None] = lambda: None  # finish work left for other threads
+    settle: Callable[[], object] = lambda: None  # finish work left for other threads
 
 
 def _provider() -> TracerProvider:
@@ -213,6 +213,20 @@ def agent_run(session: kt.Session) -> None:
                         pass
 
 
+def handle_every_event(
+    tel: kt.Telemetry, handler: Callable[[kt.Event, kt.ExtensionContext], object]
+) -> None:
+    """Register ``handler`` for every event type, as an extension named "bench" would."""
+
+    class _Ext:
+        @staticmethod
+        def setup(api: kt.ExtensionAPI) -> None:
+            for event_type in kt.EventType:
+                api.on(event_type, handler)
+
+    tel._extensions._setup("bench", "bench", "bench", _Ext)
+
+
 def kit_run_factory(provider: TracerProvider | None = None) -> Variant:
     tel = kt.Telemetry(
         tracer_provider=provider or _provider(), exporters=(), prometheus=CollectorRegistry()
@@ -222,13 +236,7 @@ def kit_run_factory(provider: TracerProvider | None = None) -> Variant:
     def handler(event: kt.Event, ctx: kt.ExtensionContext) -> None:
         seen[0] += 1
 
-    class _Ext:
-        @staticmethod
-        def setup(api: kt.ExtensionAPI) -> None:
-            for event_type in kt.EventType:
-                api.on(event_type, handler)
-
-    tel._extensions._setup("bench", "bench", "bench", _Ext)
+    handle_every_event(tel, handler)
     session = tel.session("s-1")
     session.start()
 
@@ -250,7 +258,7 @@ def measure(
     fn: Callable[[], None],
     runs: int,
     clock: Callable[[], float] = time.thread_time,
-    settle: Callable[[], None] = lambda: None,
+    settle: Callable[[], object] = lambda: None,
 ) -> float:
     """Microseconds per run over one batch, on the chosen clock.
 
