@@ -12,6 +12,7 @@ import atexit
 import importlib
 import inspect
 import logging
+import math
 import os
 import threading
 import weakref
@@ -30,7 +31,7 @@ from prometheus_client import CollectorRegistry
 
 from . import instrumentation
 from .aggregation import UsageAggregator
-from .errors import ConfigError, UsageError
+from .errors import ConfigError, ExtensionLoadError, UnknownCommandError, UsageError
 from .extensions.processor import ExtensionSpanProcessor
 from .instrumentation import Session
 from .metrics import KitMetrics
@@ -118,6 +119,14 @@ class Telemetry:
         ):
             raise ConfigError(
                 f"tracer_provider must be an opentelemetry.sdk.trace.TracerProvider, got {tracer_provider!r}"
+            )
+        if (
+            isinstance(handler_timeout_s, bool)
+            or not isinstance(handler_timeout_s, (int, float))
+            or not 0 < handler_timeout_s < math.inf
+        ):
+            raise ConfigError(
+                f"handler_timeout_s must be a positive number of seconds, got {handler_timeout_s!r}"
             )
         if not isinstance(max_content_chars, int) or max_content_chars < 1:
             raise ConfigError(
@@ -288,7 +297,13 @@ class Telemetry:
         return self._extensions.load(path_or_module, errors="raise")
 
     def reload_extension(self, name: str) -> LoadedExtension:
-        """Re-run a loaded extension's ``setup`` from its (changed) file; state is kept."""
+        """Re-run a loaded extension's ``setup`` from its (changed) file; state is kept.
+
+        Raises:
+            ExtensionLoadError: no extension of that name is loaded, or its setup failed.
+        """
+        if not isinstance(name, str):
+            raise ExtensionLoadError(f"extension names are strings, got {name!r}")
         return self._extensions.reload(name)
 
     @property
@@ -297,7 +312,19 @@ class Telemetry:
         return self._extensions.loaded()
 
     def run_command(self, name: str, args: str = "", session: Session | None = None) -> Any:
-        """Run a command an extension registered; returns what its handler returned."""
+        """Run a command an extension registered; returns what its handler returned.
+
+        Raises:
+            UnknownCommandError: no extension registered ``name``.
+            TypeError: ``args`` is not a string, or ``session`` is not a ``Session``.
+        """
+        # Checked here: the extension runtime may be compiled, and would refuse them less clearly.
+        if not isinstance(name, str):
+            raise UnknownCommandError(f"command names are strings, got {name!r}")
+        if not isinstance(args, str):
+            raise TypeError(f"run_command args must be a string, got {args!r}")
+        if session is not None and not isinstance(session, Session):
+            raise TypeError(f"run_command session must be a Session or None, got {session!r}")
         return self._extensions.run_command(name, args, session=session)
 
     # --- lifecycle -------------------------------------------------------------------------

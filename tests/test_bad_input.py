@@ -582,6 +582,16 @@ def test_bad_choice_options_are_config_errors_naming_value_and_choices(
         assert choice in message
 
 
+@pytest.mark.parametrize("value", ["5", 0, -1.0, math.nan, math.inf, True, None])
+def test_handler_timeout_must_be_a_positive_number_of_seconds(value: object) -> None:
+    """A timeout the async runner could not honour is refused at start-up, naming it."""
+    with pytest.raises(kt.ConfigError) as info:
+        kt.configure(handler_timeout_s=value, prometheus=CollectorRegistry())
+    assert f"handler_timeout_s must be a positive number of seconds, got {value!r}" in str(
+        info.value
+    )
+
+
 def test_config_error_is_a_value_error_and_a_package_error() -> None:
     """Callers may catch configuration mistakes as ValueError, like the stdlib."""
     assert issubclass(kt.ConfigError, ValueError)

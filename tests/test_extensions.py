@@ -668,6 +668,36 @@ def test_a_failing_notifier_never_breaks_the_agent(tmp_path: Path) -> None:
     assert internal == 2
 
 
+def test_a_notice_that_is_not_text_is_refused_with_what_is_allowed(tmp_path: Path) -> None:
+    """notify(123): a TypeError at set-up (the load fails) and in a handler (counted)."""
+    at_setup = write_extension(tmp_path, "loud", "def setup(api):\n    api.notify(123)\n")
+    in_handler = write_extension(
+        tmp_path,
+        "loud_handler",
+        """
+        import kit_telemetry as kt
+
+        def setup(api):
+            api.on(kt.EventType.AGENT_END, lambda e, ctx: ctx.notify(["not", "text"]))
+            api.on(kt.EventType.AGENT_END, lambda e, ctx: ctx.notify("still said"))
+        """,
+    )
+    with capture(strict=False) as cap:
+        notes = listen(cap.telemetry)
+        with pytest.raises(kt.ExtensionLoadError, match="notify message must be a string, got 123"):
+            cap.telemetry.load_extension(at_setup)
+        cap.telemetry.load_extension(in_handler)
+        end = one_run(cap.telemetry)
+        errors = cap.metric(ERRORS, extension="loud_handler", event="agent_end")
+    assert end is not None
+    assert errors == 1
+    assert notes == [("loud_handler", "still said", "info")]  # the next handler still ran
+    with capture(strict=True) as cap:
+        cap.telemetry.load_extension(in_handler)
+        with pytest.raises(TypeError, match=r"notify message must be a string, got \['not'"):
+            one_run(cap.telemetry)
+
+
 # --- commands ----------------------------------------------------------------------------------
 def test_run_command_calls_the_handler_with_a_context() -> None:
     """Commands get a context for the given session, or the current one; async ones too."""
@@ -704,6 +734,40 @@ def test_unknown_command_lists_the_known_ones() -> None:
     assert isinstance(raised.value, LookupError)
     assert "'ecko'" in str(raised.value)
     assert "count, echo, later" in str(raised.value)
+
+
+def test_run_command_refuses_arguments_of_the_wrong_kind_by_name() -> None:
+    """A name, args or session of the wrong type: an error naming it, before any handler runs."""
+    with capture() as cap:
+        tel = cap.telemetry
+        tel.load_extension(fixture("commands"))
+        with pytest.raises(kt.UnknownCommandError, match="command names are strings, got 5"):
+            tel.run_command(5)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="run_command args must be a string, got 7"):
+            tel.run_command("count", 7)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="session must be a Session or None, got 's-1'"):
+            tel.run_command("count", session="s-1")  # type: ignore[arg-type]
+        with pytest.raises(kt.ExtensionLoadError, match="extension names are strings, got 3"):
+            tel.reload_extension(3)  # type: ignore[arg-type]
+        assert tel.run_command("count") == 1  # none of the refused calls ran it
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "message"),
+    [
+        ({"name": ""}, ValueError, "command name must be a non-empty string, got ''"),
+        ({"name": 5}, ValueError, "command name must be a non-empty string, got 5"),
+        ({"description": None}, TypeError, "description must be a string, got None"),
+        ({"handler": "echo"}, TypeError, "handler must be callable, got 'echo'"),
+    ],
+)
+def test_a_command_definition_checks_its_fields(
+    fields: dict[str, object], error: type[Exception], message: str
+) -> None:
+    """A command is refused where it is defined, with the field and what it must be."""
+    values: dict[str, object] = {"name": "echo", "handler": lambda ctx, args: args, **fields}
+    with pytest.raises(error, match=message):
+        kt.CommandDefinition(**values)  # type: ignore[arg-type]
 
 
 def test_a_command_name_taken_by_another_extension_fails_the_load(tmp_path: Path) -> None:

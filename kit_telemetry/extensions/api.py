@@ -40,6 +40,18 @@ class CommandDefinition:
     description: str = ""
     handler: Callable[[ExtensionContext, str], Any]
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"command name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.description, str):
+            raise TypeError(
+                f"command {self.name!r}: description must be a string, got {self.description!r}"
+            )
+        if not callable(self.handler):
+            raise TypeError(
+                f"command {self.name!r}: handler must be callable, got {self.handler!r}"
+            )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoadedExtension:
@@ -105,7 +117,13 @@ class ExtensionAPI:
         self._host._register_processor(self.name, processor)
 
     def notify(self, message: str, type: str = "info") -> None:
-        """Tell the user something (routed to the host's notifier; default: the logger)."""
+        """Tell the user something (routed to the host's notifier; default: the logger).
+
+        Raises:
+            TypeError: ``message`` is not a string.
+            ValueError: ``type`` is not one of ``NOTIFY_TYPES``.
+        """
+        _check_notice(message, type)
         self._host._notify(self.name, message, type)
 
 
@@ -156,5 +174,19 @@ class ExtensionContext:
         return self._host._state(self.session_id).items()
 
     def notify(self, message: str, type: str = "info") -> None:
-        """Tell the user something, attributed to this extension."""
+        """Tell the user something, attributed to this extension.
+
+        Raises:
+            TypeError: ``message`` is not a string.
+            ValueError: ``type`` is not one of ``NOTIFY_TYPES``.
+        """
+        _check_notice(message, type)
         self._host._notify(self.extension, message, type)
+
+
+def _check_notice(message: object, type: object) -> None:
+    # Checked here, before the runtime (which may be compiled, see pyproject.toml) sees them.
+    if not isinstance(message, str):
+        raise TypeError(f"notify message must be a string, got {message!r}")
+    if type not in NOTIFY_TYPES:
+        raise ValueError(f"notify type {type!r} is not one of {', '.join(NOTIFY_TYPES)}")

@@ -25,7 +25,6 @@ from ..errors import ExtensionLoadError, UnknownCommandError
 from ..events import Event, EventType, UsageTotals
 from ..instrumentation import current_session
 from .api import (
-    NOTIFY_TYPES,
     CommandDefinition,
     ExtensionAPI,
     ExtensionContext,
@@ -227,8 +226,7 @@ class ExtensionSpanProcessor(SpanProcessor):
         self._aggregator.want_events([t for t in OPTIONAL_EVENTS if t in self._handlers])
 
     def _notify(self, extension: str, message: str, type: str) -> None:
-        if type not in NOTIFY_TYPES:
-            raise ValueError(f"notify type {type!r} is not one of {', '.join(NOTIFY_TYPES)}")
+        # message and type were checked by the API (extensions.api._check_notice).
         try:
             self.notifier(extension, message, type)
         except Exception as exc:
