@@ -9,6 +9,7 @@ from . import usage
 from .aggregation import UsageAggregator
 from .budgets.config import AlertSinkConfig, Budget, BudgetConfig
 from .budgets.enforcer import BudgetStatus
+from .buildinfo import compiled_modules
 from .errors import (
     BudgetExceeded,
     ConfigError,
@@ -103,6 +104,7 @@ __all__ = [
     "UserInputEvent",
     "__version__",
     "attach",
+    "compiled_modules",
     "configure",
     "current_run",
     "current_session",
