@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 # What a span is, for the processors.
 RUN, TURN, LLM, TOOL, SESSION_START, SESSION_END, OTHER = range(7)
 
+_ERROR = StatusCode.ERROR  # a module global: a read through the enum class costs more
+
 
 class LLMUsage(NamedTuple):
     """One LLM call's usage. Token kinds are disjoint; reasoning is part of output."""
@@ -197,7 +199,7 @@ def payload_from_attributes(span: ReadableSpan) -> SpanPayload:
 def read_end_attributes(span: ReadableSpan, payload: SpanPayload) -> None:
     """Fill a foreign span's payload with what its attributes say at its end."""
     attributes = span.attributes or {}
-    error = span.status.status_code is StatusCode.ERROR
+    error = span.status.status_code is _ERROR
     if payload.role == LLM:
         payload.outcome = _str(attributes, sc.KIT_LLM_OUTCOME) or ("error" if error else "ok")
         if (
@@ -230,7 +232,7 @@ def read_end_attributes(span: ReadableSpan, payload: SpanPayload) -> None:
 
 def error_type_of(span: ReadableSpan) -> str:
     """The ``error.type`` of a failed span, or "" when it did not fail."""
-    if span.status.status_code is not StatusCode.ERROR:
+    if span.status.status_code is not _ERROR:
         return ""
     return _str(span.attributes or {}, sc.ERROR_TYPE) or "_OTHER"
 

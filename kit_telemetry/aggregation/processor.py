@@ -72,6 +72,11 @@ _new_user_input = builder(UserInputEvent)
 # Sessions seen only through foreign spans never end; keep the most recent ones.
 MAX_OPEN_SESSIONS = 10_000
 
+# Read for every span: an enum member read through its class costs several times a
+# module global's read (Python 3.11).
+_ERROR = StatusCode.ERROR
+_SESSION_END_EVENT = EventType.SESSION_END
+
 
 class UsageAggregator(SpanProcessor):
     """Per-turn, per-run and per-session totals, built from spans.
@@ -97,7 +102,7 @@ class UsageAggregator(SpanProcessor):
         self._ending: dict[int, SpanPayload] = {}  # live runs and session ends, by span id
         self._sessions: OrderedDict[str, SessionTally] = OrderedDict()
         self._sink: EventSink | None = None
-        self._wanted: frozenset[EventType] = frozenset(EventType)
+        self.want_events(tuple(EventType))
 
     # --- configuration -------------------------------------------------------------
     def set_event_sink(self, sink: EventSink | None) -> None:
@@ -109,7 +114,13 @@ class UsageAggregator(SpanProcessor):
 
         The others are always built: the metrics and ``run.end_event`` need them.
         """
-        self._wanted = frozenset(types)
+        wanted = frozenset(types)
+        # One flag per place that builds optional events, read for every span.
+        self._build_run_start = bool({EventType.AGENT_START, EventType.USER_INPUT} & wanted)
+        self._build_session_start = EventType.SESSION_START in wanted
+        self._build_turn_start = EventType.TURN_START in wanted
+        self._build_tool_call = EventType.TOOL_CALL in wanted
+        self._build_turn_end = EventType.TURN_END in wanted
 
     def mark_subscription(self, session_id: str) -> None:
         """Calls of this session cost 0.0 when priced here (subscription billing)."""
@@ -183,7 +194,7 @@ class UsageAggregator(SpanProcessor):
             return
         if events and self._sink is not None:
             self._sink(events, span)
-        if events and events[-1].type is EventType.SESSION_END:
+        if events and events[-1].type is _SESSION_END_EVENT:
             with self._lock:
                 self._sessions.pop(events[-1].session_id, None)
 
@@ -224,7 +235,6 @@ class UsageAggregator(SpanProcessor):
             payload = payload_from_attributes(span)
         role = payload.role
         started_ns = span.start_time or time.time_ns()
-        wanted = self._wanted
         session_id = payload.session_id
         if role == RUN:
             run_id = format(span.context.trace_id, "032x")
@@ -236,7 +246,7 @@ class UsageAggregator(SpanProcessor):
             payload.run = RunTally(run_id, session_id, payload.name, session)
             self._remember(span, payload, own)
             self._ending[span.context.span_id] = payload
-            if EventType.AGENT_START not in wanted and EventType.USER_INPUT not in wanted:
+            if not self._build_run_start:
                 return []
             prompt = payload.content
             events: list[Event] = [
@@ -259,7 +269,7 @@ class UsageAggregator(SpanProcessor):
         if role == SESSION_START:
             with self._lock:
                 self._session(session_id, started_ns)
-            if EventType.SESSION_START not in wanted:
+            if not self._build_session_start:
                 return []
             return [
                 _new_session_start(
@@ -281,7 +291,7 @@ class UsageAggregator(SpanProcessor):
                 run.totals.turn_count += 1
                 run.session.totals.turn_count += 1
             self._remember(span, payload, own)
-            if EventType.TURN_START not in wanted:
+            if not self._build_turn_start:
                 return []
             return [
                 _new_turn_start(
@@ -301,7 +311,7 @@ class UsageAggregator(SpanProcessor):
                 run.session.totals.tool_names.append(name)
                 if parent.turn is not None:
                     parent.turn.tool_names.append(name)
-            if EventType.TOOL_CALL not in wanted:
+            if not self._build_tool_call:
                 return []
             return [
                 _new_tool_call(
@@ -448,7 +458,7 @@ class UsageAggregator(SpanProcessor):
             tool_name=payload.name,
             call_id=payload.detail,
             result=payload.result,
-            is_error=payload.is_error or span.status.status_code is StatusCode.ERROR,
+            is_error=payload.is_error or span.status.status_code is _ERROR,
             duration_ms=_duration_ms(span),
         )
         if self._metrics is not None:
@@ -456,7 +466,7 @@ class UsageAggregator(SpanProcessor):
         return [event]
 
     def _end_turn(self, span: ReadableSpan, node: SpanPayload) -> list[Event]:
-        if EventType.TURN_END not in self._wanted:
+        if not self._build_turn_end:
             return []
         run, turn = node.run, node.turn
         assert run is not None and turn is not None
@@ -479,7 +489,7 @@ class UsageAggregator(SpanProcessor):
         status = span.status
         error: str | None = None
         stop_reason = payload.stop_reason
-        if status.status_code is StatusCode.ERROR:
+        if status.status_code is _ERROR:
             error = status.description or error_type_of(span)
             stop_reason = stop_reason or "error"
         with self._lock:
@@ -523,7 +533,7 @@ class UsageAggregator(SpanProcessor):
         with self._lock:
             out = _prefixed(sc.KIT_RUN_PREFIX, run.totals, _duration_ms(span))
             stop_reason = payload.stop_reason if own else None
-            if stop_reason is None and span.status.status_code is StatusCode.ERROR:
+            if stop_reason is None and span.status.status_code is _ERROR:
                 stop_reason = "error"
             stop_reason = stop_reason or run.last_finish_reason
         out[sc.KIT_RUN_ID] = run.run_id
