@@ -31,6 +31,7 @@ from bench_overhead import (
 from prometheus_client import CollectorRegistry
 
 import kit_telemetry as kt
+from kit_telemetry.tracing import start_attributes_can_wait
 
 LAYERS = ("api only", "+ aggregator", "+ extension runtime", "+ metrics", "+ one handler")
 
@@ -51,6 +52,8 @@ def kit_layer(depth: int) -> Callable[[], None]:
     # The SDK has no way to remove a processor: rebuild its (private) tuple without ours.
     multi = provider._active_span_processor
     multi._span_processors = tuple(p for p in multi._span_processors if p not in dropped)
+    # Without the aggregator, spans must start with their attributes again.
+    tel._late_start_attributes = start_attributes_can_wait(provider, tel.aggregator)
     session = tel.session("s-1")
     session.start()
     return lambda: agent_run(session)

@@ -36,6 +36,7 @@ from .extensions.processor import ExtensionSpanProcessor
 from .instrumentation import Session
 from .metrics import KitMetrics
 from .pricing import ModelPrice, PriceTable
+from .tracing import start_attributes_can_wait
 
 if TYPE_CHECKING:
     from .budgets.enforcer import BudgetStatus
@@ -152,6 +153,8 @@ class Telemetry:
         self._budgets: BudgetGate | None = None
         self._processors: list[SpanProcessor] = []
         self._owns_provider = False
+        # Spans start without their attributes, which the aggregator then sets (faster).
+        self._late_start_attributes = False
         try:
             # Metrics first: everything else reports its errors through them.
             if isinstance(prometheus, CollectorRegistry):
@@ -219,6 +222,9 @@ class Telemetry:
             # Last, once nothing else can fail: a provider can never lose a processor again.
             for processor in self._processors:
                 tracer_provider.add_span_processor(processor)
+            self._late_start_attributes = start_attributes_can_wait(
+                tracer_provider, self.aggregator
+            )
             if install_global:
                 trace_api.set_tracer_provider(tracer_provider)
             if self.prices._bundled:

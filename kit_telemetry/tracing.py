@@ -6,6 +6,10 @@ unless ``capture_content`` is on (the prompt, tool arguments and results, the re
 The API stages the payload before it starts the span (so ``on_start`` callbacks can read
 it), binds it to the span id once started and unbinds it after the span has ended.
 
+The payload may also carry the span's start attributes, for the aggregator to set first
+thing in its ``on_start`` (see ``start_attributes_can_wait``): our attributes are clean
+already, and the SDK's checks of each value cost a quarter of a span's start.
+
 Spans made by other instrumentations have no payload: ``payload_from_attributes`` reads
 the same facts from their GenAI attributes, so the processors treat both alike.
 """
@@ -18,7 +22,15 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import ReadableSpan, Span
+from opentelemetry.sdk.trace import (
+    ReadableSpan,
+    Span,
+    SpanProcessor,
+    SynchronousMultiSpanProcessor,
+    TracerProvider,
+)
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.sampling import ParentBased, StaticSampler, TraceIdRatioBased
 from opentelemetry.trace import StatusCode
 from opentelemetry.util.types import AttributeValue
 
@@ -64,6 +76,8 @@ class SpanPayload:
         stop_reason: why a run stopped, when the API knows better than the last finish reason.
         end_event: the end event the aggregator built, for the API to hand out.
         parent: the payload of the enclosing span made through the API, if any.
+        start_attributes: attributes the span was started without, for the aggregator
+            to set when the span starts (see ``start_attributes_can_wait``).
 
     The aggregator keeps its bookkeeping of a span it counts here too:
 
@@ -88,6 +102,7 @@ class SpanPayload:
         "role",
         "run",
         "session_id",
+        "start_attributes",
         "stop_reason",
         "turn",
         "usage",
@@ -118,6 +133,7 @@ class SpanPayload:
         self.turn: RunningTotals | None = None
         self.llm_parent: SpanPayload | None = None
         self.counted_below = False
+        self.start_attributes: Mapping[str, AttributeValue] | None = None
 
 
 class _Staging(threading.local):
@@ -160,6 +176,60 @@ class PayloadRegistry:
 
 
 PAYLOADS = PayloadRegistry()
+
+
+# --- start attributes, set late ---------------------------------------------------------------
+# The SDK's own samplers, which decide on the trace id and the parent alone.
+_ATTRIBUTE_BLIND = (
+    StaticSampler.should_sample,
+    TraceIdRatioBased.should_sample,
+    ParentBased.should_sample,
+)
+# Span processors of the SDK that do nothing when a span starts.
+_IDLE_AT_START = (
+    SpanProcessor.on_start,
+    BatchSpanProcessor.on_start,
+    SimpleSpanProcessor.on_start,
+)
+_PARENT_BASED_DELEGATES = (
+    "_root",
+    "_remote_parent_sampled",
+    "_remote_parent_not_sampled",
+    "_local_parent_sampled",
+    "_local_parent_not_sampled",
+)
+
+
+def start_attributes_can_wait(provider: TracerProvider, first: SpanProcessor) -> bool:
+    """Whether spans of ``provider`` may start without attributes that ``first`` sets.
+
+    True when nothing looks at a span between its creation and ``first.on_start``: the
+    sampler decides without the attributes (one of the SDK's own, whose delegates are
+    too), and every processor before ``first`` on the provider does nothing when a span
+    starts (the SDK's export processors). The spans then come out the same as when the
+    attributes are given to ``start_span``.
+    """
+    active = getattr(provider, "_active_span_processor", None)
+    if type(active) is not SynchronousMultiSpanProcessor:
+        return False
+    processors: tuple[SpanProcessor, ...] = getattr(active, "_span_processors", ())
+    for processor in processors:
+        if processor is first:
+            return _ignores_attributes(provider.sampler)
+        if type(processor).on_start not in _IDLE_AT_START:
+            return False
+    return False
+
+
+def _ignores_attributes(sampler: object) -> bool:
+    decide = getattr(type(sampler), "should_sample", None)
+    if decide not in _ATTRIBUTE_BLIND:
+        return False
+    if decide is ParentBased.should_sample:
+        return all(
+            _ignores_attributes(getattr(sampler, name, None)) for name in _PARENT_BASED_DELEGATES
+        )
+    return True
 
 
 # --- spans of other instrumentations --------------------------------------------------------

@@ -160,7 +160,13 @@ class UsageAggregator(SpanProcessor):
     # --- SpanProcessor ----------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            events = self._start(span)
+            payload = PAYLOADS.staged()
+            if payload is not None and payload.start_attributes is not None:
+                # Started without them (tracing.start_attributes_can_wait): this is the
+                # provider's first processor, so every other one sees them.
+                set_clean_attributes(span, payload.start_attributes)
+                payload.start_attributes = None
+            events = self._start(span, payload)
         except Exception as exc:  # a processor must never raise into span creation
             self._fail(exc)
             return
@@ -228,8 +234,7 @@ class UsageAggregator(SpanProcessor):
         parent_id = parent.span_id
         return PAYLOADS.get(parent_id) or self._foreign.get(parent_id)
 
-    def _start(self, span: Span) -> list[Event]:
-        payload = PAYLOADS.staged()
+    def _start(self, span: Span, payload: SpanPayload | None) -> list[Event]:
         own = payload is not None
         if payload is None:
             payload = payload_from_attributes(span)

@@ -50,10 +50,13 @@ class _SpanScope:
         *,
         kind: SpanKind = SpanKind.INTERNAL,
     ) -> trace_api.Span:
+        tel = self._tel
         PAYLOADS.stage(payload)
-        span: trace_api.Span = self._tel._tracer.start_span(
-            name, context=parent, kind=kind, attributes=attributes
-        )
+        if tel._late_start_attributes:  # the aggregator sets them, before anyone sees them
+            payload.start_attributes = attributes
+            span: trace_api.Span = tel._tracer.start_span(name, context=parent, kind=kind)
+        else:
+            span = tel._tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
         self._span_id = span.get_span_context().span_id
         PAYLOADS.bind(self._span_id, payload)
         self._payload = payload
