@@ -162,8 +162,8 @@ class UsageAggregator(SpanProcessor):
         try:
             payload = PAYLOADS.staged()
             if payload is not None and payload.start_attributes is not None:
-                # Started without them (tracing.start_attributes_can_wait): this is the
-                # provider's first processor, so every other one sees them.
+                # Started without them (tracing.start_attributes_can_wait): no processor
+                # before this one looks at a starting span, so every one that does sees them.
                 set_clean_attributes(span, payload.start_attributes)
                 payload.start_attributes = None
             events = self._start(span, payload)
