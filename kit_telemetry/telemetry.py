@@ -153,7 +153,8 @@ class Telemetry:
         self._budgets: BudgetGate | None = None
         self._processors: list[SpanProcessor] = []
         self._owns_provider = False
-        # Spans start without their attributes, which the aggregator then sets (faster).
+        # True: spans made through the API start without their attributes, which the
+        # aggregator sets (see tracing.start_attributes_can_wait).
         self._late_start_attributes = False
         try:
             # Metrics first: everything else reports its errors through them.
