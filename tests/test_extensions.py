@@ -756,7 +756,7 @@ def test_run_command_refuses_arguments_of_the_wrong_kind_by_name() -> None:
     ("fields", "error", "message"),
     [
         ({"name": ""}, ValueError, "command name must be a non-empty string, got ''"),
-        ({"name": 5}, ValueError, "command name must be a non-empty string, got 5"),
+        ({"name": 5}, TypeError, "command name must be a non-empty string, got 5"),
         ({"description": None}, TypeError, "description must be a string, got None"),
         ({"handler": "echo"}, TypeError, "handler must be callable, got 'echo'"),
     ],

@@ -41,8 +41,10 @@ class CommandDefinition:
     handler: Callable[[ExtensionContext, str], Any]
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"command name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.name, str):
+            raise TypeError(f"command name must be a non-empty string, got {self.name!r}")
+        if not self.name:
+            raise ValueError("command name must be a non-empty string, got ''")
         if not isinstance(self.description, str):
             raise TypeError(
                 f"command {self.name!r}: description must be a string, got {self.description!r}"
