@@ -136,10 +136,6 @@ class SpanPayload:
         self.start_attributes: Mapping[str, AttributeValue] | None = None
 
 
-class _Staging(threading.local):
-    payload: SpanPayload | None = None
-
-
 class PayloadRegistry:
     """Maps live span ids to their payloads; one per process (see ``PAYLOADS``).
 
@@ -150,7 +146,9 @@ class PayloadRegistry:
 
     def __init__(self) -> None:
         self._by_span: dict[int, SpanPayload] = {}
-        self._staged = _Staging()
+        # A plain threading.local, not a subclass: compiled by mypyc (see pyproject.toml),
+        # a subclass loses its per-thread storage (and crashed the interpreter).
+        self._staged = threading.local()
         # The payload of a live span, or None for spans made by other code.
         self.get: Callable[[int], SpanPayload | None] = self._by_span.get
 
@@ -160,7 +158,8 @@ class PayloadRegistry:
 
     def staged(self) -> SpanPayload | None:
         """The payload of the span starting on this thread (valid inside ``on_start``)."""
-        return self._staged.payload
+        payload: SpanPayload | None = getattr(self._staged, "payload", None)
+        return payload
 
     def bind(self, span_id: int, payload: SpanPayload) -> None:
         """Attach ``payload`` to a started span and clear the staging slot."""

@@ -6,6 +6,7 @@ set (``start_attributes_can_wait``).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,7 +30,13 @@ from opentelemetry.util.types import Attributes, AttributeValue
 from prometheus_client import CollectorRegistry
 
 import kit_telemetry as kt
-from kit_telemetry.tracing import set_clean_attributes, start_attributes_can_wait
+from kit_telemetry.tracing import (
+    TOOL,
+    PayloadRegistry,
+    SpanPayload,
+    set_clean_attributes,
+    start_attributes_can_wait,
+)
 
 USAGE: dict[str, AttributeValue] = {
     "gen_ai.usage.input_tokens": 5200,
@@ -308,3 +315,31 @@ def test_only_the_sdks_attribute_blind_samplers_let_attributes_wait(
     provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
     provider.add_span_processor(first)
     assert start_attributes_can_wait(provider, first) is expected
+
+
+def test_a_staged_payload_is_seen_only_by_the_thread_that_staged_it() -> None:
+    """Spans start on many threads at once: each on_start must find its own payload."""
+    registry = PayloadRegistry()
+    mine = SpanPayload(TOOL, "s-1", "bash")
+    registry.stage(mine)
+    seen: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def other() -> None:
+        seen.append(registry.staged())  # nothing staged on this thread yet
+        theirs = SpanPayload(TOOL, "s-1", "grep")
+        registry.stage(theirs)
+        barrier.wait()
+        barrier.wait()
+        seen.append(registry.staged())
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    barrier.wait()  # the other thread has staged its own payload meanwhile
+    assert registry.staged() is mine
+    registry.bind(1, mine)  # binding clears this thread's slot only
+    assert registry.staged() is None
+    barrier.wait()
+    thread.join()
+    assert seen[0] is None
+    assert isinstance(seen[1], SpanPayload) and seen[1].name == "grep"
