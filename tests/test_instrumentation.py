@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -126,6 +127,23 @@ def test_capture_content_puts_content_on_spans_truncated() -> None:
     assert tool_span.attributes[sc.GEN_AI_TOOL_CALL_RESULT] == "short"
     (event,) = [e for e in run_span.events if e.name == sc.EVENT_USER_INPUT]
     assert event.attributes[sc.EVENT_USER_INPUT_TEXT].startswith("a prompt l")
+
+
+def test_a_prompt_given_as_messages_is_recorded_as_json_text() -> None:
+    """Agents often hold the prompt as a message list: events and spans get valid text."""
+    messages = [{"role": "user", "content": "fix the test"}]
+    with capture(capture_content=True) as cap:
+        with cap.telemetry.session("s") as session, session.run(messages) as run:
+            pass
+        run_span = cap.span("invoke_agent agent")
+    text = json.dumps(messages)
+    assert run.prompt == text
+    start = next(e for e in cap.events if isinstance(e, kt.AgentStartEvent))
+    user_input = next(e for e in cap.events if isinstance(e, kt.UserInputEvent))
+    assert start.prompt == text and user_input.text == text
+    assert kt.event_from_dict(json.loads(json.dumps(start.to_dict()))) == start
+    (event,) = [e for e in run_span.events if e.name == sc.EVENT_USER_INPUT]
+    assert event.attributes[sc.EVENT_USER_INPUT_TEXT] == text
 
 
 def test_end_event_totals() -> None:

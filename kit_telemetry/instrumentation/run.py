@@ -12,7 +12,7 @@ from ..events import AgentEndEvent
 from ..tracing import RUN, TURN, SpanPayload
 from .calls import LLMCall, ToolCall
 from .context import ROOT_CONTEXT, _current_run, _current_turn
-from .scope import _SpanScope, _stop_reason_for
+from .scope import _SpanScope, _stop_reason_for, _to_text
 
 if TYPE_CHECKING:
     from .session import Session
@@ -29,7 +29,8 @@ class Run(_SpanScope):
     def __init__(self, session: Session, prompt: str | None, agent_name: str) -> None:
         self._init_scope(session._tel)
         self.session = session
-        self.prompt = prompt
+        # Events and span attributes carry text: a message list becomes its JSON text.
+        self.prompt = prompt if prompt is None or isinstance(prompt, str) else _to_text(prompt)
         if not isinstance(agent_name, str) or not agent_name:
             session._tel._bad_input(
                 f"run agent_name must be a non-empty string, got {agent_name!r}"

@@ -95,7 +95,11 @@ class Session:
         self._tel._session_ended(self)
 
     def run(self, prompt: str | None = None, *, agent_name: str = "agent") -> Run:
-        """A new agent run in this session (use it with ``with``)."""
+        """A new agent run in this session (use it with ``with``).
+
+        A prompt that is not a string (a list of messages, for instance) is recorded as its
+        JSON text, as tool arguments are.
+        """
         return Run(self, prompt, agent_name)
 
     def __enter__(self) -> Session:
