@@ -317,10 +317,11 @@ _GLOBAL_PROBE = textwrap.dedent(
 )
 
 
-def test_global_tracer_provider_is_replaced_only_when_asked() -> None:
+def test_global_tracer_provider_is_replaced_only_when_asked(tmp_path: Path) -> None:
     """No globals taken by force; checked in a fresh interpreter so ours stays untouched."""
     done = subprocess.run(
         [sys.executable, "-c", _GLOBAL_PROBE],
+        cwd=tmp_path,  # the installed package, not a source tree in the working directory
         capture_output=True,
         text=True,
         timeout=60,

@@ -174,6 +174,7 @@ def test_console_script_runs_state(session: Path) -> None:
     """The real entry point, in a real process, prints the state and exits 0."""
     proc = subprocess.run(
         [sys.executable, "-m", "kit_telemetry", "state", str(session), "get", "cost_usd"],
+        cwd=session.parent,  # the installed package, not a source tree in the working directory
         capture_output=True,
         text=True,
         timeout=30,
