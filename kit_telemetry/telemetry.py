@@ -3,7 +3,8 @@
 One ``Telemetry`` owns (or joins) a ``TracerProvider`` and adds, in order, the
 ``UsageAggregator``, the ``ExtensionSpanProcessor`` and the export processors; it records
 metrics into its own Prometheus registry, prices calls, enforces budgets and keeps each
-session's state.
+session's state. The instrumentation handles it hands out talk to one ``Runtime``
+(``_runtime.py``), never to ``Telemetry`` itself.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import logging
 import math
 import os
 import threading
+import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 from opentelemetry import trace as trace_api
 from opentelemetry.metrics import MeterProvider
@@ -30,27 +31,29 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
 
 from . import instrumentation
+from ._errors import ErrorPolicy
+from ._runtime import Runtime
 from .aggregation import UsageAggregator
 from .errors import ConfigError, ExtensionLoadError, UnknownCommandError, UsageError
 from .extensions.processor import ExtensionSpanProcessor
 from .instrumentation import Session
 from .metrics import KitMetrics
 from .pricing import ModelPrice, PriceTable
-from .tracing import start_attributes_can_wait
+from .state.registry import StateRegistry
+from .tokens import TokenUsage
 
 if TYPE_CHECKING:
+    from .budgets.config import BudgetConfig
     from .budgets.enforcer import BudgetStatus
     from .budgets.gate import BudgetGate, BudgetsOption
     from .exporters.prometheus import MetricsServer
     from .extensions.api import LoadedExtension
-    from .state import SessionState
 
 __version__ = "0.1.0"
 logger = logging.getLogger("kit_telemetry")
 _T = TypeVar("_T")
 
 _DURABILITY = ("sync", "batched")
-_MAX_ENDED_SESSION_FILES = 10_000
 _EXTENSION_ERRORS = ("raise", "log")
 
 
@@ -107,7 +110,9 @@ class Telemetry:
         console_stream: TextIO | None = None,
         handler_timeout_s: float = 5.0,
         max_label_values: int = 100,
-        **unknown: object,
+        # No value type-checks here, so mypy reports a misspelt option; at run time it is
+        # a ConfigError that lists the allowed ones.
+        **unknown: NoReturn,
     ) -> None:
         if unknown:
             raise ConfigError(
@@ -137,15 +142,9 @@ class Telemetry:
         self.capture_content = bool(capture_content)
         self.max_content_chars = max_content_chars
         self.strict = bool(strict)
-        self.state_dir = Path(state_dir).expanduser() if state_dir is not None else None
-        self.state_durability = state_durability
+        self._errors = ErrorPolicy(strict=self.strict)
         self._lock = threading.Lock()
         self._closed = False
-        self._sessions: dict[str, Session] = {}
-        # Session files of ended sessions (most recent), so that commands run for them
-        # after the fact still find their state.
-        self._ended_session_files: OrderedDict[str, str] = OrderedDict()
-        self._states: dict[str, SessionState] = {}
 
         # Built in order; if any step fails, what was started is stopped again, so that a
         # bad configuration leaves no server, thread or open file behind.
@@ -153,9 +152,6 @@ class Telemetry:
         self._budgets: BudgetGate | None = None
         self._processors: list[SpanProcessor] = []
         self._owns_provider = False
-        # True: spans made through the API start without their attributes, which the
-        # aggregator sets (see tracing.start_attributes_can_wait).
-        self._late_start_attributes = False
         try:
             # Metrics first: everything else reports its errors through them.
             if isinstance(prometheus, CollectorRegistry):
@@ -169,25 +165,35 @@ class Telemetry:
             self.metrics = KitMetrics(
                 registry=registry, meter_provider=meter_provider, max_label_values=max_label_values
             )
+            self._errors.count_with(self.metrics.record_internal_error)
             self.prices = PriceTable(prices, subscription_providers=subscription_providers)
-
-            if budgets is not None:
-                from .budgets.gate import BudgetGate
-
-                self._budgets = BudgetGate.from_option(budgets, telemetry=self)
-
-            self.aggregator = UsageAggregator(
-                pricer=self.prices, metrics=self.metrics, on_error=self._internal_error
-            )
-
-            self._extensions = ExtensionSpanProcessor(
-                self.aggregator,
-                state_provider=self._state_for,
-                handler_timeout_s=handler_timeout_s,
-                metrics=self.metrics,
-                on_error=self._count_error,
+            self._states = StateRegistry(
+                state_dir=state_dir,
+                durability=state_durability,  # type: ignore[arg-type]  # checked above
+                on_error=lambda exc: self._errors.failed("state", exc),
                 strict=self.strict,
             )
+            self.aggregator = UsageAggregator(
+                pricer=self.prices, metrics=self.metrics, on_error=self._errors.failed
+            )
+            self._extensions = ExtensionSpanProcessor(
+                self.aggregator,
+                state_provider=self._states.state_for,
+                handler_timeout_s=handler_timeout_s,
+                metrics=self.metrics,
+                # Load failures the user chose to tolerate were logged where they happened.
+                on_error=lambda component, exc: self._errors.count(component),
+                strict=self.strict,
+            )
+            if budgets is not None:
+                from .budgets.gate import BudgetGate, budget_config
+
+                self._budgets = BudgetGate(
+                    budget_config(budgets),
+                    prices=self.prices,
+                    metrics=self.metrics,
+                    emit=self._extensions.emit,
+                )
 
             owns_provider = tracer_provider is None
             if tracer_provider is None:
@@ -206,10 +212,21 @@ class Telemetry:
                 from .exporters.pipeline import build_export_processors, build_span_exporters
 
                 span_exporters = build_span_exporters(exporters, console_stream=console_stream)
+                # Export runs on a background thread: never raised there, even when strict;
+                # the guarded exporter has logged the failure once already.
                 self._processors += build_export_processors(
-                    span_exporters, on_error=self._export_error
+                    span_exporters, on_error=lambda component, exc: self._errors.count(component)
                 )
-            self._tracer = tracer_provider.get_tracer("kit_telemetry", __version__)
+            self._runtime = Runtime(
+                tracer=tracer_provider.get_tracer("kit_telemetry", __version__),
+                errors=self._errors,
+                prices=self.prices,
+                aggregator=self.aggregator,
+                states=self._states,
+                budgets=self._budgets,
+                capture_content=self.capture_content,
+                max_content_chars=max_content_chars,
+            )
 
             if isinstance(prometheus, str):
                 from .exporters.prometheus import start_metrics_server
@@ -223,9 +240,6 @@ class Telemetry:
             # Last, once nothing else can fail: a provider can never lose a processor again.
             for processor in self._processors:
                 tracer_provider.add_span_processor(processor)
-            self._late_start_attributes = start_attributes_can_wait(
-                tracer_provider, self.aggregator
-            )
             if install_global:
                 trace_api.set_tracer_provider(tracer_provider)
             if self.prices._bundled:
@@ -241,6 +255,21 @@ class Telemetry:
         # Flush and close at interpreter exit, unless shut down before; held weakly so an
         # unused Telemetry can still be garbage collected.
         atexit.register(_shutdown_at_exit, weakref.ref(self))
+
+    @property
+    def state_dir(self) -> os.PathLike[str] | None:
+        """Where the state of sessions without a session file lives (None: in memory)."""
+        return self._states.state_dir
+
+    @property
+    def budget_config(self) -> BudgetConfig | None:
+        """The budgets and alert sinks in force (None: no budgets)."""
+        return self._budgets.config if self._budgets is not None else None
+
+    @property
+    def extension_processor(self) -> ExtensionSpanProcessor:
+        """The span processor that runs the extensions' handlers."""
+        return self._extensions
 
     # --- instrumentation ---------------------------------------------------------------
     def session(
@@ -269,7 +298,7 @@ class Telemetry:
             raise UsageError(f"session_id must be a non-empty string, got {session_id!r}")
         file = os.fspath(Path(session_file).expanduser()) if session_file is not None else None
         return Session(
-            self,
+            self._runtime,
             session_id,
             session_file=file,
             user=user,
@@ -283,13 +312,19 @@ class Telemetry:
 
     def price(self, provider: str, model: str, usage: Mapping[str, int]) -> float | None:
         """The cost in USD of ``usage`` (record_usage's token keywords); None if unknown."""
-        return self.prices.cost_usd(
-            provider,
-            model,
+        tokens = TokenUsage(
             input_tokens=int(usage.get("input_tokens", 0)),
             output_tokens=int(usage.get("output_tokens", 0)),
             cache_read_tokens=int(usage.get("cache_read_tokens", 0)),
             cache_write_tokens=int(usage.get("cache_write_tokens", 0)),
+        )
+        return self.prices.cost_usd(
+            provider,
+            model,
+            input_tokens=tokens.input_tokens,
+            output_tokens=tokens.output_tokens,
+            cache_read_tokens=tokens.cache_read_tokens,
+            cache_write_tokens=tokens.cache_write_tokens,
         )
 
     def budget_status(self) -> list[BudgetStatus]:
@@ -325,7 +360,6 @@ class Telemetry:
             UnknownCommandError: no extension registered ``name``.
             TypeError: ``args`` is not a string, or ``session`` is not a ``Session``.
         """
-        # Checked here: the extension runtime may be compiled, and would refuse them less clearly.
         if not isinstance(name, str):
             raise UnknownCommandError(f"command names are strings, got {name!r}")
         if not isinstance(args, str):
@@ -336,16 +370,23 @@ class Telemetry:
 
     # --- lifecycle -------------------------------------------------------------------------
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Deliver everything pending: spans, async handlers, batched state, alerts, metrics."""
+        """Deliver everything pending (state, alerts, async handlers, spans, metrics).
+
+        Every step shares one deadline, ``timeout_millis`` from now; returns False when
+        something was still pending at the deadline or failed.
+        """
+        deadline = time.monotonic() + timeout_millis / 1000
+
+        def left_ms() -> int:
+            return max(int((deadline - time.monotonic()) * 1000), 0)
+
         ok = True
-        for state in list(self._states.values()):
-            state.flush()
+        self._states.flush()
         if self._budgets is not None:
-            self._budgets.flush(timeout_millis / 1000)
+            ok = self._budgets.flush(left_ms() / 1000) and ok
         for processor in self._processors:
-            ok = processor.force_flush(timeout_millis) and ok
-        self.metrics.force_flush(timeout_millis)  # after the processors: their last calls too
-        return ok
+            ok = processor.force_flush(left_ms()) and ok
+        return self.metrics.force_flush(left_ms()) and ok
 
     def shutdown(self) -> None:
         """Flush and release everything; safe to call more than once."""
@@ -356,8 +397,7 @@ class Telemetry:
         try:
             self.force_flush(5000)
         finally:
-            for state in list(self._states.values()):
-                state.close()
+            self._states.close()
             if self._budgets is not None:
                 self._budgets.close()
             if self._owns_provider:
@@ -395,97 +435,6 @@ class Telemetry:
     ) -> None:
         self.shutdown()
 
-    # --- internal: used by the instrumentation handles -------------------------------------
-    def _clip(self, text: str) -> str:
-        limit = self.max_content_chars
-        if len(text) <= limit:
-            return text
-        return text[:limit] + f"...[truncated {len(text) - limit} chars]"
-
-    def _bad_input(self, message: str) -> None:
-        """Bad input on the hot path: raised when strict, else logged and counted."""
-        if self.strict:
-            raise UsageError(message)
-        logger.warning("kit-telemetry: %s", message)
-        self.metrics.record_internal_error("api")
-
-    def _internal_error(self, component: str, exc: BaseException) -> None:
-        """A failure inside telemetry: raised when strict, else logged and counted."""
-        self.metrics.record_internal_error(component)
-        if self.strict:
-            raise exc
-        logger.error("kit-telemetry %s failed: %s", component, exc, exc_info=exc)
-
-    def _count_error(self, component: str, exc: BaseException | None) -> None:
-        # For failures that were already logged where they happened, and that the user
-        # chose to tolerate (extension_errors="log"): counted, never raised.
-        self.metrics.record_internal_error(component)
-
-    def _export_error(self, component: str, exc: BaseException | None) -> None:
-        # Export runs on a background thread: never raise there, even when strict. The
-        # guarded exporter has already logged the failure once; here it is only counted.
-        self.metrics.record_internal_error(component)
-
-    def _price(
-        self, session: Session, provider: str, model: str, usage: Mapping[str, int]
-    ) -> float | None:
-        try:
-            return self.prices.cost_usd(
-                provider,
-                model,
-                input_tokens=usage["input_tokens"],
-                output_tokens=usage["output_tokens"],
-                cache_read_tokens=usage["cache_read_tokens"],
-                cache_write_tokens=usage["cache_write_tokens"],
-                subscription=session.subscription,
-            )
-        except Exception as exc:
-            self._internal_error("pricing", exc)
-            return None
-
-    def _session_started(self, session: Session) -> None:
-        with self._lock:
-            self._sessions[session.session_id] = session
-        if session.subscription:
-            self.aggregator.mark_subscription(session.session_id)
-
-    def _session_ended(self, session: Session) -> None:
-        with self._lock:
-            self._sessions.pop(session.session_id, None)
-            state = self._states.pop(session.session_id, None)
-            if session.session_file is not None:
-                self._ended_session_files[session.session_id] = session.session_file
-                if len(self._ended_session_files) > _MAX_ENDED_SESSION_FILES:
-                    self._ended_session_files.popitem(last=False)
-        if state is not None:
-            state.close()
-
-    def _open_state(self, session: Session) -> SessionState:
-        return self._state_for(session.session_id, session.session_file)
-
-    def _state_for(self, session_id: str, session_file: str | None = None) -> SessionState:
-        """The state store of a session (opened on first use, one per session)."""
-        from .state import SessionState, sidecar_path
-
-        with self._lock:
-            state = self._states.get(session_id)
-            if state is None:
-                if session_file is None and session_id in self._sessions:
-                    session_file = self._sessions[session_id].session_file
-                if session_file is None:
-                    session_file = self._ended_session_files.get(session_id)
-                path = sidecar_path(
-                    session_file=session_file, session_id=session_id, state_dir=self.state_dir
-                )
-                state = SessionState(
-                    path,
-                    durability=self.state_durability,  # type: ignore[arg-type]
-                    on_error=lambda exc: self._internal_error("state", exc),
-                    strict=self.strict,
-                )
-                self._states[session_id] = state
-        return state
-
 
 def _import_price_data() -> None:
     try:
@@ -512,6 +461,5 @@ def _check_choice(field: str, value: object, allowed: Sequence[str]) -> None:
         raise ConfigError(f"{field} {value!r} is not one of {', '.join(allowed)}")
 
 
-def configure(**options: Any) -> Telemetry:
-    """Create a ``Telemetry`` (the same keyword arguments); the usual way to start."""
-    return Telemetry(**options)
+configure = Telemetry
+"""Create a ``Telemetry``: the usual way to start (the same, typed, keyword arguments)."""

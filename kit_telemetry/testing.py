@@ -81,17 +81,8 @@ def capture(**options: Any) -> Iterator[Capture]:
         for event_type in EventType:
             api.on(event_type, record)
 
-    telemetry._extensions._setup(
-        "kit_telemetry.testing", "kit_telemetry.testing", __file__, _Module(setup)
-    )
+    telemetry.extension_processor.load_setup("kit_telemetry.testing", setup)
     try:
         yield cap
     finally:
         telemetry.shutdown()
-
-
-class _Module:
-    """A stand-in module for the built-in recorder extension."""
-
-    def __init__(self, setup: Any) -> None:
-        self.setup = setup

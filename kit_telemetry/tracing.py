@@ -6,10 +6,6 @@ unless ``capture_content`` is on (the prompt, tool arguments and results, the re
 The API stages the payload before it starts the span (so ``on_start`` callbacks can read
 it), binds it to the span id once started and unbinds it after the span has ended.
 
-The payload may also carry the span's start attributes, for the aggregator to set first
-thing in its ``on_start`` (see ``start_attributes_can_wait``): our attributes are clean
-already, and the SDK's checks of each value cost a quarter of a span's start.
-
 Spans made by other instrumentations have no payload: ``payload_from_attributes`` reads
 the same facts from their GenAI attributes, so the processors treat both alike.
 """
@@ -21,18 +17,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import (
-    ReadableSpan,
-    Span,
-    SpanProcessor,
-    SynchronousMultiSpanProcessor,
-    TracerProvider,
-)
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-from opentelemetry.sdk.trace.sampling import ParentBased, StaticSampler, TraceIdRatioBased
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
-from opentelemetry.util.types import AttributeValue
 
 from . import semconv as sc
 from .events import Event
@@ -76,8 +62,6 @@ class SpanPayload:
         stop_reason: why a run stopped, when the API knows better than the last finish reason.
         end_event: the end event the aggregator built, for the API to hand out.
         parent: the payload of the enclosing span made through the API, if any.
-        start_attributes: attributes the span was started without, for the aggregator
-            to set when the span starts (see ``start_attributes_can_wait``).
 
     The aggregator keeps its bookkeeping of a span it counts here too:
 
@@ -102,7 +86,6 @@ class SpanPayload:
         "role",
         "run",
         "session_id",
-        "start_attributes",
         "stop_reason",
         "turn",
         "usage",
@@ -133,7 +116,6 @@ class SpanPayload:
         self.turn: RunningTotals | None = None
         self.llm_parent: SpanPayload | None = None
         self.counted_below = False
-        self.start_attributes: Mapping[str, AttributeValue] | None = None
 
 
 class PayloadRegistry:
@@ -146,8 +128,6 @@ class PayloadRegistry:
 
     def __init__(self) -> None:
         self._by_span: dict[int, SpanPayload] = {}
-        # A plain threading.local, not a subclass: compiled by mypyc (see pyproject.toml),
-        # a subclass loses its per-thread storage (and crashed the interpreter).
         self._staged = threading.local()
         # The payload of a live span, or None for spans made by other code.
         self.get: Callable[[int], SpanPayload | None] = self._by_span.get
@@ -175,60 +155,6 @@ class PayloadRegistry:
 
 
 PAYLOADS = PayloadRegistry()
-
-
-# --- start attributes, set late ---------------------------------------------------------------
-# The SDK's own samplers, which decide on the trace id and the parent alone.
-_ATTRIBUTE_BLIND = (
-    StaticSampler.should_sample,
-    TraceIdRatioBased.should_sample,
-    ParentBased.should_sample,
-)
-# Span processors of the SDK that do nothing when a span starts.
-_IDLE_AT_START = (
-    SpanProcessor.on_start,
-    BatchSpanProcessor.on_start,
-    SimpleSpanProcessor.on_start,
-)
-_PARENT_BASED_DELEGATES = (
-    "_root",
-    "_remote_parent_sampled",
-    "_remote_parent_not_sampled",
-    "_local_parent_sampled",
-    "_local_parent_not_sampled",
-)
-
-
-def start_attributes_can_wait(provider: TracerProvider, first: SpanProcessor) -> bool:
-    """Whether spans of ``provider`` may start without attributes that ``first`` sets.
-
-    True when nothing looks at a span between its creation and ``first.on_start``: the
-    sampler decides without the attributes (one of the SDK's own, whose delegates are
-    too), and every processor before ``first`` on the provider does nothing when a span
-    starts (the SDK's export processors). The spans then come out the same as when the
-    attributes are given to ``start_span``.
-    """
-    active = getattr(provider, "_active_span_processor", None)
-    if type(active) is not SynchronousMultiSpanProcessor:
-        return False
-    processors: tuple[SpanProcessor, ...] = getattr(active, "_span_processors", ())
-    for processor in processors:
-        if processor is first:
-            return _ignores_attributes(provider.sampler)
-        if type(processor).on_start not in _IDLE_AT_START:
-            return False
-    return False
-
-
-def _ignores_attributes(sampler: object) -> bool:
-    decide = getattr(type(sampler), "should_sample", None)
-    if decide not in _ATTRIBUTE_BLIND:
-        return False
-    if decide is ParentBased.should_sample:
-        return all(
-            _ignores_attributes(getattr(sampler, name, None)) for name in _PARENT_BASED_DELEGATES
-        )
-    return True
 
 
 # --- spans of other instrumentations --------------------------------------------------------
@@ -320,48 +246,3 @@ def _int(attributes: Mapping[str, Any], key: str) -> int:
 def _str(attributes: Mapping[str, Any], key: str) -> str:
     value = attributes.get(key)
     return value if isinstance(value, str) else ""
-
-
-def set_clean_attributes(
-    span: Span | Any, attributes: Mapping[str, AttributeValue], *, ending: bool = False
-) -> None:
-    """Set attributes kit-telemetry built itself, skipping the SDK's per-value checks.
-
-    Our values are already clean (numbers, strings, tuples of strings) and our keys valid,
-    and the SDK's checked path costs about 0.6 us per attribute, on every LLM call. So
-    while the span is the SDK's own, has no value-length limit, none of the keys is set
-    yet and its attribute limit leaves room, the attributes go straight into its mapping,
-    under the span's lock: the span comes out the same. Otherwise the public setter runs.
-
-    ``ending=True`` is for ``SpanProcessor._on_ending``: the SDK marks a span ended just
-    before it calls that hook, so the public setters refuse there (opentelemetry-sdk
-    <= 1.45); the attributes are then written into the span's bounded mapping, checked.
-    """
-    bounded = getattr(span, "_attributes", None)
-    lock = getattr(span, "_lock", None)
-    if type(bounded) is not BoundedAttributes or lock is None:  # not an ABC check: hot path
-        if not ending:
-            span.set_attributes(attributes)
-        return
-    with lock:
-        if not ending and getattr(span, "_end_time", None) is not None:
-            return  # ended: the public setter would only warn
-        store = getattr(bounded, "_dict", None)
-        maxlen = bounded.maxlen
-        if (
-            type(store) is dict
-            and bounded.max_value_len is None
-            and (maxlen is None or len(store) + len(attributes) <= maxlen)
-            and store.keys().isdisjoint(attributes)
-        ):
-            store.update(attributes)
-            return
-        if not ending:
-            bounded._set_items(attributes)  # the span's lock is held, as set_attributes does
-            return
-        immutable = bounded._immutable
-        bounded._immutable = False
-        try:
-            bounded._set_items(attributes)
-        finally:
-            bounded._immutable = immutable

@@ -633,8 +633,9 @@ def test_foreign_agent_spans_are_aggregated_one_turn_per_llm_call() -> None:
     assert end.tool_names == ("lookup", "lookup")
     assert end.stop_reason == "stop"
     assert errors == 1
-    for field in sc.TOTAL_FIELDS:
-        assert span.attributes[sc.KIT_RUN_PREFIX + field] == getattr(end, field), field
+    # Another library's span is its own: the totals go to the event and the metrics only.
+    assert span.attributes is not None
+    assert not [key for key in span.attributes if key.startswith(sc.KIT_RUN_PREFIX)]
 
 
 def test_llm_call_without_usage_counts_with_zero_tokens_as_unpriced() -> None:

@@ -50,7 +50,6 @@ from ..tracing import (
     error_type_of,
     payload_from_attributes,
     read_end_attributes,
-    set_clean_attributes,
 )
 from .ports import EventSink, Pricer, UsageMetrics
 from .totals import RunningTotals, RunTally, SessionTally
@@ -99,7 +98,6 @@ class UsageAggregator(SpanProcessor):
         self._on_error = on_error
         self._lock = threading.Lock()
         self._foreign: dict[int, SpanPayload] = {}  # live spans of other code, by span id
-        self._ending: dict[int, SpanPayload] = {}  # live runs and session ends, by span id
         self._sessions: OrderedDict[str, SessionTally] = OrderedDict()
         self._sink: EventSink | None = None
         self.want_events(tuple(EventType))
@@ -149,48 +147,59 @@ class UsageAggregator(SpanProcessor):
                 unpriced_call_count=t.unpriced_call_count,
             )
 
+    def run_attributes(
+        self, payload: SpanPayload, duration_ms: float, *, failed: bool
+    ) -> dict[str, AttributeValue]:
+        """The ``kit.run.*`` totals of a run made through the API, to set before it ends.
+
+        Args:
+            payload: the run span's payload (counted since its start).
+            duration_ms: the run's duration.
+            failed: the run ends with an error.
+        """
+        run = payload.run
+        if run is None:
+            return {}
+        with self._lock:
+            out = _prefixed(sc.KIT_RUN_PREFIX, run.totals, duration_ms)
+            stop_reason = payload.stop_reason
+            if stop_reason is None and failed:
+                stop_reason = "error"
+            stop_reason = stop_reason or run.last_finish_reason
+        out[sc.KIT_RUN_ID] = run.run_id
+        if stop_reason is not None:
+            out[sc.KIT_RUN_STOP_REASON] = stop_reason
+        return out
+
+    def session_attributes(self, session_id: str, end_ns: int) -> dict[str, AttributeValue]:
+        """The ``kit.session.*`` totals of a live session, for its end span."""
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None:
+                return {}
+            out = _prefixed(
+                sc.KIT_SESSION_PREFIX, session.totals, (end_ns - session.started_ns) / 1e6
+            )
+            out[sc.KIT_SESSION_RUN_COUNT] = session.run_count
+        return out
+
     def open_span_count(self) -> int:
-        """Live spans tracked (of other code; runs and session ends) and live sessions.
+        """Live spans of other code tracked, and live sessions.
 
         For tests of bounded memory.
         """
         with self._lock:
-            return len(self._foreign) + len(self._ending) + len(self._sessions)
+            return len(self._foreign) + len(self._sessions)
 
     # --- SpanProcessor ----------------------------------------------------------------
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            payload = PAYLOADS.staged()
-            if payload is not None and payload.start_attributes is not None:
-                # Started without them (tracing.start_attributes_can_wait): no processor
-                # before this one looks at a starting span, so every one that does sees them.
-                set_clean_attributes(span, payload.start_attributes)
-                payload.start_attributes = None
-            events = self._start(span, payload)
+            events = self._start(span, PAYLOADS.staged())
         except Exception as exc:  # a processor must never raise into span creation
             self._fail(exc)
             return
         if events and self._sink is not None:
             self._sink(events, span)
-
-    def _on_ending(self, span: Span) -> None:
-        # Called for every span: only runs and session ends, noted at their start, get
-        # their totals written here.
-        span_id = span.context.span_id
-        payload = self._ending.pop(span_id, None)
-        if payload is None:
-            return
-        try:
-            if payload.role == RUN and payload.run is not None:
-                own = PAYLOADS.get(span_id) is payload
-                run_attributes = self._run_attributes(span, payload.run, payload, own)
-                set_clean_attributes(span, run_attributes, ending=True)
-            elif payload.role == SESSION_END:
-                attributes = self._session_attributes(span)
-                if attributes:
-                    set_clean_attributes(span, attributes, ending=True)
-        except Exception as exc:
-            self._fail(exc)
 
     def on_end(self, span: ReadableSpan) -> None:
         try:
@@ -207,7 +216,6 @@ class UsageAggregator(SpanProcessor):
     def shutdown(self) -> None:
         with self._lock:
             self._foreign.clear()
-            self._ending.clear()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
@@ -250,7 +258,6 @@ class UsageAggregator(SpanProcessor):
                 session.run_count += 1
             payload.run = RunTally(run_id, session_id, payload.name, session)
             self._remember(span, payload, own)
-            self._ending[span.context.span_id] = payload
             if not self._build_run_start:
                 return []
             prompt = payload.content
@@ -282,7 +289,6 @@ class UsageAggregator(SpanProcessor):
                 )
             ]
         if role == SESSION_END:
-            self._ending[span.context.span_id] = payload
             return []
         parent = payload.parent if own and payload.parent is not None else self._parent_of(span)
         run = parent.run if parent is not None else None
@@ -349,8 +355,6 @@ class UsageAggregator(SpanProcessor):
             if node is not None:
                 read_end_attributes(span, payload)
         role = payload.role
-        if role in (RUN, SESSION_END):
-            self._ending.pop(span_id, None)  # an SDK without ``_on_ending`` left it there
         if node is None or node.run is None:
             return self._end_session(span, payload) if role == SESSION_END else []
         role = node.role
@@ -531,33 +535,6 @@ class UsageAggregator(SpanProcessor):
         if own is not None:
             own.end_event = event
         return [event]
-
-    def _run_attributes(
-        self, span: Span, run: RunTally, payload: SpanPayload, own: bool
-    ) -> dict[str, AttributeValue]:
-        with self._lock:
-            out = _prefixed(sc.KIT_RUN_PREFIX, run.totals, _duration_ms(span))
-            stop_reason = payload.stop_reason if own else None
-            if stop_reason is None and span.status.status_code is _ERROR:
-                stop_reason = "error"
-            stop_reason = stop_reason or run.last_finish_reason
-        out[sc.KIT_RUN_ID] = run.run_id
-        if stop_reason is not None:
-            out[sc.KIT_RUN_STOP_REASON] = stop_reason
-        return out
-
-    def _session_attributes(self, span: Span) -> dict[str, AttributeValue]:
-        session_id = payload_from_attributes(span).session_id
-        with self._lock:
-            session = self._sessions.get(session_id)
-            if session is None:
-                return {}
-            end_ns = span.end_time or time.time_ns()
-            out = _prefixed(
-                sc.KIT_SESSION_PREFIX, session.totals, (end_ns - session.started_ns) / 1e6
-            )
-            out[sc.KIT_SESSION_RUN_COUNT] = session.run_count
-        return out
 
 
 def _prefixed(prefix: str, totals: RunningTotals, duration_ms: float) -> dict[str, AttributeValue]:

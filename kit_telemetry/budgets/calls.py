@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .ledger import Counter
 
-__all__ = ["Admission", "CallScope"]
+__all__ = ["Admission", "CallScope", "LLMRequest"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,6 +39,24 @@ class CallScope:
     model: str = ""
     agent: str = ""
     attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LLMRequest:
+    """An LLM call about to be made: what admission needs to know, as plain values.
+
+    Attributes:
+        scope: who is calling.
+        max_tokens: the most output tokens the call may produce (0 when not given).
+        estimated_input_tokens: the input tokens expected (the caller's estimate, or the
+            largest input of the run's earlier calls).
+        subscription: the session is billed by subscription (its calls cost 0).
+    """
+
+    scope: CallScope
+    max_tokens: int = 0
+    estimated_input_tokens: int = 0
+    subscription: bool = False
 
 
 class Admission:

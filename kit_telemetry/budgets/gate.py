@@ -1,26 +1,28 @@
 """The budget gate: where the instrumentation API meets the budget enforcer.
 
-``LLMCall`` asks the gate to admit it on entry (the worst case: the input estimate plus
-``max_tokens`` at the model's output price) and to settle or release it on exit;
-``ToolCall`` asks it to count tool calls against run limits. Alerts go to the extension
+It takes plain values: an ``LLMRequest`` is admitted on entry to a call (the worst case:
+the input estimate plus ``max_tokens`` at the model's prices) and settled or released on
+exit; a tool call's ``CallScope`` is counted against run limits. Alerts go to the extension
 handlers (as ``budget_alert`` events) and to the configured alert sinks.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import ConfigError
 from ..events import BudgetAlertEvent
+from ..tokens import TokenUsage
 from .alerts import AlertDispatcher, build_sinks
+from .calls import Admission, CallScope, LLMRequest
 from .config import Budget, BudgetConfig, load_budget_config
-from .enforcer import Admission, BudgetEnforcer, BudgetStatus, CallScope
+from .enforcer import BudgetEnforcer, BudgetStatus
 
 if TYPE_CHECKING:
-    from ..instrumentation import LLMCall, Run, ToolCall
-    from ..telemetry import Telemetry
+    from ..metrics import KitMetrics
+    from ..pricing import ModelPrice
 
 BudgetsOption = str | os.PathLike[str] | Sequence[Budget] | BudgetConfig
 
@@ -49,69 +51,87 @@ def budget_config(option: BudgetsOption) -> BudgetConfig:
     return BudgetConfig(budgets=budgets)
 
 
-class BudgetGate:
-    """Admission and settlement for one ``Telemetry``."""
+class PriceLookup(Protocol):
+    """Finds a model's price (``pricing.PriceTable`` is one)."""
 
-    def __init__(self, config: BudgetConfig, telemetry: Telemetry) -> None:
-        self._telemetry = telemetry
+    def find_price(self, provider: str, model: str) -> ModelPrice | None: ...
+
+
+class BudgetGate:
+    """Admission and settlement of calls, for one ``Telemetry``.
+
+    Args:
+        config: the budgets and alert sinks.
+        prices: prices the worst case of a call at admission.
+        metrics: budget gauges and counters, and internal errors.
+        emit: delivers budget alerts to the extension handlers.
+    """
+
+    def __init__(
+        self,
+        config: BudgetConfig,
+        *,
+        prices: PriceLookup,
+        metrics: KitMetrics,
+        emit: Callable[[BudgetAlertEvent], None] | None = None,
+    ) -> None:
         self.config = config
+        self._prices = prices
+        self._metrics = metrics
+        self._emit = emit
         sinks = build_sinks(config.alerts, on_error=self._alert_failed)
         self._alerts = AlertDispatcher(sinks, on_error=self._alert_failed)
-        self.enforcer = BudgetEnforcer(config, on_alert=self._on_alert, metrics=telemetry.metrics)
-
-    @classmethod
-    def from_option(cls, option: BudgetsOption, *, telemetry: Telemetry) -> BudgetGate:
-        """Build the gate from ``configure(budgets=...)``."""
-        return cls(budget_config(option), telemetry)
+        self.enforcer = BudgetEnforcer(config, on_alert=self._on_alert, metrics=metrics)
 
     # --- LLM calls ------------------------------------------------------------------
-    def admit_llm_call(self, call: LLMCall) -> Admission:
-        """Reserve the call's worst case on every matching budget, or raise ``BudgetExceeded``."""
-        run = call.turn.run
-        max_tokens = call.max_tokens or 0
-        estimate = call.estimated_input_tokens
-        if estimate is None:
-            estimate = run._max_input_tokens  # the largest input of this run's earlier calls
+    def admit_llm_call(self, request: LLMRequest) -> Admission:
+        """Reserve the call's worst case on every matching budget, or raise ``BudgetExceeded``.
+
+        The worst case is the input estimate plus ``max_tokens``, at the model's prices.
+        """
+        scope = request.scope
+        estimate = request.estimated_input_tokens
         worst_usd: float | None
-        if run.session.subscription:
+        if request.subscription:
             worst_usd = 0.0
         else:
-            price = self._telemetry.prices.find_price(call.provider, call.model)
+            price = self._prices.find_price(scope.provider, scope.model)
             worst_usd = (
                 None
                 if price is None
-                else price.cost_usd(input_tokens=estimate, output_tokens=max_tokens)
+                else price.cost_usd(input_tokens=estimate, output_tokens=request.max_tokens)
             )
         return self.enforcer.admit_llm_call(
-            self._scope(run, call.provider, call.model),
-            worst_case_usd=worst_usd,
-            worst_case_tokens=estimate + max_tokens,
+            scope, worst_case_usd=worst_usd, worst_case_tokens=estimate + request.max_tokens
         )
 
-    def finish_llm_call(self, call: LLMCall, admission: object, exc: BaseException | None) -> None:
-        """Settle the reservation to the actual usage, or release it if the call failed."""
-        assert isinstance(admission, Admission)
-        usage = call.usage
-        if usage is None and exc is not None:
-            self.enforcer.release(admission)
-            return
-        tokens = 0 if usage is None else sum(usage[k] for k in _TOKEN_KINDS)
+    def settle_llm_call(
+        self,
+        admission: Admission,
+        *,
+        usage: TokenUsage | None,
+        cost_usd: float | None,
+        response_id: str | None,
+    ) -> None:
+        """Settle the reservation to the actual usage (``usage`` None: nothing reported)."""
         self.enforcer.settle(
             admission,
-            cost_usd=call.cost_usd if usage is not None else None,
-            tokens=tokens,
-            idempotency_key=call._response_id,
+            cost_usd=cost_usd if usage is not None else None,
+            tokens=0 if usage is None else usage.total,
+            idempotency_key=response_id,
         )
 
-    # --- tool calls -----------------------------------------------------------------
-    def admit_tool_call(self, tool: ToolCall) -> Admission:
-        """Count a tool call against run limits, or raise ``BudgetExceeded``."""
-        run = tool.turn.run
-        return self.enforcer.admit_tool_call(self._scope(run, "", ""))
+    def release(self, admission: Admission) -> None:
+        """Drop a reservation without charging it: the call failed before any usage."""
+        self.enforcer.release(admission)
 
-    def finish_tool_call(self, admission: object) -> None:
+    # --- tool calls -----------------------------------------------------------------
+    def admit_tool_call(self, scope: CallScope) -> Admission:
+        """Count a tool call against run limits, or raise ``BudgetExceeded``."""
+        return self.enforcer.admit_tool_call(scope)
+
+    def settle_tool_call(self, admission: Admission) -> None:
         """A tool call counts whether it succeeded or failed."""
-        assert isinstance(admission, Admission)
         self.enforcer.settle(admission, cost_usd=None, tokens=0, idempotency_key=None)
 
     # --- status and lifecycle ----------------------------------------------------------
@@ -128,24 +148,10 @@ class BudgetGate:
         self._alerts.close()
         self.enforcer.close()
 
-    def _scope(self, run: Run, provider: str, model: str) -> CallScope:
-        session = run.session
-        return CallScope(
-            session_id=session.session_id,
-            run_id=run.run_id,
-            user=session.user,
-            provider=provider,
-            model=model,
-            agent=run.agent_name,
-            attributes=session.attributes,
-        )
-
     def _on_alert(self, event: BudgetAlertEvent) -> None:
-        self._telemetry._extensions.emit(event)
+        if self._emit is not None:
+            self._emit(event)
         self._alerts.dispatch(event)
 
     def _alert_failed(self, event: BudgetAlertEvent, exc: BaseException) -> None:
-        self._telemetry.metrics.record_internal_error("budget_alerts")
-
-
-_TOKEN_KINDS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+        self._metrics.record_internal_error("budget_alerts")

@@ -30,6 +30,7 @@ Why each layer, given how ``BatchSpanProcessor`` works in opentelemetry-sdk 1.45
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -37,6 +38,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from opentelemetry.context import Context
+from opentelemetry.sdk.environment_variables import OTEL_BSP_EXPORT_TIMEOUT
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
@@ -50,6 +52,8 @@ from kit_telemetry.exporters.guarded import (
 )
 from kit_telemetry.exporters.otlp import otlp_exporter
 from kit_telemetry.exporters.otlp_json import OTLPJsonFileExporter
+
+logger = logging.getLogger("kit_telemetry")
 
 __all__ = [
     "ALLOWED_EXPORTERS",
@@ -172,11 +176,15 @@ class ExportSpanProcessor(SpanProcessor):
     Args:
         exporter: the exporter (wrapped in a ``GuardedSpanExporter`` unless it is one).
         on_error: see ``GuardedSpanExporter``.
-        export_timeout_s: how long one export may take.
+        export_timeout_s: how long one export may take (default: ``OTEL_BSP_EXPORT_TIMEOUT``,
+            else 10 s).
         shutdown_timeout_s: how long ``shutdown`` may take, draining the queue included.
         max_queue_size: spans waiting for export; beyond it the oldest are dropped.
         max_export_batch_size: spans per export call (at most ``max_queue_size``).
         schedule_delay_s: how long the worker waits between exports when the queue is short.
+
+    The batch settings not given are the OpenTelemetry SDK's, so ``OTEL_BSP_SCHEDULE_DELAY``,
+    ``OTEL_BSP_MAX_QUEUE_SIZE`` and ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` apply.
 
     Raises:
         ConfigError: a number is not positive.
@@ -187,16 +195,24 @@ class ExportSpanProcessor(SpanProcessor):
         exporter: SpanExporter,
         *,
         on_error: ErrorCallback | None = None,
-        export_timeout_s: float = 10.0,
+        export_timeout_s: float | None = None,
         shutdown_timeout_s: float = 5.0,
-        max_queue_size: int = 2048,
-        max_export_batch_size: int = 512,
-        schedule_delay_s: float = 5.0,
+        max_queue_size: int | None = None,
+        max_export_batch_size: int | None = None,
+        schedule_delay_s: float | None = None,
     ) -> None:
         _check_positive("shutdown_timeout_s", shutdown_timeout_s)
-        _check_positive("schedule_delay_s", schedule_delay_s)
-        _check_count("max_queue_size", max_queue_size)
-        _check_count("max_export_batch_size", max_export_batch_size)
+        if schedule_delay_s is not None:
+            _check_positive("schedule_delay_s", schedule_delay_s)
+        if max_queue_size is not None:
+            _check_count("max_queue_size", max_queue_size)
+        if max_export_batch_size is not None:
+            _check_count("max_export_batch_size", max_export_batch_size)
+            if max_queue_size is not None:
+                max_export_batch_size = min(max_export_batch_size, max_queue_size)
+        if export_timeout_s is None:
+            export_timeout_s = _bsp_export_timeout_s()
+        _check_positive("export_timeout_s", export_timeout_s)
         self._guard = (
             exporter
             if isinstance(exporter, GuardedSpanExporter)
@@ -204,11 +220,12 @@ class ExportSpanProcessor(SpanProcessor):
         )
         self._on_error = on_error
         self._shutdown_timeout_s = float(shutdown_timeout_s)
+        # What is not given here is left to the SDK, which reads the OTEL_BSP_* variables.
         self._batch = BatchSpanProcessor(
             self._guard,
             max_queue_size=max_queue_size,
-            schedule_delay_millis=schedule_delay_s * 1000,
-            max_export_batch_size=min(max_export_batch_size, max_queue_size),
+            schedule_delay_millis=None if schedule_delay_s is None else schedule_delay_s * 1000,
+            max_export_batch_size=max_export_batch_size,
             export_timeout_millis=export_timeout_s * 1000,
         )
         self._lock = threading.Lock()
@@ -272,6 +289,19 @@ class ExportSpanProcessor(SpanProcessor):
             self._guard._report(exc)
 
 
+def _bsp_export_timeout_s() -> float:
+    """``OTEL_BSP_EXPORT_TIMEOUT`` (milliseconds) in seconds, else our 10 s default."""
+    raw = os.environ.get(OTEL_BSP_EXPORT_TIMEOUT, "").strip()
+    if raw:
+        try:
+            return int(raw) / 1000
+        except ValueError:
+            logger.warning(
+                "kit-telemetry: %s=%r is not an integer; using 10 s", OTEL_BSP_EXPORT_TIMEOUT, raw
+            )
+    return 10.0
+
+
 def _check_count(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name}: {value!r} is not a positive integer")
@@ -281,11 +311,11 @@ def build_export_processors(
     exporters: Iterable[SpanExporter],
     *,
     on_error: ErrorCallback | None = None,
-    export_timeout_s: float = 10.0,
+    export_timeout_s: float | None = None,
     shutdown_timeout_s: float = 5.0,
-    max_queue_size: int = 2048,
-    max_export_batch_size: int = 512,
-    schedule_delay_s: float = 5.0,
+    max_queue_size: int | None = None,
+    max_export_batch_size: int | None = None,
+    schedule_delay_s: float | None = None,
 ) -> list[SpanProcessor]:
     """Wrap each exporter in an ``ExportSpanProcessor``, ready for ``add_span_processor``.
 
@@ -300,13 +330,14 @@ def build_export_processors(
         max_export_batch_size: spans per export call.
         schedule_delay_s: the longest a span waits in the queue when the queue is short.
 
+    Settings left as None are the SDK's defaults or its ``OTEL_BSP_*`` variables.
+
     Returns:
         One processor per exporter, in order.
 
     Raises:
         ConfigError: a number is not positive.
     """
-    _check_positive("export_timeout_s", export_timeout_s)
     return [
         ExportSpanProcessor(
             exporter,

@@ -147,6 +147,19 @@ class ExtensionSpanProcessor(SpanProcessor):
             self._report("extension_load", exc)
             return LoadedExtension(name=name, path=text)
 
+    def load_setup(self, name: str, setup: Callable[[ExtensionAPI], object]) -> LoadedExtension:
+        """Run ``setup(api)`` of an extension defined in code (no module to import).
+
+        Raises:
+            ExtensionLoadError: an extension of that name is loaded, or ``setup`` raised.
+        """
+        if name in self._extensions:
+            raise ExtensionLoadError(
+                f"extension {name!r} is already loaded (from {self._extensions[name].path})"
+            )
+        path = getattr(setup, "__module__", None) or name
+        return self._setup(name, name, path, _SetupModule(setup))
+
     def reload(self, name: str) -> LoadedExtension:
         """Re-import a loaded extension and re-run its ``setup``; session state is untouched."""
         registered = self._extensions.get(name)
@@ -348,13 +361,6 @@ class ExtensionSpanProcessor(SpanProcessor):
             except Exception as exc:
                 self._handler_failed(extension, "span_start", exc)
 
-    def _on_ending(self, span: Span) -> None:
-        for extension, processor in self._processors:
-            try:
-                processor._on_ending(span)
-            except Exception as exc:
-                self._handler_failed(extension, "span_ending", exc)
-
     def on_end(self, span: ReadableSpan) -> None:
         for extension, processor in self._processors:
             try:
@@ -378,6 +384,13 @@ class ExtensionSpanProcessor(SpanProcessor):
             processor.shutdown()
         for state in list(self._own_states.values()):
             state.close()
+
+
+class _SetupModule:
+    """Stands for the module of an extension defined in code: it only has ``setup``."""
+
+    def __init__(self, setup: Callable[[ExtensionAPI], object]) -> None:
+        self.setup = setup
 
 
 def _is_async(handler: Handler) -> bool:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from .. import semconv as sc
+from ..budgets.calls import Admission, CallScope, LLMRequest
 from ..errors import BudgetExceeded
-from ..tracing import LLM, TOOL, LLMUsage, SpanPayload, set_clean_attributes
-from .scope import _SpanScope, _to_text
+from ..tokens import TokenUsage
+from ..tracing import LLM, TOOL, LLMUsage, SpanPayload
+from .scope import SpanScope, to_text
 
 if TYPE_CHECKING:
-    from .run import Turn
+    from .run import Run, Turn
 
 
 _USAGE_FIELDS = (
@@ -27,7 +30,7 @@ _USAGE_FIELDS = (
 )
 
 
-class LLMCall(_SpanScope):
+class LLMCall(SpanScope):
     """One request to a model: a ``chat {model}`` CLIENT span."""
 
     def __init__(
@@ -38,33 +41,65 @@ class LLMCall(_SpanScope):
         max_tokens: int | None,
         estimated_input_tokens: int | None,
     ) -> None:
-        self._init_scope(turn._tel)
+        self._init_scope(turn._runtime)
         self.turn = turn
-        tel = self._tel
+        errors = self._runtime.errors
         if not isinstance(provider, str) or not provider:
-            tel._bad_input(f"llm_call provider must be a non-empty string, got {provider!r}")
+            errors.bad_input(
+                "llm_call.provider",
+                f"llm_call provider must be a non-empty string, got {provider!r}",
+            )
             provider = str(provider) if provider else "unknown"
         if not isinstance(model, str) or not model:
-            tel._bad_input(f"llm_call model must be a non-empty string, got {model!r}")
+            errors.bad_input(
+                "llm_call.model", f"llm_call model must be a non-empty string, got {model!r}"
+            )
             model = str(model) if model else "unknown"
         self.provider = provider
         self.model = model
         self.max_tokens = max_tokens
         self.estimated_input_tokens = estimated_input_tokens
-        self.usage: dict[str, int] | None = None
+        self.tokens: TokenUsage | None = None
         self.cost_usd: float | None = None
         self._given_cost: float | None = None
         self._finish_reason: str | None = None
         self._response_id: str | None = None
-        self._admission: object | None = None
+        self._admission: Admission | None = None
+
+    @property
+    def usage(self) -> dict[str, int] | None:
+        """The usage recorded so far, as ``record_usage``'s token keywords (None: none yet)."""
+        tokens = self.tokens
+        if tokens is None:
+            return None
+        return {name: getattr(tokens, name) for name in _USAGE_FIELDS}
 
     def start(self) -> None:
-        """Admit the call against the budgets and start its span (``with`` does this).
+        """Admit the call against the budgets, then start its span (``with`` does this).
+
+        Admission comes first, so the span measures the model call alone.
 
         Raises:
             BudgetExceeded: a budget refused the call; the model must not be called.
         """
         run = self.turn.run
+        denied: BudgetExceeded | None = None
+        budgets = self._runtime.budgets
+        if budgets is not None:
+            request = LLMRequest(
+                scope=call_scope(run, self.provider, self.model),
+                max_tokens=self.max_tokens or 0,
+                estimated_input_tokens=(
+                    self.estimated_input_tokens
+                    if self.estimated_input_tokens is not None
+                    else run.largest_input_tokens
+                ),
+                subscription=run.session.subscription,
+            )
+            try:
+                self._admission = budgets.admit_llm_call(request)
+            except BudgetExceeded as exc:
+                denied = exc
         attributes: dict[str, AttributeValue] = {
             sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
             sc.GEN_AI_PROVIDER_NAME: self.provider,
@@ -73,27 +108,21 @@ class LLMCall(_SpanScope):
         }
         if self.max_tokens is not None:
             attributes[sc.GEN_AI_REQUEST_MAX_TOKENS] = self.max_tokens
+        if denied is not None:
+            attributes[sc.KIT_LLM_OUTCOME] = "budget_denied"
+            attributes[sc.KIT_BUDGET_DENIED] = denied.budget
         payload = SpanPayload(
             LLM, run.session.session_id, self.model, self.provider, parent=self.turn._payload
         )
-        span = self._open_span(
+        self._open_span(
             f"chat {self.model}", self.turn._context, attributes, payload, kind=SpanKind.CLIENT
         )
-        budgets = self._tel._budgets
-        if budgets is None:
-            return
-        try:
-            self._admission = budgets.admit_llm_call(self)
-        except BudgetExceeded as exc:
-            span.set_attributes(
-                {sc.KIT_LLM_OUTCOME: "budget_denied", sc.KIT_BUDGET_DENIED: exc.budget}
-            )
-            assert self._payload is not None
-            self._payload.outcome = "budget_denied"
+        if denied is not None:
+            payload.outcome = "budget_denied"
             self._ended = True
-            self._close_span(exc)
-            run._stop_reason = "budget_exceeded"
-            raise
+            self._close_span(denied)
+            run.stop_reason = "budget_exceeded"
+            raise denied
 
     def record_usage(
         self,
@@ -111,9 +140,12 @@ class LLMCall(_SpanScope):
         A second call replaces the first. ``cost_usd`` given here wins over the price table.
         Bad values are reported (raised when strict) and leave earlier usage as it was.
         """
-        tel = self._tel
+        errors = self._runtime.errors
         if self._ended:
-            tel._bad_input(f"record_usage on {self.model!r} after the call ended; usage ignored")
+            errors.bad_input(
+                "record_usage",
+                f"record_usage on {self.model!r} after the call ended; usage ignored",
+            )
             return
         values = (
             input_tokens,
@@ -124,14 +156,16 @@ class LLMCall(_SpanScope):
         )
         for name, value in zip(_USAGE_FIELDS, values, strict=True):
             if type(value) is not int or value < 0:  # bool and float are refused too
-                tel._bad_input(
-                    f"record_usage {name} must be a non-negative int, got {value!r}; usage ignored"
+                errors.bad_input(
+                    f"record_usage.{name}",
+                    f"record_usage {name} must be a non-negative int, got {value!r}; usage ignored",
                 )
                 return
         if reasoning_tokens > output_tokens:
-            tel._bad_input(
+            errors.bad_input(
+                "record_usage.reasoning_tokens",
                 f"record_usage reasoning_tokens ({reasoning_tokens}) are part of output_tokens "
-                f"({output_tokens}) and cannot exceed them; usage ignored"
+                f"({output_tokens}) and cannot exceed them; usage ignored",
             )
             return
         if cost_usd is not None and (
@@ -140,13 +174,20 @@ class LLMCall(_SpanScope):
             or not math.isfinite(cost_usd)
             or cost_usd < 0
         ):
-            tel._bad_input(
-                f"record_usage cost_usd must be a non-negative number or None, got {cost_usd!r}"
+            errors.bad_input(
+                "record_usage.cost_usd",
+                f"record_usage cost_usd must be a non-negative number or None, got {cost_usd!r}",
             )
             return
         finish_reason = self._text_or_none("finish_reason", finish_reason)
         response_id = self._text_or_none("response_id", response_id)
-        self.usage = dict(zip(_USAGE_FIELDS, values, strict=True))
+        self.tokens = TokenUsage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read_tokens,
+            cache_write_tokens=cache_write_tokens,
+            reasoning_tokens=reasoning_tokens,
+        )
         self._given_cost = float(cost_usd) if cost_usd is not None else None
         self._finish_reason = finish_reason
         self._response_id = response_id
@@ -154,20 +195,22 @@ class LLMCall(_SpanScope):
     def _text_or_none(self, name: str, value: object) -> str | None:
         if value is None or isinstance(value, str):
             return value
-        self._tel._bad_input(
-            f"record_usage {name} must be a string or None, got {value!r}; recorded as its str()"
+        self._runtime.errors.bad_input(
+            f"record_usage.{name}",
+            f"record_usage {name} must be a string or None, got {value!r}; recorded as its str()",
         )
         return str(value)
 
     def end(self, exc: BaseException | None = None) -> None:
         """End the call (``with`` does this): usage onto the span, budgets settled."""
+        end_ns = time.time_ns()  # the model call ends here; pricing and settling are not it
         if self._second_end():
             return
-        span = self._span
-        if span is None:
+        span, payload = self._span, self._payload
+        if span is None or payload is None:
             return
-        tel = self._tel
-        usage = self.usage
+        runtime = self._runtime
+        tokens = self.tokens
         run = self.turn.run
         outcome = "ok"
         if exc is not None:
@@ -176,67 +219,75 @@ class LLMCall(_SpanScope):
                 if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
                 else "error"
             )
-        if usage is not None:
-            cache_read = usage["cache_read_tokens"]
-            cache_write = usage["cache_write_tokens"]
-            total_input = usage["input_tokens"] + cache_read + cache_write
+        payload.outcome = outcome
+        if tokens is None:
+            span.set_attribute(sc.KIT_LLM_OUTCOME, outcome)
+        else:
             cost = self._given_cost
             if cost is None:
-                cost = tel._price(run.session, self.provider, self.model, usage)
+                cost = runtime.price(
+                    self.provider, self.model, tokens, subscription=run.session.subscription
+                )
             self.cost_usd = cost
-            attributes: dict[str, AttributeValue] = {
-                sc.GEN_AI_USAGE_INPUT_TOKENS: total_input,
-                sc.GEN_AI_USAGE_OUTPUT_TOKENS: usage["output_tokens"],
-                sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: cache_read,
-                sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: cache_write,
-                sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: usage["reasoning_tokens"],
-                sc.KIT_LLM_OUTCOME: outcome,
-            }
-            if cost is not None:
-                attributes[sc.KIT_USAGE_COST_USD] = cost
-            if self._finish_reason is not None:
-                attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (self._finish_reason,)
-            if self._response_id is not None:
-                attributes[sc.GEN_AI_RESPONSE_ID] = self._response_id
-            set_clean_attributes(span, attributes)
-            run._note_input(total_input)
-        else:
-            span.set_attribute(sc.KIT_LLM_OUTCOME, outcome)
-        payload = self._payload
-        assert payload is not None
-        payload.outcome = outcome
-        if usage is not None:
+            span.set_attributes(self._usage_attributes(tokens, cost, outcome))
+            run.note_input_tokens(tokens.total_input)
             payload.usage = LLMUsage(
-                input_tokens=usage["input_tokens"],
-                output_tokens=usage["output_tokens"],
-                cache_read_tokens=usage["cache_read_tokens"],
-                cache_write_tokens=usage["cache_write_tokens"],
-                reasoning_tokens=usage["reasoning_tokens"],
-                cost_usd=self.cost_usd,
+                input_tokens=tokens.input_tokens,
+                output_tokens=tokens.output_tokens,
+                cache_read_tokens=tokens.cache_read_tokens,
+                cache_write_tokens=tokens.cache_write_tokens,
+                reasoning_tokens=tokens.reasoning_tokens,
+                cost_usd=cost,
                 finish_reason=self._finish_reason,
                 response_id=self._response_id,
             )
-        budgets = tel._budgets
-        if budgets is not None and self._admission is not None:
-            budgets.finish_llm_call(self, self._admission, exc)
-        self._close_span(exc)
+        admission = self._admission
+        if runtime.budgets is not None and admission is not None:
+            if tokens is None and exc is not None:
+                runtime.budgets.release(admission)
+            else:
+                runtime.budgets.settle_llm_call(
+                    admission, usage=tokens, cost_usd=self.cost_usd, response_id=self._response_id
+                )
+        self._close_span(exc, end_ns)
+
+    def _usage_attributes(
+        self, tokens: TokenUsage, cost: float | None, outcome: str
+    ) -> dict[str, AttributeValue]:
+        attributes: dict[str, AttributeValue] = {
+            sc.GEN_AI_USAGE_INPUT_TOKENS: tokens.total_input,
+            sc.GEN_AI_USAGE_OUTPUT_TOKENS: tokens.output_tokens,
+            sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: tokens.cache_read_tokens,
+            sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: tokens.cache_write_tokens,
+            sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: tokens.reasoning_tokens,
+            sc.KIT_LLM_OUTCOME: outcome,
+        }
+        if cost is not None:
+            attributes[sc.KIT_USAGE_COST_USD] = cost
+        if self._finish_reason is not None:
+            attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (self._finish_reason,)
+        if self._response_id is not None:
+            attributes[sc.GEN_AI_RESPONSE_ID] = self._response_id
+        return attributes
 
 
-class ToolCall(_SpanScope):
+class ToolCall(SpanScope):
     """One tool execution: an ``execute_tool {name}`` span."""
 
     def __init__(self, turn: Turn, name: str, call_id: str | None, arguments: Any) -> None:
-        self._init_scope(turn._tel)
+        self._init_scope(turn._runtime)
         self.turn = turn
         if not isinstance(name, str) or not name:
-            turn._tel._bad_input(f"tool_call name must be a non-empty string, got {name!r}")
+            self._runtime.errors.bad_input(
+                "tool_call.name", f"tool_call name must be a non-empty string, got {name!r}"
+            )
             name = str(name) if name else "unknown"
         self.name = name
         self.call_id = call_id
         self.arguments = arguments
         self.result: Any = None
         self.is_error = False
-        self._admission: object | None = None
+        self._admission: Admission | None = None
 
     def start(self) -> None:
         """Start the tool's span (``with`` does this); run budgets may refuse it.
@@ -244,7 +295,7 @@ class ToolCall(_SpanScope):
         Raises:
             BudgetExceeded: a run budget on tool calls refused it.
         """
-        tel = self._tel
+        runtime = self._runtime
         turn = self.turn
         attributes: dict[str, AttributeValue] = {
             sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
@@ -253,8 +304,8 @@ class ToolCall(_SpanScope):
         }
         if self.call_id is not None:
             attributes[sc.GEN_AI_TOOL_CALL_ID] = self.call_id
-        if tel.capture_content and self.arguments is not None:
-            attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = tel._clip(_to_text(self.arguments))
+        if runtime.capture_content and self.arguments is not None:
+            attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = runtime.clip(to_text(self.arguments))
         span = self._open_span(
             f"execute_tool {self.name}",
             turn._context,
@@ -268,22 +319,23 @@ class ToolCall(_SpanScope):
                 turn._payload,
             ),
         )
-        budgets = tel._budgets
-        if budgets is None:
+        if runtime.budgets is None:
             return
         try:
-            self._admission = budgets.admit_tool_call(self)
+            self._admission = runtime.budgets.admit_tool_call(call_scope(turn.run, "", ""))
         except BudgetExceeded as exc:
             span.set_attribute(sc.KIT_BUDGET_DENIED, exc.budget)
             self._ended = True
             self._close_span(exc)
-            turn.run._stop_reason = "budget_exceeded"
+            turn.run.stop_reason = "budget_exceeded"
             raise
 
     def set_result(self, result: Any, *, is_error: bool = False) -> None:
         """The tool's result; ``is_error`` marks a failed call (it still counts)."""
         if self._ended:
-            self._tel._bad_input(f"set_result on tool {self.name!r} after it ended; ignored")
+            self._runtime.errors.bad_input(
+                "set_result", f"set_result on tool {self.name!r} after it ended; ignored"
+            )
             return
         self.result = result
         self.is_error = bool(is_error)
@@ -292,12 +344,13 @@ class ToolCall(_SpanScope):
 
     def end(self, exc: BaseException | None = None) -> None:
         """End the tool call (``with`` does this)."""
+        end_ns = time.time_ns()
         if self._second_end():
             return
         span = self._span
         if span is None:
             return
-        tel = self._tel
+        runtime = self._runtime
         if self.is_error or exc is not None:
             span.set_attribute(sc.KIT_TOOL_IS_ERROR, True)
             if self._payload is not None:
@@ -305,9 +358,22 @@ class ToolCall(_SpanScope):
             if exc is None:
                 span.set_attribute(sc.ERROR_TYPE, "tool_error")
                 span.set_status(Status(StatusCode.ERROR, "tool reported an error"))
-        if tel.capture_content and self.result is not None:
-            span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, tel._clip(_to_text(self.result)))
-        budgets = tel._budgets
-        if budgets is not None and self._admission is not None:
-            budgets.finish_tool_call(self._admission)
-        self._close_span(exc)
+        if runtime.capture_content and self.result is not None:
+            span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, runtime.clip(to_text(self.result)))
+        if runtime.budgets is not None and self._admission is not None:
+            runtime.budgets.settle_tool_call(self._admission)
+        self._close_span(exc, end_ns)
+
+
+def call_scope(run: Run, provider: str, model: str) -> CallScope:
+    """Who is making a call of ``run``: what budgets match on and count separately."""
+    session = run.session
+    return CallScope(
+        session_id=session.session_id,
+        run_id=run.run_id,
+        user=session.user,
+        provider=provider,
+        model=model,
+        agent=run.agent_name,
+        attributes=session.attributes,
+    )

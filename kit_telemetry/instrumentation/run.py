@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.util.types import AttributeValue
@@ -12,13 +13,13 @@ from ..events import AgentEndEvent
 from ..tracing import RUN, TURN, SpanPayload
 from .calls import LLMCall, ToolCall
 from .context import ROOT_CONTEXT, _current_run, _current_turn
-from .scope import _SpanScope, _stop_reason_for, _to_text
+from .scope import SpanScope, stop_reason_for, to_text
 
 if TYPE_CHECKING:
     from .session import Session
 
 
-class Run(_SpanScope):
+class Run(SpanScope):
     """One agent run (a prompt processed to a final answer): the root span of a trace.
 
     After the block exits, ``end_event`` holds the enriched ``AgentEndEvent``.
@@ -27,13 +28,14 @@ class Run(_SpanScope):
     _var = _current_run
 
     def __init__(self, session: Session, prompt: str | None, agent_name: str) -> None:
-        self._init_scope(session._tel)
+        runtime = session._runtime
+        self._init_scope(runtime)
         self.session = session
         # Events and span attributes carry text: a message list becomes its JSON text.
-        self.prompt = prompt if prompt is None or isinstance(prompt, str) else _to_text(prompt)
+        self.prompt = prompt if prompt is None or isinstance(prompt, str) else to_text(prompt)
         if not isinstance(agent_name, str) or not agent_name:
-            session._tel._bad_input(
-                f"run agent_name must be a non-empty string, got {agent_name!r}"
+            runtime.errors.bad_input(
+                "run.agent_name", f"run agent_name must be a non-empty string, got {agent_name!r}"
             )
             agent_name = str(agent_name) if agent_name else "agent"
         self.agent_name = agent_name
@@ -41,8 +43,9 @@ class Run(_SpanScope):
         self._lock = threading.Lock()
         self._next_turn = 0
         self._open_turn: Turn | None = None  # the implicit turn of run-level calls
-        self._max_input_tokens = 0  # largest input so far: the next call's admission estimate
-        self._stop_reason: str | None = None
+        self._largest_input_tokens = 0
+        # Why the run stopped, when the API knows better than the last finish reason.
+        self.stop_reason: str | None = None
 
     @property
     def run_id(self) -> str:
@@ -53,7 +56,7 @@ class Run(_SpanScope):
 
     def start(self) -> None:
         """Start the run's span (``with`` does this)."""
-        tel = self._tel
+        runtime = self._runtime
         attributes: dict[str, AttributeValue] = {
             sc.GEN_AI_OPERATION_NAME: sc.OP_INVOKE_AGENT,
             sc.GEN_AI_AGENT_NAME: self.agent_name,
@@ -67,8 +70,8 @@ class Run(_SpanScope):
         )
         if self.prompt is not None:
             event_attributes: dict[str, AttributeValue] = {}
-            if tel.capture_content:
-                event_attributes[sc.EVENT_USER_INPUT_TEXT] = tel._clip(self.prompt)
+            if runtime.capture_content:
+                event_attributes[sc.EVENT_USER_INPUT_TEXT] = runtime.clip(self.prompt)
             span.add_event(sc.EVENT_USER_INPUT, event_attributes)
 
     def end(self, exc: BaseException | None = None) -> None:
@@ -79,22 +82,23 @@ class Run(_SpanScope):
             open_turn, self._open_turn = self._open_turn, None
         if open_turn is not None:
             open_turn.end()
-        span = self._span
-        if span is not None:
-            stop_reason = _stop_reason_for(exc) if exc is not None else self._stop_reason
+        span, payload = self._span, self._payload
+        end_ns = time.time_ns()
+        if span is not None and payload is not None:
+            runtime = self._runtime
+            stop_reason = stop_reason_for(exc) if exc is not None else self.stop_reason
             if stop_reason is not None:
-                span.set_attribute(sc.KIT_RUN_STOP_REASON, stop_reason)
-                assert self._payload is not None
-                self._payload.stop_reason = stop_reason
-            if (
-                self._tel.capture_content
-                and self._payload is not None
-                and self._payload.result is not None
-            ):
-                span.set_attribute(sc.KIT_RUN_RESPONSE, self._tel._clip(str(self._payload.result)))
-        self._close_span(exc)
-        if self._payload is not None and isinstance(self._payload.end_event, AgentEndEvent):
-            self.end_event = self._payload.end_event
+                payload.stop_reason = stop_reason
+            # Our own span ends through this code: its totals are set while it is open.
+            duration_ms = (end_ns - self._start_ns) / 1e6
+            span.set_attributes(
+                runtime.run_attributes(payload, duration_ms, failed=exc is not None)
+            )
+            if runtime.capture_content and payload.result is not None:
+                span.set_attribute(sc.KIT_RUN_RESPONSE, runtime.clip(str(payload.result)))
+        self._close_span(exc, end_ns)
+        if payload is not None and isinstance(payload.end_event, AgentEndEvent):
+            self.end_event = payload.end_event
 
     def set_response(self, response: str) -> None:
         """The run's final answer; becomes ``AgentEndEvent.response``."""
@@ -142,18 +146,28 @@ class Run(_SpanScope):
                 self._open_turn = turn
         return turn.tool_call(name, call_id=call_id, arguments=arguments)
 
-    def _note_input(self, total_input_tokens: int) -> None:
+    @property
+    def largest_input_tokens(self) -> int:
+        """The largest input (every kind) of this run's calls so far.
+
+        A call that comes without an input estimate is admitted with this one.
+        """
+        return self._largest_input_tokens
+
+    def note_input_tokens(self, total_input_tokens: int) -> None:
+        """An LLM call of this run used ``total_input_tokens`` input tokens."""
         with self._lock:
-            self._max_input_tokens = max(self._max_input_tokens, total_input_tokens)
+            if total_input_tokens > self._largest_input_tokens:
+                self._largest_input_tokens = total_input_tokens
 
 
-class Turn(_SpanScope):
+class Turn(SpanScope):
     """One iteration of the agent loop: a ``turn {index}`` child span of the run."""
 
     _var = _current_turn
 
     def __init__(self, run: Run, index: int) -> None:
-        self._init_scope(run._tel)
+        self._init_scope(run._runtime)
         self.run = run
         self.index = index
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
+import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,23 +20,24 @@ from ..errors import BudgetExceeded
 from ..tracing import PAYLOADS, SpanPayload
 
 if TYPE_CHECKING:
-    from ..telemetry import Telemetry
+    from .._runtime import Runtime
 
 
-class _SpanScope:
+class SpanScope:
     """A span that is open for the length of a ``with`` block."""
 
-    _tel: Telemetry
+    _runtime: Runtime
     _span: trace_api.Span | None
     _span_id: int
+    _start_ns: int
     _context: Context
     _payload: SpanPayload | None
     _ended: bool
     _var: contextvars.ContextVar[Any] | None = None
     _tokens: list[tuple[contextvars.Token[Any], object]]
 
-    def _init_scope(self, tel: Telemetry) -> None:
-        self._tel = tel
+    def _init_scope(self, runtime: Runtime) -> None:
+        self._runtime = runtime
         self._span = None
         self._payload = None
         self._ended = False
@@ -50,13 +52,11 @@ class _SpanScope:
         *,
         kind: SpanKind = SpanKind.INTERNAL,
     ) -> trace_api.Span:
-        tel = self._tel
         PAYLOADS.stage(payload)
-        if tel._late_start_attributes:  # the aggregator sets them, before anyone sees them
-            payload.start_attributes = attributes
-            span: trace_api.Span = tel._tracer.start_span(name, context=parent, kind=kind)
-        else:
-            span = tel._tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
+        self._start_ns = time.time_ns()  # kept: run totals need the duration before the end
+        span = self._runtime.tracer.start_span(
+            name, context=parent, kind=kind, attributes=attributes, start_time=self._start_ns
+        )
         self._span_id = span.get_span_context().span_id
         PAYLOADS.bind(self._span_id, payload)
         self._payload = payload
@@ -64,14 +64,15 @@ class _SpanScope:
         self._context = trace_api.set_span_in_context(span, parent)
         return span
 
-    def _close_span(self, exc: BaseException | None) -> None:
+    def _close_span(self, exc: BaseException | None, end_ns: int | None = None) -> None:
+        """End the span (at ``end_ns`` when given: work done since is not the call's)."""
         span = self._span
         if span is None:
             return
         if exc is not None:
-            _mark_error(span, exc)
+            mark_error(span, exc)
         try:
-            span.end()
+            span.end(end_time=end_ns)
         finally:  # a strict handler may raise out of end(): the payload still goes
             PAYLOADS.unbind(self._span_id)
 
@@ -83,8 +84,9 @@ class _SpanScope:
 
     def _second_end(self) -> bool:
         if self._ended:
-            self._tel._bad_input(
-                f"{type(self).__name__} was ended twice; the second end is ignored"
+            name = type(self).__name__
+            self._runtime.errors.bad_input(
+                f"{name}.end", f"{name} was ended twice; the second end is ignored"
             )
             return True
         self._ended = True
@@ -127,17 +129,17 @@ class _SpanScope:
         self.__exit__(exc_type, exc, tb)
 
 
-_S = TypeVar("_S", bound=_SpanScope)
+_S = TypeVar("_S", bound=SpanScope)
 
 
-def _mark_error(span: trace_api.Span, exc: BaseException) -> None:
+def mark_error(span: trace_api.Span, exc: BaseException) -> None:
     error_type = type(exc).__qualname__
     span.set_attribute(sc.ERROR_TYPE, error_type)
     span.record_exception(exc)
     span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
 
 
-def _stop_reason_for(exc: BaseException) -> str:
+def stop_reason_for(exc: BaseException) -> str:
     if isinstance(exc, BudgetExceeded):
         return "budget_exceeded"
     if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
@@ -145,7 +147,7 @@ def _stop_reason_for(exc: BaseException) -> str:
     return "error"
 
 
-def _to_text(value: Any) -> str:
+def to_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     try:

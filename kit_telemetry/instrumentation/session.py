@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import time
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -13,11 +14,11 @@ from ..events import SessionEndEvent
 from ..tracing import PAYLOADS, SESSION_END, SpanPayload
 from .context import ROOT_CONTEXT, _current_session
 from .run import Run
-from .scope import _mark_error
+from .scope import mark_error
 
 if TYPE_CHECKING:
+    from .._runtime import Runtime
     from ..state import SessionState
-    from ..telemetry import Telemetry
 
 
 class Session:
@@ -29,7 +30,7 @@ class Session:
 
     def __init__(
         self,
-        tel: Telemetry,
+        runtime: Runtime,
         session_id: str,
         *,
         session_file: str | None = None,
@@ -37,7 +38,7 @@ class Session:
         subscription: bool = False,
         attributes: dict[str, str] | None = None,
     ) -> None:
-        self._tel = tel
+        self._runtime = runtime
         self.session_id = session_id
         self.session_file = session_file
         self.user = user
@@ -53,7 +54,7 @@ class Session:
     def state(self) -> SessionState:
         """This session's key-value store (shared by all extensions of the session)."""
         if self._state is None:
-            self._state = self._tel._open_state(self)
+            self._state = self._runtime.state(self.session_id, self.session_file)
         return self._state
 
     def start(self) -> None:
@@ -61,38 +62,43 @@ class Session:
         if self._started:
             return
         self._started = True
-        self._tel._session_started(self)
+        self._runtime.session_started(
+            self.session_id, self.session_file, subscription=self.subscription
+        )
         attributes: dict[str, AttributeValue] = {sc.GEN_AI_CONVERSATION_ID: self.session_id}
         if self.session_file is not None:
             attributes[sc.KIT_SESSION_FILE] = self.session_file
         if self.user is not None:
             attributes[sc.KIT_SESSION_USER] = self.user
-        self._tel._tracer.start_span(
+        self._runtime.tracer.start_span(
             sc.SPAN_SESSION_START, context=ROOT_CONTEXT, attributes=attributes
         ).end()
 
     def end(self, exc: BaseException | None = None) -> None:
         """Close the session: emits ``session_end`` with the totals, flushes its state."""
+        runtime = self._runtime
         if self._ended:
-            self._tel._bad_input(f"session {self.session_id!r} was ended twice")
+            runtime.errors.bad_input("Session.end", f"session {self.session_id!r} was ended twice")
             return
         self._ended = True
         payload = SpanPayload(SESSION_END, self.session_id)
-        span = self._tel._tracer.start_span(
+        span = runtime.tracer.start_span(
             sc.SPAN_SESSION_END,
             context=ROOT_CONTEXT,
             attributes={sc.GEN_AI_CONVERSATION_ID: self.session_id},
         )
         PAYLOADS.bind(span.get_span_context().span_id, payload)
         if exc is not None:
-            _mark_error(span, exc)
+            mark_error(span, exc)
+        end_ns = time.time_ns()
         try:
-            span.end()
+            span.set_attributes(runtime.session_attributes(self.session_id, end_ns))
+            span.end(end_time=end_ns)
         finally:  # a strict handler may raise out of end(): the payload still goes
             PAYLOADS.unbind(span.get_span_context().span_id)
         if isinstance(payload.end_event, SessionEndEvent):
             self.end_event = payload.end_event
-        self._tel._session_ended(self)
+        runtime.session_ended(self.session_id)
 
     def run(self, prompt: str | None = None, *, agent_name: str = "agent") -> Run:
         """A new agent run in this session (use it with ``with``).

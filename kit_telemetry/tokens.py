@@ -1,0 +1,46 @@
+"""``TokenUsage``: the token counts of an LLM call (or a sum of calls), by disjoint kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenUsage:
+    """Tokens by kind. The input kinds are disjoint; reasoning tokens are part of output.
+
+    Attributes:
+        input_tokens: input tokens neither read from nor written to a cache.
+        output_tokens: output tokens, reasoning included.
+        cache_read_tokens: input tokens read from a cache.
+        cache_write_tokens: input tokens written to a cache.
+        reasoning_tokens: the part of ``output_tokens`` spent reasoning.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_input(self) -> int:
+        """Every input token, cached or not (what providers bill as the prompt)."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    @property
+    def total(self) -> int:
+        """Every billable token: the input kinds plus output."""
+        return self.total_input + self.output_tokens
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+
+NO_TOKENS = TokenUsage()
