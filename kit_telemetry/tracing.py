@@ -24,7 +24,7 @@ from . import semconv as sc
 from .events import Event
 
 if TYPE_CHECKING:
-    from .aggregation.totals import RunningTotals, RunTally
+    from .totals import RunningTotals, RunTally
 
 # What a span is, for the processors.
 RUN, TURN, LLM, TOOL, SESSION_START, SESSION_END, OTHER = range(7)

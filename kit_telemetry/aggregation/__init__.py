@@ -1,7 +1,7 @@
 """The aggregator: folds LLM calls and tool calls into turn, run and session totals.
 
-``processor`` holds ``UsageAggregator`` (a ``SpanProcessor``); ``ports`` what it reports
-to; ``totals`` the running totals it keeps.
+``processor`` holds ``UsageAggregator`` (a ``SpanProcessor``) and ``ports`` what it reports
+to; the running totals it keeps are ``kit_telemetry.totals``.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from ..events import (
     UserInputEvent,
     builder,
 )
+from ..totals import RunningTotals, RunTally, SessionTally
 from ..tracing import (
     LLM,
     PAYLOADS,
@@ -52,7 +53,6 @@ from ..tracing import (
     read_end_attributes,
 )
 from .ports import EventSink, Pricer, UsageMetrics
-from .totals import RunningTotals, RunTally, SessionTally
 
 logger = logging.getLogger("kit_telemetry")
 

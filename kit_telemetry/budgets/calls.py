@@ -7,11 +7,11 @@ reservation in the ledger.
 from __future__ import annotations
 
 import itertools
-import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from .._fork import after_fork_in_child
 from .ledger import Counter
 
 __all__ = ["Admission", "CallScope", "LLMRequest"]
@@ -91,6 +91,13 @@ class Admission:
         """Whether the admission was settled or released already."""
         return self._done
 
+    def finish(self) -> bool:
+        """Mark the admission settled or released; False if it already was (do nothing)."""
+        if self._done:
+            return False
+        self._done = True
+        return True
+
     def __repr__(self) -> str:
         budgets = sorted({counter.budget for counter, _ in self.amounts})
         return f"Admission({self.reservation_id!r}, budgets={budgets}, done={self._done})"
@@ -108,6 +115,5 @@ class _ReservationIds:
 
 
 _reservation_ids = _ReservationIds()
-if hasattr(os, "register_at_fork"):
-    # A child forked from one parent must not reuse the parent's ids on a shared ledger.
-    os.register_at_fork(after_in_child=_reservation_ids.renew)
+# A child forked from one parent must not reuse the parent's ids on a shared ledger.
+after_fork_in_child(_reservation_ids, _ReservationIds.renew)

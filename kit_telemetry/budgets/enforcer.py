@@ -197,10 +197,7 @@ class BudgetEnforcer:
             idempotency_key: the provider's response id; usage settled twice under one key
                 counts once.
         """
-        if admission._done:
-            return
-        admission._done = True
-        if not admission.amounts:
+        if not admission.finish() or not admission.amounts:
             return
         try:
             usd = _micros(cost_usd)
@@ -221,10 +218,7 @@ class BudgetEnforcer:
 
     def release(self, admission: Admission) -> None:
         """Drop a reservation without charging it (the call failed or was cancelled)."""
-        if admission._done:
-            return
-        admission._done = True
-        if not admission.amounts:
+        if not admission.finish() or not admission.amounts:
             return
         try:
             counters = [counter for counter, _ in admission.amounts]

@@ -38,7 +38,7 @@ from kit_telemetry.semconv import (
 
 __all__ = ["ConsoleRunExporter", "format_run_line"]
 
-_logger = logging.getLogger(__name__)
+_logger = logging.getLogger("kit_telemetry")
 
 # Indexed by field name so a field renamed in semconv fails loudly here, not silently as 0.
 _RUN = {name: total_attribute(KIT_RUN_PREFIX, name) for name in TOTAL_FIELDS}

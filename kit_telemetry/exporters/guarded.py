@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -29,6 +27,7 @@ from typing import TypeVar
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from kit_telemetry._fork import after_fork_in_child
 from kit_telemetry.errors import ConfigError
 
 __all__ = [
@@ -36,7 +35,7 @@ __all__ = [
     "GuardedSpanExporter",
 ]
 
-_logger = logging.getLogger(__name__)
+_logger = logging.getLogger("kit_telemetry")
 
 ErrorCallback = Callable[[str, "BaseException | None"], None]
 """``on_error(component, exc)``: called (from a background thread) for every export problem.
@@ -127,7 +126,7 @@ class GuardedSpanExporter(SpanExporter):
         self._shut_down = False
         self._failure_count = 0
         self._refusals = 0
-        _reset_after_fork(self, GuardedSpanExporter._after_fork)
+        after_fork_in_child(self, GuardedSpanExporter._after_fork)
 
     @property
     def exporter(self) -> SpanExporter:
@@ -175,14 +174,14 @@ class GuardedSpanExporter(SpanExporter):
                         f"(timeout {self._timeout_s:g} s), {len(spans)} spans dropped"
                     )
         if problem is not None:
-            self._report(problem, quiet=quiet)
+            self.report(problem, quiet=quiet)
             return SpanExportResult.FAILURE
         assert call is not None  # set on the only path that leaves problem unset
         if call.error is not None:
-            self._report(call.error)
+            self.report(call.error)
             return SpanExportResult.FAILURE
         if call.result is not SpanExportResult.SUCCESS:
-            self._report(None)
+            self.report(None)
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
@@ -195,7 +194,7 @@ class GuardedSpanExporter(SpanExporter):
             f"kit-telemetry-flush-{self._name}",
         )
         if outcome.error is not None:
-            self._report(outcome.error)
+            self.report(outcome.error)
         return outcome.finished and bool(flushed) and flushed[0]
 
     def shutdown(self) -> None:
@@ -213,9 +212,9 @@ class GuardedSpanExporter(SpanExporter):
             self._exporter.shutdown, limit - time.monotonic(), f"kit-telemetry-stop-{self._name}"
         )
         if not outcome.finished:
-            self._report(TimeoutError(f"{self._name}.shutdown() did not return in time"))
+            self.report(TimeoutError(f"{self._name}.shutdown() did not return in time"))
         elif outcome.error is not None:
-            self._report(outcome.error)
+            self.report(outcome.error)
 
     def _after_fork(self) -> None:
         # The child has no export thread: an export in flight at fork time would otherwise
@@ -224,7 +223,7 @@ class GuardedSpanExporter(SpanExporter):
         self._running = None
         self._refusals = 0
 
-    def _set_deadline(self, deadline: float) -> None:
+    def set_deadline(self, deadline: float) -> None:
         """Bound everything still to come (exports, shutdown) by ``deadline`` (monotonic s)."""
         with self._cond:
             if self._deadline is None or deadline < self._deadline:
@@ -272,7 +271,8 @@ class GuardedSpanExporter(SpanExporter):
                 error,
             )
 
-    def _report(self, exc: BaseException | None, *, quiet: bool = False) -> None:
+    def report(self, exc: BaseException | None, *, quiet: bool = False) -> None:
+        """Count and log a failed export (``exc`` None: the exporter returned FAILURE)."""
         with self._cond:
             self._failure_count += 1
         if exc is None:
@@ -289,20 +289,6 @@ class GuardedSpanExporter(SpanExporter):
                 self._on_error(COMPONENT, exc)
             except Exception:
                 _logger.warning("on_error callback raised", exc_info=True)
-
-
-def _reset_after_fork(owner: _T, method: Callable[[_T], None]) -> None:
-    """Call ``method(owner)`` in forked children, without keeping ``owner`` alive."""
-    if not hasattr(os, "register_at_fork"):
-        return
-    ref = weakref.ref(owner)
-
-    def after_in_child() -> None:
-        alive = ref()
-        if alive is not None:
-            method(alive)
-
-    os.register_at_fork(after_in_child=after_in_child)
 
 
 def _check_positive(name: str, value: float) -> None:

@@ -24,19 +24,20 @@ import logging
 import math
 import os
 import threading
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanContext
 
+from kit_telemetry._fork import after_fork_in_child
+
 __all__ = [
     "OTLPJsonFileExporter",
     "encode_otlp_json_lines",
 ]
 
-_logger = logging.getLogger(__name__)
+_logger = logging.getLogger("kit_telemetry")
 
 # The Collector's otlpjsonfile receiver reads lines with fileconsumer, whose max_log_size
 # defaults to 1 MiB; a longer line would be cut, so big batches are split across lines.
@@ -272,17 +273,12 @@ class OTLPJsonFileExporter(SpanExporter):
         self._lock = threading.Lock()
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
         self._fd: int | None = os.open(self._path, flags, 0o644)
-        if hasattr(os, "register_at_fork"):
-            # A forked child shares the O_APPEND descriptor (fine) but may inherit the lock
-            # held by a thread that does not exist there.
-            ref = weakref.ref(self)
+        # A forked child shares the O_APPEND descriptor (fine) but may inherit the lock
+        # held by a thread that does not exist there.
+        after_fork_in_child(self, OTLPJsonFileExporter._new_lock)
 
-            def after_in_child() -> None:
-                exporter = ref()
-                if exporter is not None:
-                    exporter._lock = threading.Lock()
-
-            os.register_at_fork(after_in_child=after_in_child)
+    def _new_lock(self) -> None:
+        self._lock = threading.Lock()
 
     @property
     def path(self) -> str:

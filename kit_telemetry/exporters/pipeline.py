@@ -250,7 +250,7 @@ class ExportSpanProcessor(SpanProcessor):
             self._batch.on_end(span)
         except Exception as exc:
             # The SDK's multi-processor does not catch, so this would surface in span.end().
-            self._guard._report(exc)
+            self._guard.report(exc)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Export what is queued, waiting at most ``timeout_millis``.
@@ -267,7 +267,7 @@ class ExportSpanProcessor(SpanProcessor):
             "kit-telemetry-flush",
         )
         if outcome.error is not None:
-            self._guard._report(outcome.error)
+            self._guard.report(outcome.error)
         return (
             outcome.finished and flushed == [True] and self._guard.failure_count == failures_before
         )
@@ -281,12 +281,12 @@ class ExportSpanProcessor(SpanProcessor):
             if self._shut_down:
                 return
             self._shut_down = True
-        self._guard._set_deadline(time.monotonic() + self._shutdown_timeout_s)
+        self._guard.set_deadline(time.monotonic() + self._shutdown_timeout_s)
         try:
             # The SDK's shutdown is unannotated; it returns nothing.
             self._batch.shutdown()  # type: ignore[no-untyped-call]
         except Exception as exc:
-            self._guard._report(exc)
+            self._guard.report(exc)
 
 
 def _bsp_export_timeout_s() -> float:

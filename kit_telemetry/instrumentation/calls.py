@@ -115,7 +115,7 @@ class LLMCall(SpanScope):
             LLM, run.session.session_id, self.model, self.provider, parent=self.turn._payload
         )
         self._open_span(
-            f"chat {self.model}", self.turn._context, attributes, payload, kind=SpanKind.CLIENT
+            f"chat {self.model}", self.turn.context, attributes, payload, kind=SpanKind.CLIENT
         )
         if denied is not None:
             payload.outcome = "budget_denied"
@@ -308,7 +308,7 @@ class ToolCall(SpanScope):
             attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = runtime.clip(to_text(self.arguments))
         span = self._open_span(
             f"execute_tool {self.name}",
-            turn._context,
+            turn.context,
             attributes,
             SpanPayload(
                 TOOL,

@@ -69,12 +69,12 @@ def attach(scope: Session | Run | Turn) -> Iterator[None]:
     elif isinstance(scope, Run):
         tokens.append((_current_session, _current_session.set(scope.session)))
         tokens.append((_current_run, _current_run.set(scope)))
-        otel_token = context_api.attach(scope._context)
+        otel_token = context_api.attach(scope.context)
     else:
         tokens.append((_current_session, _current_session.set(scope.run.session)))
         tokens.append((_current_run, _current_run.set(scope.run)))
         tokens.append((_current_turn, _current_turn.set(scope)))
-        otel_token = context_api.attach(scope._context)
+        otel_token = context_api.attach(scope.context)
     try:
         yield
     finally:

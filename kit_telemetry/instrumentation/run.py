@@ -180,7 +180,7 @@ class Turn(SpanScope):
         }
         self._open_span(
             f"turn {self.index}",
-            run._context,
+            run.context,
             attributes,
             SpanPayload(TURN, run.session.session_id, detail=self.index, parent=run._payload),
         )

@@ -76,6 +76,11 @@ class SpanScope:
         finally:  # a strict handler may raise out of end(): the payload still goes
             PAYLOADS.unbind(self._span_id)
 
+    @property
+    def context(self) -> Context:
+        """The OpenTelemetry context in which this handle's span is the current span."""
+        return self._context
+
     def start(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 

@@ -1,10 +1,10 @@
-"""The running totals the aggregator keeps: per turn, run and session."""
+"""The running totals of a turn, a run and a session, as the aggregator keeps them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..events import LLMUsageEvent
+from .events import LLMUsageEvent
 
 
 class RunningTotals:
