@@ -22,14 +22,14 @@ NOTIFY_TYPES = ("info", "warning", "error")
 class Host(Protocol):
     """What the extension runtime offers the API and contexts (``ExtensionSpanProcessor``)."""
 
-    def _register_handler(
+    def add_handler(
         self, extension: str, event_type: EventType, handler: Handler
     ) -> None: ...
-    def _register_command(self, extension: str, command: CommandDefinition) -> None: ...
-    def _register_processor(self, extension: str, processor: SpanProcessor) -> None: ...
-    def _notify(self, extension: str, message: str, type: str) -> None: ...
-    def _state(self, session_id: str) -> SessionState: ...
-    def _usage(self, session_id: str) -> UsageTotals: ...
+    def add_command(self, extension: str, command: CommandDefinition) -> None: ...
+    def add_span_processor(self, extension: str, processor: SpanProcessor) -> None: ...
+    def notify(self, extension: str, message: str, type: str) -> None: ...
+    def session_state(self, session_id: str) -> SessionState: ...
+    def session_usage(self, session_id: str) -> UsageTotals: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,7 +99,7 @@ class ExtensionAPI:
         def register(fn: _H) -> _H:
             if not callable(fn):
                 raise TypeError(f"handler for {kind.value} must be callable, got {fn!r}")
-            self._host._register_handler(self.name, kind, fn)
+            self._host.add_handler(self.name, kind, fn)
             return fn
 
         if handler is None:
@@ -110,13 +110,13 @@ class ExtensionAPI:
         """Offer a command, run with ``Telemetry.run_command(name, args)``."""
         if not isinstance(command, CommandDefinition):
             raise TypeError(f"register_command takes a CommandDefinition, got {command!r}")
-        self._host._register_command(self.name, command)
+        self._host.add_command(self.name, command)
 
     def add_span_processor(self, processor: SpanProcessor) -> None:
         """Receive every raw span start and end (after this extension's handlers)."""
         if not isinstance(processor, SpanProcessor):
             raise TypeError(f"add_span_processor takes a SpanProcessor, got {processor!r}")
-        self._host._register_processor(self.name, processor)
+        self._host.add_span_processor(self.name, processor)
 
     def notify(self, message: str, type: str = "info") -> None:
         """Tell the user something (routed to the host's notifier; default: the logger).
@@ -126,7 +126,7 @@ class ExtensionAPI:
             ValueError: ``type`` is not one of ``NOTIFY_TYPES``.
         """
         _check_notice(message, type)
-        self._host._notify(self.name, message, type)
+        self._host.notify(self.name, message, type)
 
 
 class ExtensionContext:
@@ -152,11 +152,11 @@ class ExtensionContext:
         A sync handler reads them as of its event; an ``async def`` handler runs later, on
         the background loop, and reads them as of then.
         """
-        return self._host._usage(self.session_id)
+        return self._host.session_usage(self.session_id)
 
     def get_state(self, key: str, default: JSONValue = None) -> JSONValue:
         """A value of this session's state, or ``default``."""
-        return self._host._state(self.session_id).get(key, default)
+        return self._host.session_state(self.session_id).get(key, default)
 
     def set_state(self, key: str, value: JSONValue) -> None:
         """Store a JSON value for this session (persisted beside the session file).
@@ -165,15 +165,15 @@ class ExtensionContext:
             TypeError: the key is not a string, or the value is not JSON.
             ValueError: the key is empty.
         """
-        self._host._state(self.session_id).set(key, value)
+        self._host.session_state(self.session_id).set(key, value)
 
     def delete_state(self, key: str) -> bool:
         """Remove a key; True if it existed."""
-        return self._host._state(self.session_id).delete(key)
+        return self._host.session_state(self.session_id).delete(key)
 
     def list_state(self) -> dict[str, JSONValue]:
         """A copy of this session's whole state."""
-        return self._host._state(self.session_id).items()
+        return self._host.session_state(self.session_id).items()
 
     def notify(self, message: str, type: str = "info") -> None:
         """Tell the user something, attributed to this extension.
@@ -183,7 +183,7 @@ class ExtensionContext:
             ValueError: ``type`` is not one of ``NOTIFY_TYPES``.
         """
         _check_notice(message, type)
-        self._host._notify(self.extension, message, type)
+        self._host.notify(self.extension, message, type)
 
 
 def _check_notice(message: object, type: object) -> None:

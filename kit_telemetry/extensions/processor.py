@@ -206,12 +206,14 @@ class ExtensionSpanProcessor(SpanProcessor):
             self._rebuild()
 
     # --- the Host protocol (called by ExtensionAPI / ExtensionContext) ---------------------
-    def _register_handler(self, extension: str, event_type: EventType, handler: Handler) -> None:
+    def add_handler(self, extension: str, event_type: EventType, handler: Handler) -> None:
+        """Run ``handler`` for events of ``event_type``, after those registered before."""
         with self._lock:
             self._extensions[extension].handlers.append((event_type, handler))
             self._rebuild()
 
-    def _register_command(self, extension: str, command: CommandDefinition) -> None:
+    def add_command(self, extension: str, command: CommandDefinition) -> None:
+        """Offer ``command`` (``ValueError`` if another extension has its name)."""
         with self._lock:
             if command.name in self._commands:
                 owner = self._commands[command.name][0]
@@ -221,7 +223,8 @@ class ExtensionSpanProcessor(SpanProcessor):
             self._extensions[extension].commands.append(command)
             self._commands[command.name] = (extension, command)
 
-    def _register_processor(self, extension: str, processor: SpanProcessor) -> None:
+    def add_span_processor(self, extension: str, processor: SpanProcessor) -> None:
+        """Hand every span start and end to ``processor`` as well."""
         with self._lock:
             self._extensions[extension].processors.append(processor)
             self._rebuild()
@@ -238,17 +241,20 @@ class ExtensionSpanProcessor(SpanProcessor):
         self._processors = tuple(processors)
         self._aggregator.want_events([t for t in OPTIONAL_EVENTS if t in self._handlers])
 
-    def _notify(self, extension: str, message: str, type: str) -> None:
+    def notify(self, extension: str, message: str, type: str) -> None:
+        """Pass an extension's notice to the notifier."""
         # message and type were checked by the API (extensions.api._check_notice).
         try:
             self.notifier(extension, message, type)
         except Exception as exc:
             self._report("notifier", exc)
 
-    def _state(self, session_id: str) -> SessionState:
+    def session_state(self, session_id: str) -> SessionState:
+        """The session's key-value store."""
         return self._state_provider(session_id)
 
-    def _usage(self, session_id: str) -> UsageTotals:
+    def session_usage(self, session_id: str) -> UsageTotals:
+        """The session's totals so far."""
         return self._aggregator.session_usage(session_id)
 
     def _default_state(self, session_id: str) -> SessionState:
