@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +34,15 @@ class TokenUsage:
         """Every billable token: the input kinds plus output."""
         return self.total_input + self.output_tokens
 
+    def as_fields(self) -> dict[str, int]:
+        """The counts by name: keyword arguments of the events and of ``record_usage``."""
+        return {name: getattr(self, name) for name in TOKEN_KINDS}
+
+    @classmethod
+    def of(cls, source: Any) -> TokenUsage:
+        """The token counts of anything that carries them as attributes (an event)."""
+        return cls(**{name: getattr(source, name) for name in TOKEN_KINDS})
+
     def __add__(self, other: TokenUsage) -> TokenUsage:
         return TokenUsage(
             input_tokens=self.input_tokens + other.input_tokens,
@@ -43,4 +53,5 @@ class TokenUsage:
         )
 
 
-NO_TOKENS = TokenUsage()
+TOKEN_KINDS: tuple[str, ...] = tuple(field.name for field in fields(TokenUsage))
+"""The names of the token kinds, as on events and ``record_usage``."""

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .events import LLMUsageEvent
+from .tokens import TokenUsage
 
 
 class RunningTotals:
     """Mutable running totals of a turn, a run or a session."""
 
     __slots__ = (
-        "cache_read_tokens",
-        "cache_write_tokens",
         "cost_usd",
-        "input_tokens",
         "llm_call_count",
-        "output_tokens",
-        "reasoning_tokens",
+        "tokens",
         "tool_names",
         "turn_count",
         "unpriced_call_count",
@@ -26,26 +22,19 @@ class RunningTotals:
     def __init__(self) -> None:
         self.llm_call_count = 0
         self.tool_names: list[str] = []
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cache_read_tokens = 0
-        self.cache_write_tokens = 0
-        self.reasoning_tokens = 0
+        self.tokens = TokenUsage()
         self.cost_usd = 0.0
         self.unpriced_call_count = 0
         self.turn_count = 0
 
-    def add_call(self, call: LLMUsageEvent) -> None:
+    def add_call(self, tokens: TokenUsage, cost_usd: float | None) -> None:
+        """Count one LLM call (``cost_usd`` None: unpriced, left out of the cost)."""
         self.llm_call_count += 1
-        self.input_tokens += call.input_tokens
-        self.output_tokens += call.output_tokens
-        self.cache_read_tokens += call.cache_read_tokens
-        self.cache_write_tokens += call.cache_write_tokens
-        self.reasoning_tokens += call.reasoning_tokens
-        if call.cost_usd is None:
+        self.tokens += tokens
+        if cost_usd is None:
             self.unpriced_call_count += 1
         else:
-            self.cost_usd += call.cost_usd
+            self.cost_usd += cost_usd
 
     def fields(self, duration_ms: float) -> dict[str, Any]:
         """The totals as keyword arguments of the end events."""
@@ -53,11 +42,7 @@ class RunningTotals:
             "llm_call_count": self.llm_call_count,
             "tool_call_count": len(self.tool_names),
             "tool_names": tuple(self.tool_names),
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_read_tokens": self.cache_read_tokens,
-            "cache_write_tokens": self.cache_write_tokens,
-            "reasoning_tokens": self.reasoning_tokens,
+            **self.tokens.as_fields(),
             "cost_usd": self.cost_usd,
             "unpriced_call_count": self.unpriced_call_count,
             "turn_count": self.turn_count,

@@ -22,6 +22,7 @@ from opentelemetry.trace import StatusCode
 
 from . import semconv as sc
 from .events import Event
+from .tokens import TokenUsage
 
 if TYPE_CHECKING:
     from .totals import RunningTotals, RunTally
@@ -33,13 +34,9 @@ _ERROR = StatusCode.ERROR  # a module global: a read through the enum class cost
 
 
 class LLMUsage(NamedTuple):
-    """One LLM call's usage. Token kinds are disjoint; reasoning is part of output."""
+    """One LLM call's usage, as the aggregator counts it."""
 
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int
-    reasoning_tokens: int
+    tokens: TokenUsage
     cost_usd: float | None  # None: unpriced
     finish_reason: str | None
     response_id: str | None
@@ -208,12 +205,15 @@ def read_end_attributes(span: ReadableSpan, payload: SpanPayload) -> None:
             reasons = attributes.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
             reason = reasons[0] if isinstance(reasons, (tuple, list)) and reasons else None
             response_id = attributes.get(sc.GEN_AI_RESPONSE_ID)
-            payload.usage = LLMUsage(
+            tokens = TokenUsage(
                 input_tokens=max(total_input - cache_read - cache_write, 0),
                 output_tokens=_int(attributes, sc.GEN_AI_USAGE_OUTPUT_TOKENS),
                 cache_read_tokens=cache_read,
                 cache_write_tokens=cache_write,
                 reasoning_tokens=_int(attributes, sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
+            )
+            payload.usage = LLMUsage(
+                tokens=tokens,
                 cost_usd=cost,
                 priced=cost is not None,
                 finish_reason=reason if isinstance(reason, str) else None,

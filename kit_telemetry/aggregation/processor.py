@@ -38,6 +38,7 @@ from ..events import (
     UserInputEvent,
     builder,
 )
+from ..tokens import TokenUsage
 from ..totals import RunningTotals, RunTally, SessionTally
 from ..tracing import (
     LLM,
@@ -74,6 +75,7 @@ MAX_OPEN_SESSIONS = 10_000
 # Read for every span: an enum member read through its class costs several times a
 # module global's read (Python 3.11).
 _ERROR = StatusCode.ERROR
+NO_TOKENS = TokenUsage()
 _SESSION_END_EVENT = EventType.SESSION_END
 
 
@@ -138,13 +140,9 @@ class UsageAggregator(SpanProcessor):
                 turn_count=t.turn_count,
                 llm_call_count=t.llm_call_count,
                 tool_call_count=len(t.tool_names),
-                input_tokens=t.input_tokens,
-                output_tokens=t.output_tokens,
-                cache_read_tokens=t.cache_read_tokens,
-                cache_write_tokens=t.cache_write_tokens,
-                reasoning_tokens=t.reasoning_tokens,
                 cost_usd=t.cost_usd,
                 unpriced_call_count=t.unpriced_call_count,
+                **t.tokens.as_fields(),
             )
 
     def run_attributes(
@@ -394,13 +392,14 @@ class UsageAggregator(SpanProcessor):
         if usage is not None:
             cost_usd = usage.cost_usd
             if not usage.priced and self._pricer is not None:  # our own calls came priced
+                tokens = usage.tokens
                 cost_usd = self._pricer.cost_usd(
                     payload.detail,
                     payload.name,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    cache_read_tokens=usage.cache_read_tokens,
-                    cache_write_tokens=usage.cache_write_tokens,
+                    input_tokens=tokens.input_tokens,
+                    output_tokens=tokens.output_tokens,
+                    cache_read_tokens=tokens.cache_read_tokens,
+                    cache_write_tokens=tokens.cache_write_tokens,
                     subscription=run.session.subscription,
                 )
         with self._lock:
@@ -433,22 +432,19 @@ class UsageAggregator(SpanProcessor):
                     provider=payload.detail,
                     model=payload.name,
                     step=step,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    cache_read_tokens=usage.cache_read_tokens,
-                    cache_write_tokens=usage.cache_write_tokens,
-                    reasoning_tokens=usage.reasoning_tokens,
                     cost_usd=cost_usd,
                     finish_reason=usage.finish_reason,
                     response_id=usage.response_id,
                     duration_ms=duration_ms,
+                    **usage.tokens.as_fields(),
                 )
                 if usage.finish_reason is not None:
                     run.last_finish_reason = usage.finish_reason
-            run.totals.add_call(event)
-            run.session.totals.add_call(event)
+            tokens = usage.tokens if usage is not None else NO_TOKENS
+            run.totals.add_call(tokens, cost_usd)
+            run.session.totals.add_call(tokens, cost_usd)
             if node.turn is not None:
-                node.turn.add_call(event)
+                node.turn.add_call(tokens, cost_usd)
             else:
                 # Spans of other code without turn spans: one turn per LLM call.
                 run.totals.turn_count += 1

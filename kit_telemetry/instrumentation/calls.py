@@ -232,11 +232,7 @@ class LLMCall(SpanScope):
             span.set_attributes(self._usage_attributes(tokens, cost, outcome))
             run.note_input_tokens(tokens.total_input)
             payload.usage = LLMUsage(
-                input_tokens=tokens.input_tokens,
-                output_tokens=tokens.output_tokens,
-                cache_read_tokens=tokens.cache_read_tokens,
-                cache_write_tokens=tokens.cache_write_tokens,
-                reasoning_tokens=tokens.reasoning_tokens,
+                tokens=tokens,
                 cost_usd=cost,
                 finish_reason=self._finish_reason,
                 response_id=self._response_id,
