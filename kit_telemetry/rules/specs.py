@@ -2,7 +2,7 @@
 
 A ``_Rule`` holds an alert's PromQL, labels and annotations; the annotations are parts
 that become a Go template in the rules file (``_template``) and the expected text in the
-promtool tests (``rule_tests``), so the two cannot drift apart. ``_Measure`` says what a
+promtool tests (``promtool_tests``), so the two cannot drift apart. ``_Measure`` says what a
 budget's rules read: spend per scope key, or the utilization ratio.
 """
 
@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from ..budgets.config import Budget
+from ..budgets.windows import parse_window
 from ..metrics import KIT_BUDGET_DECISIONS as _DECISIONS
 from ..metrics import KIT_BUDGET_LIMIT_USD as _LIMIT_USD
 from ..metrics import KIT_BUDGET_MAX_UTILIZATION as _MAX_UTILIZATION
 from ..metrics import KIT_BUDGET_SPENT_USD as _SPENT_USD
 from ..metrics import KIT_BUDGET_WINDOW_END as _WINDOW_END
-from .config import Budget
-from .windows import parse_window
 
 __all__ = [
     "ALERT_CALLS_DENIED",

@@ -17,8 +17,9 @@ and call limits) is watched through ``kit_budget_max_utilization_ratio``, the hi
 spent/limit over its keys and units. Series are reduced with ``max`` first, so several
 scraped processes sharing a ledger do not duplicate alerts.
 
-The rules are specified in ``rule_specs``, proved by the promtool tests of ``rule_tests``
-and written as YAML by ``yaml_writer``.
+The rules are specified in ``specs``, proved by the promtool tests of ``promtool_tests``
+and written as YAML by ``yaml_writer``. Offline tooling (``kit-telemetry rules``):
+``import kit_telemetry`` does not import this package.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from .config import BudgetConfig
-from .rule_specs import (
+from ..budgets.config import BudgetConfig
+from .promtool_tests import generate_rule_tests
+from .specs import (
     ALERT_CALLS_DENIED,
     ALERT_EXHAUSTED,
     ALERT_FORECAST,
@@ -39,7 +41,6 @@ from .rule_specs import (
     _rules_of,
     _template,
 )
-from .rule_tests import generate_rule_tests
 from .yaml_writer import _header, _yaml_document, _YamlValue
 
 __all__ = [

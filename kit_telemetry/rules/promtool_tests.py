@@ -1,6 +1,6 @@
 """Rule tests: the ``promtool test rules`` file that proves the generated rules.
 
-Each budget gets test groups built from the same ``rule_specs`` as its rules: series that
+Each budget gets test groups built from the same ``specs`` as its rules: series that
 step through every ``warn_at`` band to exhaustion, spend forecast to run out (windowed
 budgets) and refused calls (``raise`` budgets), with exactly the alerts expected at each
 step, including steps where none fires.
@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..budgets.config import Budget, BudgetConfig
 from ..metrics import KIT_BUDGET_DECISIONS as _DECISIONS
 from ..metrics import KIT_BUDGET_MAX_UTILIZATION as _MAX_UTILIZATION
 from ..metrics import KIT_BUDGET_SPENT_USD as _SPENT_USD
 from ..metrics import KIT_BUDGET_WINDOW_END as _WINDOW_END
-from .config import Budget, BudgetConfig
-from .rule_specs import (
+from .specs import (
     ALERT_CALLS_DENIED,
     ALERT_EXHAUSTED,
     ALERT_FORECAST,
