@@ -37,11 +37,11 @@ from .specs import (
     ALERT_THRESHOLD,
     RULES_FILENAME,
     RULES_TEST_FILENAME,
-    _duration,
-    _rules_of,
-    _template,
+    duration,
+    rules_of,
+    template,
 )
-from .yaml_writer import _header, _yaml_document, _YamlValue
+from .yaml_writer import YamlValue, file_header, yaml_document
 
 __all__ = [
     "ALERT_CALLS_DENIED",
@@ -64,22 +64,22 @@ def generate_rules(config: BudgetConfig) -> str:
     (plus ``unit`` and ``threshold`` where they apply) and ``summary``/``description``
     annotations. ``promtool check rules`` accepts the output.
     """
-    groups: list[_YamlValue] = []
+    groups: list[YamlValue] = []
     for budget in config.budgets:
-        rules: list[_YamlValue] = []
-        for rule in _rules_of(budget):
-            entry: dict[str, _YamlValue] = {"alert": rule.alert, "expr": rule.expr}
+        rules: list[YamlValue] = []
+        for rule in rules_of(budget):
+            entry: dict[str, YamlValue] = {"alert": rule.alert, "expr": rule.expr}
             if rule.for_s:
-                entry["for"] = _duration(rule.for_s)
-            entry["labels"] = {k: _template([v]) for k, v in rule.labels.items()}
+                entry["for"] = duration(rule.for_s)
+            entry["labels"] = {k: template([v]) for k, v in rule.labels.items()}
             entry["annotations"] = {
-                "summary": _template(rule.summary),
-                "description": _template(rule.description),
+                "summary": template(rule.summary),
+                "description": template(rule.description),
             }
             rules.append(entry)
         groups.append({"name": f"kit-telemetry-budget:{budget.name}", "rules": rules})
-    header = _header("Prometheus alerting rules for kit-telemetry budgets.")
-    return _yaml_document(header, {"groups": groups})
+    header = file_header("Prometheus alerting rules for kit-telemetry budgets.")
+    return yaml_document(header, {"groups": groups})
 
 
 def write_rules(config: BudgetConfig, out_dir: str | os.PathLike[str]) -> list[Path]:
