@@ -20,14 +20,7 @@ import argparse
 import statistics
 from collections.abc import Callable
 
-from bench_overhead import (
-    _provider,
-    agent_run,
-    build,
-    handle_every_event,
-    measure,
-    raw_run_factory,
-)
+from bench_overhead import _provider, agent_run, handle_every_event, measure, raw_run_factory
 from prometheus_client import CollectorRegistry
 
 import kit_telemetry as kt
@@ -76,7 +69,7 @@ def main() -> None:
         for name, fn in variants.items():
             samples[name].append(measure(fn, args.runs))
     raw = samples["raw spans"]
-    print(f"per agent run; thread clock; median of {args.rounds} x {args.runs}; {build()}")
+    print(f"per agent run; thread clock; median of {args.rounds} x {args.runs}")
     for name, values in samples.items():
         ratio = statistics.median(v / r for v, r in zip(values, raw, strict=True))
         print(f"  {name:<22} {statistics.median(values):8.1f} us   {ratio:.2f} x raw spans")

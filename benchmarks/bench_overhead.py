@@ -16,8 +16,7 @@ process, interleaved, several rounds; medians reported:
 
 Every variant exports to a discarding exporter behind a ``BatchSpanProcessor``.
 
-Run: ``.venv/bin/python benchmarks/bench_overhead.py [--runs 300] [--rounds 15]``; for the
-compiled build, ``./dev compiled`` then the same with ``.venv-compiled/bin/python``.
+Run: ``.venv/bin/python benchmarks/bench_overhead.py [--runs 300] [--rounds 15]``
 """
 
 from __future__ import annotations
@@ -252,12 +251,6 @@ def kit_run_factory(provider: TracerProvider | None = None) -> Variant:
     return Variant(one_run, close, settle=tel.metrics.force_flush)
 
 
-def build() -> str:
-    """Which kit-telemetry build is measured (see ``./dev compiled``)."""
-    compiled = kt.compiled_modules()
-    return f"compiled build ({len(compiled)} modules)" if compiled else "pure Python build"
-
-
 CLOCKS = {"thread": time.thread_time, "process": time.process_time, "wall": time.perf_counter}
 
 
@@ -312,7 +305,7 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in samples.items()}
     print(
         f"per agent run (1 run, 3 turns, 3 LLM calls, 5 tool calls); {args.clock} clock; "
-        f"median of {args.rounds} x {args.runs}; {build()}"
+        f"median of {args.rounds} x {args.runs}"
     )
     for name, value in medians.items():
         print(f"  {name:<36} {value:8.1f} us")

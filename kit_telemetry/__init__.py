@@ -9,7 +9,6 @@ from . import usage
 from .aggregation import UsageAggregator
 from .budgets.config import AlertSinkConfig, Budget, BudgetConfig
 from .budgets.enforcer import BudgetStatus
-from .buildinfo import compiled_modules
 from .errors import (
     BudgetExceeded,
     ConfigError,
@@ -104,7 +103,6 @@ __all__ = [
     "UserInputEvent",
     "__version__",
     "attach",
-    "compiled_modules",
     "configure",
     "current_run",
     "current_session",

@@ -1,17 +1,16 @@
 """The event model: ``EventType`` and one frozen dataclass per event.
 
 Events are what extension handlers receive. They are built from spans by the aggregator
-(``aggregation/processor.py``, through the fast ``builder`` of each class) and serialise
-to JSON-safe dicts and back exactly (``Event.to_dict()`` / ``event_from_dict()``).
+(``aggregation/processor.py``) and serialise to JSON-safe dicts and back exactly
+(``Event.to_dict()`` / ``event_from_dict()``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from .errors import EventDecodeError
 
@@ -238,66 +237,6 @@ EVENT_CLASSES: dict[EventType, type[Event]] = {
         BudgetAlertEvent,
     )
 }
-
-
-E = TypeVar("E", bound=Event)
-_BUILDERS: dict[type[Event], Callable[..., Any]] = {}
-
-
-def _install_fast_constructors(cls: type[Event]) -> None:
-    """Give a frozen event class a faster ``__init__``, and a builder for the hot path.
-
-    A frozen dataclass's own ``__init__`` goes through ``object.__setattr__`` once per
-    field. The ``__init__`` made here writes through the slots' descriptors instead (a
-    third faster; same signature, defaults and errors). The builder (``builder(cls)``) is
-    what the aggregator calls for every span of every run: it fills an instance of a
-    mutable twin of the class with plain attribute stores, then turns it into the frozen
-    class, about three times faster than the class call. Either way the instance is of the
-    frozen class itself, equal to one made the usual way, and refuses ``__setattr__``.
-    """
-    params: list[str] = []
-    init_lines: list[str] = []
-    build_lines: list[str] = []
-    twin = type(
-        f"_Mutable{cls.__name__}",
-        (cls,),
-        {"__slots__": (), "__setattr__": object.__setattr__, "__delattr__": object.__delattr__},
-    )
-    namespace: dict[str, Any] = {"_cls": cls, "_twin": twin, "_new": object.__new__}
-    for f in dataclasses.fields(cls):
-        slot = next(k.__dict__[f.name] for k in cls.__mro__ if f.name in k.__dict__)
-        namespace[f"_set_{f.name}"] = slot.__set__
-        if f.default is dataclasses.MISSING:
-            params.append(f.name)
-        else:
-            namespace[f"_default_{f.name}"] = f.default
-            params.append(f"{f.name}=_default_{f.name}")
-        init_lines.append(f"    _set_{f.name}(self, {f.name})\n")
-        build_lines.append(f"    self.{f.name} = {f.name}\n")
-    signature = ", ".join(params)
-    source = (
-        f"def __init__(self, *, {signature}):\n{''.join(init_lines)}"
-        f"def build(*, {signature}):\n    self = _new(_twin)\n{''.join(build_lines)}"
-        "    self.__class__ = _cls\n    return self\n"
-    )
-    exec(source, namespace)
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__doc__ = cls.__init__.__doc__
-    cls.__init__ = init  # type: ignore[method-assign]
-    build = namespace["build"]
-    build.__qualname__ = f"build_{cls.__name__}"
-    _BUILDERS[cls] = build
-
-
-for _cls in EVENT_CLASSES.values():
-    _install_fast_constructors(_cls)
-
-
-def builder(cls: type[E]) -> Callable[..., E]:
-    """A keyword-only function building ``cls`` events faster than ``cls(...)`` (hot path)."""
-    build: Callable[..., E] = _BUILDERS[cls]
-    return build
 
 
 def event_from_dict(data: dict[str, JSONValue]) -> Event:

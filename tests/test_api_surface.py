@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.machinery
 import inspect
 import json
 import subprocess
@@ -58,8 +57,6 @@ DOCUMENTED_NAMES = {
     "UsageAggregator",
     # context
     "attach",
-    # which build is running
-    "compiled_modules",
     # provider usage normalisation
     "usage",
 }
@@ -362,26 +359,3 @@ def test_a_failed_start_leaves_no_server_and_no_processor_behind(tmp_path: Path)
     assert provider._active_span_processor._span_processors == before
     with socket.socket() as again:
         again.bind(("127.0.0.1", port))  # would fail with EADDRINUSE if still served
-
-
-def test_compiled_modules_lists_extension_modules_of_the_package_only(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Modules of kit_telemetry loaded from compiled files count; .py files and others do not."""
-    import types
-
-    from kit_telemetry.buildinfo import compiled_modules
-
-    def module(name: str, file: str | None) -> types.ModuleType:
-        made = types.ModuleType(name)
-        if file is not None:
-            made.__file__ = file
-        return made
-
-    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    before = compiled_modules()
-    monkeypatch.setitem(sys.modules, "kit_telemetry.fake_fast", module("f", f"/x/fast{suffix}"))
-    monkeypatch.setitem(sys.modules, "kit_telemetry.fake_pure", module("p", "/x/pure.py"))
-    monkeypatch.setitem(sys.modules, "kit_telemetry.fake_nofile", module("n", None))
-    monkeypatch.setitem(sys.modules, "other_pkg.fast", module("o", f"/x/other{suffix}"))
-    assert compiled_modules() == tuple(sorted((*before, "kit_telemetry.fake_fast")))

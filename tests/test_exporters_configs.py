@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from kit_telemetry.commands.demo import DEFAULT_PROMETHEUS, DEFAULT_TRACES
+from kit_telemetry.cli.commands.demo import DEFAULT_PROMETHEUS, DEFAULT_TRACES
 from kit_telemetry.metrics import CATALOGUE
 
 REPO = Path(__file__).resolve().parents[1]

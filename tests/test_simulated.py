@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from kit_telemetry import usage
-from kit_telemetry.demo.simulated import (
+from kit_telemetry.cli.demo.simulated import (
     DEMO_MODELS,
     DEMO_PROMPTS,
     DemoModel,
     SimulatedModel,
     SimulatedResponse,
 )
-from kit_telemetry.demo.tools import DEMO_TOOLS, SimulatedTools, tool_message
+from kit_telemetry.cli.demo.tools import DEMO_TOOLS, SimulatedTools, tool_message
 from kit_telemetry.errors import ConfigError
 
 MODEL_IDS = [m.model for m in DEMO_MODELS]

@@ -36,7 +36,6 @@ from ..events import (
     TurnStartEvent,
     UsageTotals,
     UserInputEvent,
-    builder,
 )
 from ..tokens import TokenUsage
 from ..totals import RunningTotals, RunTally, SessionTally
@@ -57,17 +56,17 @@ from .ports import EventSink, Pricer, UsageMetrics
 
 logger = logging.getLogger("kit_telemetry")
 
-# Every event of every span is built on the agent's thread: the fast builders.
-_new_agent_end = builder(AgentEndEvent)
-_new_agent_start = builder(AgentStartEvent)
-_new_llm_usage = builder(LLMUsageEvent)
-_new_session_end = builder(SessionEndEvent)
-_new_session_start = builder(SessionStartEvent)
-_new_tool_call = builder(ToolCallEvent)
-_new_tool_result = builder(ToolResultEvent)
-_new_turn_end = builder(TurnEndEvent)
-_new_turn_start = builder(TurnStartEvent)
-_new_user_input = builder(UserInputEvent)
+# The event classes, under the names the handlers below build events with.
+_new_agent_end = AgentEndEvent
+_new_agent_start = AgentStartEvent
+_new_llm_usage = LLMUsageEvent
+_new_session_end = SessionEndEvent
+_new_session_start = SessionStartEvent
+_new_tool_call = ToolCallEvent
+_new_tool_result = ToolResultEvent
+_new_turn_end = TurnEndEvent
+_new_turn_start = TurnStartEvent
+_new_user_input = UserInputEvent
 
 # Sessions seen only through foreign spans never end; keep the most recent ones.
 MAX_OPEN_SESSIONS = 10_000

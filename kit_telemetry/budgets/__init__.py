@@ -5,9 +5,9 @@ Modules, one noun each: ``config`` (budget definitions and the TOML loader), ``w
 ``open_ledger``), ``memory`` (the in-process ledger), ``sqlite`` and ``redis`` (shared
 ledgers), ``calls`` (a call's scope and admission), ``plans`` (budgets compiled for the hot
 path), ``enforcer`` (admission and settlement), ``status`` (budget figures and gauges),
-``thresholds`` (threshold alerts), ``alerts`` (alert sinks and their dispatcher),
-``webhook`` (the webhook sink), ``rules`` (Prometheus rules files), ``rule_specs`` (the
-rules as data), ``rule_tests`` (their promtool tests) and ``yaml_writer`` (the files' YAML).
+``thresholds`` (threshold alerts), ``alerts`` (alert sinks and their dispatcher) and
+``webhook`` (the webhook sink). The Prometheus rules generated from budgets are offline
+tooling, in ``kit_telemetry.rules``.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kit_telemetry.budgets.rules import RULES_FILENAME, RULES_TEST_FILENAME
 from kit_telemetry.cli import main
+from kit_telemetry.rules import RULES_FILENAME, RULES_TEST_FILENAME
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "budgets.toml"

@@ -16,7 +16,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from kit_telemetry.budgets.config import Budget, BudgetConfig, load_budget_config
-from kit_telemetry.budgets.rules import (
+from kit_telemetry.rules import (
     RULES_FILENAME,
     RULES_TEST_FILENAME,
     generate_rule_tests,

@@ -1,8 +1,8 @@
 """Rule specs: each budget's alert rules as data, before they are YAML.
 
-A ``_Rule`` holds an alert's PromQL, labels and annotations; the annotations are parts
-that become a Go template in the rules file (``_template``) and the expected text in the
-promtool tests (``rule_tests``), so the two cannot drift apart. ``_Measure`` says what a
+A ``Rule`` holds an alert's PromQL, labels and annotations; the annotations are parts
+that become a Go template in the rules file (``template``) and the expected text in the
+promtool tests (``promtool_tests``), so the two cannot drift apart. ``Measure`` says what a
 budget's rules read: spend per scope key, or the utilization ratio.
 """
 
@@ -12,13 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from ..budgets.config import Budget
+from ..budgets.windows import parse_window
 from ..metrics import KIT_BUDGET_DECISIONS as _DECISIONS
 from ..metrics import KIT_BUDGET_LIMIT_USD as _LIMIT_USD
 from ..metrics import KIT_BUDGET_MAX_UTILIZATION as _MAX_UTILIZATION
 from ..metrics import KIT_BUDGET_SPENT_USD as _SPENT_USD
 from ..metrics import KIT_BUDGET_WINDOW_END as _WINDOW_END
-from .config import Budget
-from .windows import parse_window
 
 __all__ = [
     "ALERT_CALLS_DENIED",
@@ -28,6 +28,21 @@ __all__ = [
     "LABELED_SCOPES",
     "RULES_FILENAME",
     "RULES_TEST_FILENAME",
+    "Label",
+    "Measure",
+    "Part",
+    "Rule",
+    "Value",
+    "denied_rule",
+    "duration",
+    "exhausted_rule",
+    "forecast_rule",
+    "forecast_shape",
+    "number",
+    "promql_quote",
+    "rules_of",
+    "template",
+    "threshold_rules",
 ]
 
 # The files ``rules.write_rules`` writes; the test file loads the rules file by this name.
@@ -57,24 +72,27 @@ _UNIT_NOUNS = {"tokens": "tokens", "llm_calls": "LLM calls", "tool_calls": "tool
 
 
 @dataclass(frozen=True, slots=True)
-class _Label:
+class Label:
+    """A part of an annotation showing the alert's label ``name``."""
+
     name: str
 
 
 @dataclass(frozen=True, slots=True)
-class _Value:
-    pass
+class Value:
+    """A part of an annotation showing the alert's value, as a percentage."""
 
 
-_Part: TypeAlias = "str | _Label | _Value"
+Part: TypeAlias = "str | Label | Value"
 
 
-def _template(parts: Sequence[_Part]) -> str:
+def template(parts: Sequence[Part]) -> str:
+    """``parts`` as the Go template of a rules-file annotation."""
     out = []
     for part in parts:
-        if isinstance(part, _Label):
+        if isinstance(part, Label):
             out.append(f"{{{{ $labels.{part.name} }}}}")
-        elif isinstance(part, _Value):
+        elif isinstance(part, Value):
             out.append("{{ $value | humanizePercentage }}")
         else:
             # A budget name containing "{{" must stay text, not start a template action.
@@ -86,17 +104,19 @@ def _template(parts: Sequence[_Part]) -> str:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Rule:
+class Rule:
+    """One alerting rule: its PromQL, labels and annotation parts."""
+
     alert: str
     expr: str
     labels: dict[str, str]
-    summary: tuple[_Part, ...]
-    description: tuple[_Part, ...]
+    summary: tuple[Part, ...]
+    description: tuple[Part, ...]
     for_s: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Measure:
+class Measure:
     """What a budget's rules read: spend per scope key, or the utilization ratio.
 
     ``per_key``: a USD-only budget of a few-keyed scope, whose spend is exported per scope
@@ -113,13 +133,13 @@ class _Measure:
 
     def spent_selector(self) -> str:
         metric = _SPENT_USD if self.per_key else _MAX_UTILIZATION
-        return f"{metric}{{budget={_q(self.budget.name)}}}"
+        return f"{metric}{{budget={promql_quote(self.budget.name)}}}"
 
     def by(self) -> str:
         return "budget, scope_key" if self.per_key else "budget"
 
     def limit_selector(self) -> str:
-        return f"{_LIMIT_USD}{{budget={_q(self.budget.name)}}}"
+        return f"{_LIMIT_USD}{{budget={promql_quote(self.budget.name)}}}"
 
     def over_limit(self, spent: str) -> str:
         """PromQL for ``spent`` (reduced ``by(...)``) as a fraction of the limit."""
@@ -133,7 +153,7 @@ class _Measure:
         return self.over_limit(f"max by ({self.by()}) ({self.spent_selector()})")
 
 
-def _q(text: str) -> str:
+def promql_quote(text: str) -> str:
     """A PromQL string literal; anything beyond printable ASCII is escaped."""
     out = ['"']
     for ch in text:
@@ -150,11 +170,13 @@ def _q(text: str) -> str:
     return "".join(out)
 
 
-def _number(value: float) -> str:
+def number(value: float) -> str:
+    """``value`` as a PromQL or promtool number."""
     return repr(float(value))
 
 
-def _duration(seconds: int) -> str:
+def duration(seconds: int) -> str:
+    """``seconds`` as a Prometheus duration in the largest whole unit (``90m``, ``1d``)."""
     for unit, size in (("d", 86_400), ("h", 3600), ("m", 60)):
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
@@ -181,7 +203,7 @@ def _limit_text(budget: Budget, unit: str) -> str:
     return f"{limit:,} {_UNIT_NOUNS[unit]}"
 
 
-def _limits_phrase(measure: _Measure) -> str:
+def _limits_phrase(measure: Measure) -> str:
     budget = measure.budget
     limits = " or ".join(_limit_text(budget, unit) for unit in budget.units)
     per_run = " per run" if budget.scope == "run" else ""
@@ -193,13 +215,13 @@ def _limits_phrase(measure: _Measure) -> str:
     return f"{limits}{per_run} per {window} ({budget.timezone})"
 
 
-def _subject(measure: _Measure) -> list[_Part]:
+def _subject(measure: Measure) -> list[Part]:
     budget = measure.budget
     name = f'"{budget.name}"'
     if budget.scope == "global":
         return [f"Budget {name}"]
     if measure.per_key:
-        return [f"Budget {name} for {budget.scope} ", _Label("scope_key")]
+        return [f"Budget {name} for {budget.scope} ", Label("scope_key")]
     noun = budget.scope
     if noun.startswith("attribute:"):
         noun = f"value of attribute {noun.removeprefix('attribute:')}"
@@ -226,7 +248,7 @@ def _consequence(budget: Budget) -> str:
     return "nothing is refused (action observe, a dry run)"
 
 
-def _base_labels(measure: _Measure, kind: str) -> dict[str, str]:
+def _base_labels(measure: Measure, kind: str) -> dict[str, str]:
     labels = {
         "severity": _severity(measure.budget, kind),
         "budget": measure.budget.name,
@@ -235,7 +257,7 @@ def _base_labels(measure: _Measure, kind: str) -> dict[str, str]:
     return labels
 
 
-def _forecast_shape(budget: Budget) -> tuple[int, int, int | None]:
+def forecast_shape(budget: Budget) -> tuple[int, int, int | None]:
     """(look-back seconds, ``for`` seconds, calendar window length or None for rolling)."""
     spec = parse_window(budget.window, budget.timezone)
     if spec.kind in _CALENDAR:
@@ -247,23 +269,24 @@ def _forecast_shape(budget: Budget) -> tuple[int, int, int | None]:
     return lookback, for_s, None
 
 
-def _threshold_rules(measure: _Measure) -> list[tuple[_Rule, float, float]]:
+def threshold_rules(measure: Measure) -> list[tuple[Rule, float, float]]:
+    """One rule per ``warn_at`` fraction, with the band ``[low, high)`` it holds in."""
     budget = measure.budget
     warn_at = list(budget.warn_at)
     rules = []
     for index, threshold in enumerate(warn_at):
         upper = warn_at[index + 1] if index + 1 < len(warn_at) else 1.0
-        labels = {**_base_labels(measure, "threshold"), "threshold": _number(threshold)}
+        labels = {**_base_labels(measure, "threshold"), "threshold": number(threshold)}
         subject = _subject(measure)
-        rule = _Rule(
+        rule = Rule(
             alert=ALERT_THRESHOLD,
-            expr=f"(\n{_indent(measure.ratio())}\n) >= {_number(threshold)} < {_number(upper)}",
+            expr=f"(\n{_indent(measure.ratio())}\n) >= {number(threshold)} < {number(upper)}",
             labels=labels,
-            summary=(*subject, " is at ", _Value(), f" of its limit of {_limits_phrase(measure)}"),
+            summary=(*subject, " is at ", Value(), f" of its limit of {_limits_phrase(measure)}"),
             description=(
                 *subject,
                 " has used ",
-                _Value(),
+                Value(),
                 f' of its limit of {_limits_phrase(measure)}. Budget "{budget.name}" warns at '
                 f"{', '.join(_percent(t) for t in warn_at)}; at 100% {_consequence(budget)}. "
                 f"This alert holds from {_percent(threshold)} up to {_percent(upper)}.",
@@ -273,9 +296,10 @@ def _threshold_rules(measure: _Measure) -> list[tuple[_Rule, float, float]]:
     return rules
 
 
-def _exhausted_rule(measure: _Measure) -> _Rule:
+def exhausted_rule(measure: Measure) -> Rule:
+    """The rule firing when usage reaches the limit."""
     subject = _subject(measure)
-    return _Rule(
+    return Rule(
         alert=ALERT_EXHAUSTED,
         expr=f"(\n{_indent(measure.ratio())}\n) >= 1",
         labels=_base_labels(measure, "exhausted"),
@@ -283,24 +307,25 @@ def _exhausted_rule(measure: _Measure) -> _Rule:
         description=(
             *subject,
             " is at ",
-            _Value(),
+            Value(),
             f" of its limit of {_limits_phrase(measure)}: {_consequence(measure.budget)}.",
         ),
     )
 
 
-def _forecast_rule(measure: _Measure) -> _Rule:
+def forecast_rule(measure: Measure) -> Rule:
+    """The rule firing when the recent rate would exhaust the budget before its window ends."""
     budget = measure.budget
-    lookback, for_s, length = _forecast_shape(budget)
+    lookback, for_s, length = forecast_shape(budget)
     if length is not None:
-        horizon = f"scalar(max({_WINDOW_END}{{budget={_q(budget.name)}}})) - time()"
+        horizon = f"scalar(max({_WINDOW_END}{{budget={promql_quote(budget.name)}}})) - time()"
         when = f"before the current {budget.window} window ends"
     else:
         horizon = str(lookback)
-        when = f"within {_duration(lookback)}"
+        when = f"within {duration(lookback)}"
     predicted = (
         f"max by ({measure.by()}) (\n"
-        f"  predict_linear({measure.spent_selector()}[{_duration(lookback)}], {horizon})\n"
+        f"  predict_linear({measure.spent_selector()}[{duration(lookback)}], {horizon})\n"
         ")"
     )
     forecast = measure.over_limit(predicted)
@@ -310,7 +335,7 @@ def _forecast_rule(measure: _Measure) -> _Rule:
         f"(\n{_indent(measure.ratio())}\n) >= 1"
     )
     subject = _subject(measure)
-    return _Rule(
+    return Rule(
         alert=ALERT_FORECAST,
         expr=expr,
         labels=_base_labels(measure, "forecast"),
@@ -319,18 +344,19 @@ def _forecast_rule(measure: _Measure) -> _Rule:
         description=(
             *subject,
             f" will reach its limit of {_limits_phrase(measure)} {when} if it goes on at the "
-            f"rate of the last {_duration(lookback)}; then {_consequence(budget)}.",
+            f"rate of the last {duration(lookback)}; then {_consequence(budget)}.",
         ),
     )
 
 
-def _denied_rule(budget: Budget) -> _Rule:
-    measure = _Measure(budget=budget)
-    return _Rule(
+def denied_rule(budget: Budget) -> Rule:
+    """The rule firing when a ``raise`` budget refused calls in the last 5 minutes."""
+    measure = Measure(budget=budget)
+    return Rule(
         alert=ALERT_CALLS_DENIED,
         expr=(
             f"sum by (budget) (\n"
-            f'  increase({_DECISIONS}{{budget={_q(budget.name)},decision="denied"}}'
+            f'  increase({_DECISIONS}{{budget={promql_quote(budget.name)},decision="denied"}}'
             f"[{_DENIED_RANGE}])\n"
             ") > 0"
         ),
@@ -347,12 +373,13 @@ def _indent(text: str) -> str:
     return "\n".join("  " + line for line in text.split("\n"))
 
 
-def _rules_of(budget: Budget) -> list[_Rule]:
-    measure = _Measure(budget=budget)
-    rules = [rule for rule, _, _ in _threshold_rules(measure)]
-    rules.append(_exhausted_rule(measure))
+def rules_of(budget: Budget) -> list[Rule]:
+    """Every alerting rule of ``budget``, in the order of the rules file."""
+    measure = Measure(budget=budget)
+    rules = [rule for rule, _, _ in threshold_rules(measure)]
+    rules.append(exhausted_rule(measure))
     if budget.window != "none":
-        rules.append(_forecast_rule(measure))
+        rules.append(forecast_rule(measure))
     if budget.action == "raise":
-        rules.append(_denied_rule(budget))
+        rules.append(denied_rule(budget))
     return rules

@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..errors import ConfigError, KitTelemetryError
+from kit_telemetry.errors import ConfigError, KitTelemetryError
 
 if TYPE_CHECKING:
     from ..demo.agent import RunOutcome
@@ -74,10 +74,11 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run the demo; exit 0, or 2 on bad options."""
+    from kit_telemetry.telemetry import Telemetry
+
     from ..demo.agent import run_agent
     from ..demo.simulated import DEMO_MODELS, DEMO_PROMPTS
     from ..demo.tools import SimulatedTools
-    from ..telemetry import Telemetry
 
     if args.runs < 1 or args.sessions < 1:
         err.write("demo: --runs and --sessions must be at least 1\n")

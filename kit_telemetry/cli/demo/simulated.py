@@ -15,7 +15,7 @@ same sequence of calls give the same responses and ids.
 Conversation messages are plain dicts: ``{"role": "user" | "assistant" | "tool",
 "content": str}``, assistant messages may add ``"tool_calls"``, and tool messages
 ``"tool_call_id"``, ``"name"`` and ``"is_error"``. :meth:`SimulatedResponse.message` and
-:func:`kit_telemetry.demo.tools.tool_message` build them.
+:func:`kit_telemetry.cli.demo.tools.tool_message` build them.
 """
 
 from __future__ import annotations

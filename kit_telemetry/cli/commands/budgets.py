@@ -12,9 +12,9 @@ import urllib.parse
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from ..budgets.config import AlertSinkConfig, Budget, BudgetConfig, load_budget_config
-from ..budgets.rules import RULES_FILENAME, RULES_TEST_FILENAME, write_rules
-from ..errors import ConfigError
+from kit_telemetry.budgets.config import AlertSinkConfig, Budget, BudgetConfig, load_budget_config
+from kit_telemetry.errors import ConfigError
+from kit_telemetry.rules import RULES_FILENAME, RULES_TEST_FILENAME, write_rules
 
 __all__ = ["register", "run", "run_check", "run_rules"]
 

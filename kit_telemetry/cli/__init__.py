@@ -1,4 +1,8 @@
-"""The ``kit-telemetry`` command line: one sub-command per module of ``kit_telemetry.commands``.
+"""The ``kit-telemetry`` command line: one sub-command per module of ``commands``.
+
+The console script and what only it uses live in this package, which ``import
+kit_telemetry`` never imports: ``commands`` (the sub-commands) and ``demo`` (the simulated
+agent of ``kit-telemetry demo``).
 
 Each command module exposes ``register(subparsers)``, which adds its parser and sets
 ``handler=run``, and ``run(args, out, err) -> int``. Modules are imported only to build
@@ -40,9 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         if module_name in registered:
             continue
         try:
-            module = importlib.import_module(f"kit_telemetry.commands.{module_name}")
+            module = importlib.import_module(f"kit_telemetry.cli.commands.{module_name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"kit_telemetry.commands.{module_name}":
+            if exc.name != f"kit_telemetry.cli.commands.{module_name}":
                 raise
             continue
         module.register(subparsers)

@@ -1,6 +1,6 @@
 """Rule tests: the ``promtool test rules`` file that proves the generated rules.
 
-Each budget gets test groups built from the same ``rule_specs`` as its rules: series that
+Each budget gets test groups built from the same ``specs`` as its rules: series that
 step through every ``warn_at`` band to exhaustion, spend forecast to run out (windowed
 budgets) and refused calls (``raise`` budgets), with exactly the alerts expected at each
 step, including steps where none fires.
@@ -11,41 +11,41 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ..budgets.config import Budget, BudgetConfig
 from ..metrics import KIT_BUDGET_DECISIONS as _DECISIONS
 from ..metrics import KIT_BUDGET_MAX_UTILIZATION as _MAX_UTILIZATION
 from ..metrics import KIT_BUDGET_SPENT_USD as _SPENT_USD
 from ..metrics import KIT_BUDGET_WINDOW_END as _WINDOW_END
-from .config import Budget, BudgetConfig
-from .rule_specs import (
+from .specs import (
     ALERT_CALLS_DENIED,
     ALERT_EXHAUSTED,
     ALERT_FORECAST,
     ALERT_THRESHOLD,
     RULES_FILENAME,
-    _denied_rule,
-    _exhausted_rule,
-    _forecast_rule,
-    _forecast_shape,
-    _Label,
-    _Measure,
-    _number,
-    _Part,
-    _q,
-    _Rule,
-    _threshold_rules,
-    _Value,
+    Label,
+    Measure,
+    Part,
+    Rule,
+    Value,
+    denied_rule,
+    exhausted_rule,
+    forecast_rule,
+    forecast_shape,
+    number,
+    promql_quote,
+    threshold_rules,
 )
-from .yaml_writer import _header, _yaml_document, _YamlValue
+from .yaml_writer import YamlValue, file_header, yaml_document
 
 __all__ = ["generate_rule_tests"]
 
 
-def _rendered(parts: Sequence[_Part], labels: Mapping[str, str], value: float | None) -> str:
+def _rendered(parts: Sequence[Part], labels: Mapping[str, str], value: float | None) -> str:
     out = []
     for part in parts:
-        if isinstance(part, _Label):
+        if isinstance(part, Label):
             out.append(labels[part.name])
-        elif isinstance(part, _Value):
+        elif isinstance(part, Value):
             assert value is not None
             # Prometheus' humanizePercentage is Go's fmt "%.4g%%" of value * 100; Python's
             # "%.4g" rounds the same binary value the same way.
@@ -59,7 +59,7 @@ def _rendered(parts: Sequence[_Part], labels: Mapping[str, str], value: float | 
 class _Expect:
     """One alert expected to fire: its labels from the expression and its $value."""
 
-    rule: _Rule
+    rule: Rule
     labels: dict[str, str]
     value: float | None
 
@@ -87,14 +87,14 @@ def _keys(budget: Budget) -> tuple[str, str | None]:
     return _EXAMPLE_KEYS.get(budget.scope, ("key-a", "key-b"))
 
 
-def _spent_series(measure: _Measure, key: str | None) -> str:
-    budget = _q(measure.budget.name)
+def _spent_series(measure: Measure, key: str | None) -> str:
+    budget = promql_quote(measure.budget.name)
     if not measure.per_key:
         return f"{_MAX_UTILIZATION}{{budget={budget}}}"
-    return f"{_SPENT_USD}{{budget={budget},scope_key={_q(key or '')}}}"
+    return f"{_SPENT_USD}{{budget={budget},scope_key={promql_quote(key or '')}}}"
 
 
-def _result_labels(measure: _Measure, key: str | None) -> dict[str, str]:
+def _result_labels(measure: Measure, key: str | None) -> dict[str, str]:
     labels = {"budget": measure.budget.name}
     if measure.per_key:
         labels["scope_key"] = str(key)
@@ -102,13 +102,13 @@ def _result_labels(measure: _Measure, key: str | None) -> dict[str, str]:
 
 
 def _values(points: Iterable[float]) -> str:
-    return " ".join(_number(p) for p in points)
+    return " ".join(number(p) for p in points)
 
 
-def _usage_case(measure: _Measure) -> _Case:
+def _usage_case(measure: Measure) -> _Case:
     """Usage steps through every band: below the first threshold, each band, 100%, over."""
     budget = measure.budget
-    thresholds = _threshold_rules(measure)
+    thresholds = threshold_rules(measure)
     first = thresholds[0][1] if thresholds else 1.0
     ratios = [first / 2, *((low + high) / 2 for _, low, high in thresholds), 1.0, 1.25]
     case = _Case(name=f"budget {budget.name!r}: thresholds and exhaustion")
@@ -126,7 +126,7 @@ def _usage_case(measure: _Measure) -> _Case:
         # The same float division PromQL does, so $value matches to the last bit.
         observed = [s / limit for s in spent]
     labels = _result_labels(measure, busy)
-    exhausted = _exhausted_rule(measure)
+    exhausted = exhausted_rule(measure)
     for minute, value in enumerate(observed):
         crossed = [
             _Expect(rule=rule, labels=labels, value=value)
@@ -139,24 +139,24 @@ def _usage_case(measure: _Measure) -> _Case:
     return case
 
 
-def _forecast_case(measure: _Measure) -> _Case:
+def _forecast_case(measure: Measure) -> _Case:
     """Spend rises fast enough to run out before the window ends, while still under half."""
     budget = measure.budget
-    rule = _forecast_rule(measure)
-    _, for_s, length = _forecast_shape(budget)
+    rule = forecast_rule(measure)
+    _, for_s, length = forecast_shape(budget)
     at = for_s // 60 + 2  # minutes: pending from minute 1 (two samples), firing after `for`
     case = _Case(name=f"budget {budget.name!r}: forecast")
     limit = float(budget.limit_usd or 0.0) if measure.per_key else 1.0
     rate = limit / (2 * at)  # per minute: half the limit is used at `at`
     busy, quiet = _keys(budget)
-    case.series.append((_spent_series(measure, busy), f"0+{_number(rate)}x{at}"))
+    case.series.append((_spent_series(measure, busy), f"0+{number(rate)}x{at}"))
     if measure.per_key:
         if quiet is not None:
-            case.series.append((_spent_series(measure, quiet), f"{_number(limit / 10)}+0x{at}"))
-        case.series.append((measure.limit_selector(), f"{_number(limit)}+0x{at}"))
+            case.series.append((_spent_series(measure, quiet), f"{number(limit / 10)}+0x{at}"))
+        case.series.append((measure.limit_selector(), f"{number(limit)}+0x{at}"))
     if length is not None:
         # Test time starts at the Unix epoch, so the window ends `length` seconds in.
-        window_end = f"{_WINDOW_END}{{budget={_q(budget.name)}}}"
+        window_end = f"{_WINDOW_END}{{budget={promql_quote(budget.name)}}}"
         case.series.append((window_end, f"{length}+0x{at}"))
     case.checks.append((1, ALERT_FORECAST, []))
     case.checks.append(
@@ -166,8 +166,8 @@ def _forecast_case(measure: _Measure) -> _Case:
 
 
 def _denied_case(budget: Budget) -> _Case:
-    rule = _denied_rule(budget)
-    name = _q(budget.name)
+    rule = denied_rule(budget)
+    name = promql_quote(budget.name)
     case = _Case(name=f"budget {budget.name!r}: calls denied")
     case.series.append((f'{_DECISIONS}{{budget={name},decision="allowed"}}', "0+5x6"))
     case.series.append((f'{_DECISIONS}{{budget={name},decision="denied"}}', "0 0 0 1 3 3 3"))
@@ -179,7 +179,7 @@ def _denied_case(budget: Budget) -> _Case:
 
 
 def _cases_of(budget: Budget) -> list[_Case]:
-    measure = _Measure(budget=budget)
+    measure = Measure(budget=budget)
     cases = [_usage_case(measure)]
     if budget.window != "none":
         cases.append(_forecast_case(measure))
@@ -197,12 +197,12 @@ def generate_rule_tests(config: BudgetConfig) -> str:
     steps where none does. It expects the rules file beside it under
     :data:`RULES_FILENAME`.
     """
-    tests: list[_YamlValue] = []
+    tests: list[YamlValue] = []
     for budget in config.budgets:
         for case in _cases_of(budget):
-            checks: list[_YamlValue] = []
+            checks: list[YamlValue] = []
             for minute, alertname, expected in case.checks:
-                alerts: list[_YamlValue] = []
+                alerts: list[YamlValue] = []
                 for exp in expected:
                     labels = {**exp.labels, **exp.rule.labels}
                     alerts.append(
@@ -225,12 +225,12 @@ def generate_rule_tests(config: BudgetConfig) -> str:
                     "alert_rule_test": checks,
                 }
             )
-    header = _header(
+    header = file_header(
         "promtool tests for kit-telemetry-budgets.rules.yml: promtool test rules THIS_FILE"
     )
-    document: dict[str, _YamlValue] = {
+    document: dict[str, YamlValue] = {
         "rule_files": [RULES_FILENAME],
         "evaluation_interval": "1m",
         "tests": tests,
     }
-    return _yaml_document(header, document)
+    return yaml_document(header, document)

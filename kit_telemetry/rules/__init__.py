@@ -17,8 +17,9 @@ and call limits) is watched through ``kit_budget_max_utilization_ratio``, the hi
 spent/limit over its keys and units. Series are reduced with ``max`` first, so several
 scraped processes sharing a ledger do not duplicate alerts.
 
-The rules are specified in ``rule_specs``, proved by the promtool tests of ``rule_tests``
-and written as YAML by ``yaml_writer``.
+The rules are specified in ``specs``, proved by the promtool tests of ``promtool_tests``
+and written as YAML by ``yaml_writer``. Offline tooling (``kit-telemetry rules``):
+``import kit_telemetry`` does not import this package.
 """
 
 from __future__ import annotations
@@ -27,20 +28,20 @@ import os
 import tempfile
 from pathlib import Path
 
-from .config import BudgetConfig
-from .rule_specs import (
+from ..budgets.config import BudgetConfig
+from .promtool_tests import generate_rule_tests
+from .specs import (
     ALERT_CALLS_DENIED,
     ALERT_EXHAUSTED,
     ALERT_FORECAST,
     ALERT_THRESHOLD,
     RULES_FILENAME,
     RULES_TEST_FILENAME,
-    _duration,
-    _rules_of,
-    _template,
+    duration,
+    rules_of,
+    template,
 )
-from .rule_tests import generate_rule_tests
-from .yaml_writer import _header, _yaml_document, _YamlValue
+from .yaml_writer import YamlValue, file_header, yaml_document
 
 __all__ = [
     "ALERT_CALLS_DENIED",
@@ -63,22 +64,22 @@ def generate_rules(config: BudgetConfig) -> str:
     (plus ``unit`` and ``threshold`` where they apply) and ``summary``/``description``
     annotations. ``promtool check rules`` accepts the output.
     """
-    groups: list[_YamlValue] = []
+    groups: list[YamlValue] = []
     for budget in config.budgets:
-        rules: list[_YamlValue] = []
-        for rule in _rules_of(budget):
-            entry: dict[str, _YamlValue] = {"alert": rule.alert, "expr": rule.expr}
+        rules: list[YamlValue] = []
+        for rule in rules_of(budget):
+            entry: dict[str, YamlValue] = {"alert": rule.alert, "expr": rule.expr}
             if rule.for_s:
-                entry["for"] = _duration(rule.for_s)
-            entry["labels"] = {k: _template([v]) for k, v in rule.labels.items()}
+                entry["for"] = duration(rule.for_s)
+            entry["labels"] = {k: template([v]) for k, v in rule.labels.items()}
             entry["annotations"] = {
-                "summary": _template(rule.summary),
-                "description": _template(rule.description),
+                "summary": template(rule.summary),
+                "description": template(rule.description),
             }
             rules.append(entry)
         groups.append({"name": f"kit-telemetry-budget:{budget.name}", "rules": rules})
-    header = _header("Prometheus alerting rules for kit-telemetry budgets.")
-    return _yaml_document(header, {"groups": groups})
+    header = file_header("Prometheus alerting rules for kit-telemetry budgets.")
+    return yaml_document(header, {"groups": groups})
 
 
 def write_rules(config: BudgetConfig, out_dir: str | os.PathLike[str]) -> list[Path]:

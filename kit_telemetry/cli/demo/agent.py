@@ -10,10 +10,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .. import usage
-from ..errors import BudgetExceeded
-from ..events import AgentEndEvent
-from ..instrumentation import Session
+from kit_telemetry import usage
+from kit_telemetry.errors import BudgetExceeded
+from kit_telemetry.events import AgentEndEvent
+from kit_telemetry.instrumentation import Session
+
 from .simulated import DemoModel, SimulatedModel
 from .tools import SimulatedTools, tool_message
 

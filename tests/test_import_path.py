@@ -1,0 +1,76 @@
+"""``import kit_telemetry`` loads the SDK and nothing else: the offline tools stay out.
+
+An agent that imports the SDK pays, at start-up, only for what runs beside it. The
+command line, the demo, the trace report and the rule generation are imported when the
+``kit-telemetry`` command (or a user) asks for them; optional backends and the price data
+when configured or first needed. Checked in a fresh interpreter, since this test process
+has imported everything already.
+
+Imported today and not asserted against: ``http.server`` and ``wsgiref`` (by
+``prometheus_client``, a dependency) and ``asyncio`` (by ``kit_telemetry.instrumentation``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+OFFLINE_PACKAGES = ("kit_telemetry.cli", "kit_telemetry.report", "kit_telemetry.rules")
+
+# Optional backends (redis, sqlite3, the OTLP exporter and its protobuf), the price data
+# (genai_prices, with pydantic), and what only the command line uses (argparse).
+NOT_IMPORTED = (
+    "argparse",
+    "genai_prices",
+    "google.protobuf",
+    "opentelemetry.exporter",
+    "pydantic",
+    "redis",
+    "requests",
+    "sqlite3",
+)
+
+
+def modules_after(code: str, cwd: Path) -> set[str]:
+    """Every module loaded by a fresh interpreter after it ran ``code``."""
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys\nprint('\\n'.join(sorted(sys.modules)))"],
+        cwd=cwd,  # the installed package, not a source tree in the working directory
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return set(done.stdout.split())
+
+
+def within(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    """The modules that are one of ``names`` or inside one of them."""
+    return sorted(m for m in modules if any(m == n or m.startswith(f"{n}.") for n in names))
+
+
+def test_importing_the_sdk_imports_no_offline_tool(tmp_path: Path) -> None:
+    """The CLI, demo, report and rule generation are never loaded into the agent's process."""
+    modules = modules_after("import kit_telemetry", tmp_path)
+    assert "kit_telemetry.telemetry" in modules  # the SDK itself did load
+    assert within(modules, OFFLINE_PACKAGES) == []
+
+
+def test_importing_the_sdk_imports_no_optional_or_heavy_dependency(tmp_path: Path) -> None:
+    """Backends, price data and argparse load when used, not with ``import kit_telemetry``."""
+    modules = modules_after("import kit_telemetry", tmp_path)
+    assert within(modules, NOT_IMPORTED) == []
+
+
+def test_the_offline_tools_are_where_the_import_path_check_looks(tmp_path: Path) -> None:
+    """The names checked above are real: importing the tools loads them (and argparse)."""
+    modules = modules_after(
+        "import kit_telemetry.cli.commands.demo, kit_telemetry.cli.demo.agent, "
+        "kit_telemetry.report, kit_telemetry.rules",
+        tmp_path,
+    )
+    for package in OFFLINE_PACKAGES:
+        assert package in modules
+    assert "kit_telemetry.cli.demo.agent" in modules
+    assert "argparse" in modules
