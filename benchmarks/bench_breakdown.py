@@ -8,7 +8,7 @@ agent's thread:
 - ``api only``: kit-telemetry's spans, none of its processors;
 - ``+ aggregator``: totals and the events the metrics need (no handler, no metrics);
 - ``+ extension runtime``: the handler runtime, with no handler registered;
-- ``+ metrics``: finished calls queued for the Prometheus series;
+- ``+ metrics``: finished calls recorded into the Prometheus series;
 - ``+ one handler``: one sync handler on every event type (the full pipeline).
 
 Run: ``.venv/bin/python benchmarks/bench_breakdown.py [--runs 200] [--rounds 15]``
@@ -20,34 +20,52 @@ import argparse
 import statistics
 from collections.abc import Callable
 
-from bench_overhead import _provider, agent_run, handle_every_event, measure, raw_run_factory
+from bench_overhead import _provider, agent_run, measure, raw_run_factory
 from prometheus_client import CollectorRegistry
 
 import kit_telemetry as kt
-from kit_telemetry.tracing import start_attributes_can_wait
+from kit_telemetry._errors import ErrorPolicy
+from kit_telemetry._runtime import Runtime
+from kit_telemetry.aggregation import UsageAggregator
+from kit_telemetry.extensions import ExtensionSpanProcessor
+from kit_telemetry.metrics import KitMetrics
+from kit_telemetry.pricing import PriceTable
+from kit_telemetry.state.registry import StateRegistry
 
 LAYERS = ("api only", "+ aggregator", "+ extension runtime", "+ metrics", "+ one handler")
 
 
 def kit_layer(depth: int) -> Callable[[], None]:
-    """The benchmark's run with the first ``depth`` layers of ``LAYERS`` (1 = api only)."""
+    """The benchmark's run with the first ``depth`` layers of ``LAYERS`` (1 = api only).
+
+    Built from the same parts ``Telemetry`` wires, adding only the processors of the layers.
+    """
     provider = _provider()
-    tel = kt.Telemetry(tracer_provider=provider, exporters=(), prometheus=CollectorRegistry())
-    if depth < 4:
-        tel.aggregator._metrics = None
-    if depth >= 5:
-        handle_every_event(tel, lambda event, ctx: None)
-    dropped: list[object] = []
-    if depth < 2:
-        dropped.append(tel.aggregator)
+    prices = PriceTable()
+    metrics = KitMetrics(registry=CollectorRegistry()) if depth >= 4 else None
+    aggregator = UsageAggregator(pricer=prices, metrics=metrics)
+    extensions = ExtensionSpanProcessor(aggregator)
+    if depth >= 2:
+        provider.add_span_processor(aggregator)
     if depth < 3:
-        dropped.append(tel._extensions)
-    # The SDK has no way to remove a processor: rebuild its (private) tuple without ours.
-    multi = provider._active_span_processor
-    multi._span_processors = tuple(p for p in multi._span_processors if p not in dropped)
-    # Without the aggregator, spans must start with their attributes again.
-    tel._late_start_attributes = start_attributes_can_wait(provider, tel.aggregator)
-    session = tel.session("s-1")
+        aggregator.set_event_sink(None)  # no runtime to hand the events to
+    else:
+        provider.add_span_processor(extensions)
+    if depth >= 5:
+
+        def setup(api: kt.ExtensionAPI) -> None:
+            for event_type in kt.EventType:
+                api.on(event_type, lambda event, ctx: None)
+
+        extensions.load_setup("bench", setup)
+    runtime = Runtime(
+        tracer=provider.get_tracer("kit_telemetry"),
+        errors=ErrorPolicy(),
+        prices=prices,
+        aggregator=aggregator,
+        states=StateRegistry(),
+    )
+    session = kt.Session(runtime, "s-1")
     session.start()
     return lambda: agent_run(session)
 

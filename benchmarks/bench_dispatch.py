@@ -98,7 +98,7 @@ def telemetry(extension: Path | None) -> kt.Telemetry:
 def dispatch_factory(extension: Path) -> tuple[Callable[[], None], Callable[[], None], int]:
     """emit() every event of a run; returns (one batch, the direct-call baseline, events)."""
     tel = telemetry(extension)
-    runtime = tel._extensions
+    runtime = tel.extension_processor
     events = run_events()
     handlers = [
         (handler, event_type)

@@ -218,13 +218,11 @@ def handle_every_event(
 ) -> None:
     """Register ``handler`` for every event type, as an extension named "bench" would."""
 
-    class _Ext:
-        @staticmethod
-        def setup(api: kt.ExtensionAPI) -> None:
-            for event_type in kt.EventType:
-                api.on(event_type, handler)
+    def setup(api: kt.ExtensionAPI) -> None:
+        for event_type in kt.EventType:
+            api.on(event_type, handler)
 
-    tel._extensions._setup("bench", "bench", "bench", _Ext)
+    tel.extension_processor.load_setup("bench", setup)
 
 
 def kit_run_factory(provider: TracerProvider | None = None) -> Variant:

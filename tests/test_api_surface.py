@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
@@ -348,14 +348,21 @@ def test_a_failed_start_leaves_no_server_and_no_processor_behind(tmp_path: Path)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    provider = TracerProvider()
-    before = provider._active_span_processor._span_processors
+
+    added: list[SpanProcessor] = []
+
+    class RecordingProvider(TracerProvider):
+        def add_span_processor(self, span_processor: SpanProcessor) -> None:
+            added.append(span_processor)
+            super().add_span_processor(span_processor)
+
+    provider = RecordingProvider()
     with pytest.raises(kt.ExtensionLoadError):
         kt.configure(
             tracer_provider=provider,
             prometheus=f"127.0.0.1:{port}",
             extensions=[tmp_path / "missing.py"],
         )
-    assert provider._active_span_processor._span_processors == before
+    assert added == []
     with socket.socket() as again:
         again.bind(("127.0.0.1", port))  # would fail with EADDRINUSE if still served

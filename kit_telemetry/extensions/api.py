@@ -185,7 +185,7 @@ class ExtensionContext:
 
 
 def _check_notice(message: object, type: object) -> None:
-    # Checked here, before the runtime (which may be compiled, see pyproject.toml) sees them.
+    # Checked here, so the error names notify's own arguments.
     if not isinstance(message, str):
         raise TypeError(f"notify message must be a string, got {message!r}")
     if type not in NOTIFY_TYPES:

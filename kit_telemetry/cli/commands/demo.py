@@ -130,8 +130,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write("\n" + _summary(outcomes) + "\n")
         # Run-scoped budgets have one key per run: the per-run lines above already show them.
         run_budgets = (
-            {b.name for b in tel._budgets.config.budgets if b.scope == "run"}
-            if tel._budgets
+            {b.name for b in tel.budget_config.budgets if b.scope == "run"}
+            if tel.budget_config
             else set()
         )
         status = [s for s in tel.budget_status() if s.name not in run_budgets]
