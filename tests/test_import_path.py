@@ -7,7 +7,7 @@ when configured or first needed. Checked in a fresh interpreter, since this test
 has imported everything already.
 
 Imported today and not asserted against: ``http.server`` and ``wsgiref`` (by
-``prometheus_client``, a dependency) and ``asyncio`` (by ``kit_telemetry.instrumentation``).
+``prometheus_client``, a dependency).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from pathlib import Path
 OFFLINE_PACKAGES = ("kit_telemetry.cli", "kit_telemetry.report", "kit_telemetry.rules")
 
 # Optional backends (redis, sqlite3, the OTLP exporter and its protobuf), the price data
-# (genai_prices, with pydantic), and what only the command line uses (argparse).
+# (genai_prices, with pydantic), what only the command line uses (argparse), and asyncio.
 NOT_IMPORTED = (
     "argparse",
+    "asyncio",  # only for async extension handlers, on first use
     "genai_prices",
     "google.protobuf",
     "opentelemetry.exporter",

@@ -31,12 +31,12 @@ from .api import (
     Handler,
     LoadedExtension,
 )
-from .async_runner import AsyncRunner
 from .loader import extension_name, import_extension, reimport
 
 if TYPE_CHECKING:
     from ..instrumentation import Session
     from ..state import SessionState
+    from .async_runner import AsyncRunner
 
 logger = logging.getLogger("kit_telemetry")
 
@@ -119,7 +119,8 @@ class ExtensionSpanProcessor(SpanProcessor):
         self._processors: tuple[tuple[str, SpanProcessor], ...] = ()
         self._commands: dict[str, tuple[str, CommandDefinition]] = {}
         self._loading: _Registered | None = None
-        self._async = AsyncRunner(timeout_s=handler_timeout_s, on_timeout=self._handler_timed_out)
+        self._handler_timeout_s = handler_timeout_s
+        self._async: AsyncRunner | None = None  # started for the first async handler
         aggregator.want_events(())
         aggregator.set_event_sink(self._dispatch)
 
@@ -191,7 +192,7 @@ class ExtensionSpanProcessor(SpanProcessor):
         try:
             result = setup(api)
             if inspect.isawaitable(result):
-                self._async.run(_awaitable(result), timeout_s=60)
+                self._async_runner().run(_awaitable(result), timeout_s=60)
         except BaseException as exc:
             self._unregister(name)
             raise ExtensionLoadError(
@@ -291,7 +292,7 @@ class ExtensionSpanProcessor(SpanProcessor):
         )
         result = command.handler(ctx, args)
         if inspect.isawaitable(result):
-            return self._async.run(_awaitable(result))
+            return self._async_runner().run(_awaitable(result))
         return result
 
     # --- dispatch ----------------------------------------------------------------------------
@@ -316,11 +317,23 @@ class ExtensionSpanProcessor(SpanProcessor):
                 except Exception as exc:
                     self._handler_failed(extension, event.type, exc)
 
+    def _async_runner(self) -> AsyncRunner:
+        # Imported and started on first use: most agents register no async handler, and
+        # asyncio is a tenth of the package's import time.
+        from .async_runner import AsyncRunner
+
+        with self._lock:
+            if self._async is None:
+                self._async = AsyncRunner(
+                    timeout_s=self._handler_timeout_s, on_timeout=self._handler_timed_out
+                )
+            return self._async
+
     def _submit_async(
         self, extension: str, handler: Handler, event: Event, ctx: ExtensionContext
     ) -> None:
         label = f"{extension}:{event.type.value}"
-        self._async.submit(
+        self._async_runner().submit(
             event.session_id,
             label,
             lambda: handler(event, ctx),
@@ -376,7 +389,8 @@ class ExtensionSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Wait for async handlers and the extensions' own processors."""
-        ok = self._async.flush(timeout_millis / 1000)
+        runner = self._async
+        ok = runner.flush(timeout_millis / 1000) if runner is not None else True
         for _, processor in self._processors:
             ok = processor.force_flush(timeout_millis) and ok
         for state in list(self._own_states.values()):
@@ -385,7 +399,8 @@ class ExtensionSpanProcessor(SpanProcessor):
 
     def shutdown(self) -> None:
         """Finish async handlers (bounded) and stop the loop; idempotent."""
-        self._async.shutdown()
+        if self._async is not None:
+            self._async.shutdown()
         for _, processor in self._processors:
             processor.shutdown()
         for state in list(self._own_states.values()):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ from ..budgets.calls import Admission, CallScope, LLMRequest
 from ..errors import BudgetExceeded
 from ..tokens import TokenUsage
 from ..tracing import LLM, TOOL, LLMUsage, SpanPayload
-from .scope import SpanScope, to_text
+from .scope import SpanScope, is_cancellation, to_text
 
 if TYPE_CHECKING:
     from .run import Run, Turn
@@ -214,11 +213,7 @@ class LLMCall(SpanScope):
         run = self.turn.run
         outcome = "ok"
         if exc is not None:
-            outcome = (
-                "cancelled"
-                if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt))
-                else "error"
-            )
+            outcome = "cancelled" if is_cancellation(exc) else "error"
         payload.outcome = outcome
         if tokens is None:
             span.set_attribute(sc.KIT_LLM_OUTCOME, outcome)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import json
+import sys
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -147,9 +147,18 @@ def mark_error(span: trace_api.Span, exc: BaseException) -> None:
 def stop_reason_for(exc: BaseException) -> str:
     if isinstance(exc, BudgetExceeded):
         return "budget_exceeded"
-    if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
+    if is_cancellation(exc):
         return "cancelled"
     return "error"
+
+
+def is_cancellation(exc: BaseException) -> bool:
+    """The block was cancelled (asyncio) or interrupted (Ctrl-C), rather than failing."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    # Without asyncio imported, nothing can have raised its CancelledError.
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is not None and isinstance(exc, asyncio.CancelledError)
 
 
 def to_text(value: Any) -> str:
