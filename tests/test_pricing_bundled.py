@@ -288,3 +288,14 @@ def test_catalogue_today_defaults_to_the_utc_date(catalogue: PriceCatalogue) -> 
     today = datetime.now(timezone.utc).date()
     assert catalogue.find("openai", "gpt-4o") == catalogue.find("openai", "gpt-4o", today=today)
     assert catalogue.find("openai", "gpt-4o", today=date(2000, 1, 1)) is not None
+
+
+def test_compiled_rules_match_as_the_rules_as_written() -> None:
+    """compile_rules() (run at preload) changes how fast regex rules match, never what."""
+    text = json.dumps(catalogue_document())
+    lazy, compiled = PriceCatalogue(json.loads(text)), PriceCatalogue(json.loads(text))
+    compiled.compile_rules()
+    assert '"regex"' in text
+    refs = [(p, m) for p, m in _refs() if p in ("anthropic", "openai", "x-ai", "openrouter")]
+    assert [compiled.find(p, m) for p, m in refs] == [lazy.find(p, m) for p, m in refs]
+    assert any(compiled.find(p, m) is not None for p, m in refs)

@@ -87,6 +87,9 @@ class BundledPrices:
         except Exception:  # e.g. genai-prices missing: the loading thread reports it
             cached = None
         if cached is not None:
+            # Here rather than on a thread of its own, which would hold the GIL against the
+            # agent's first calls for a switch interval (5 ms) at a time.
+            cached.compile_rules()
             self._finish(cached)
             return
         threading.Thread(target=self._load, name="kit-telemetry-prices", daemon=True).start()
@@ -111,6 +114,7 @@ class BundledPrices:
         catalogue = None
         try:
             catalogue = self._read_cache() or self._build()
+            catalogue.compile_rules()
         except Exception:
             # Broken or missing genai-prices must not break the agent: models go unpriced.
             logger.warning(

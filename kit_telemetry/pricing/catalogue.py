@@ -52,7 +52,11 @@ def _matches(rule: _Rule, text: str) -> bool:
     if kind == "contains":
         return argument in text
     if kind == "regex":
-        return re.search(argument, text) is not None
+        if isinstance(argument, str):
+            # Compiled on first use (or by compile_rules()) and kept in the rule: a
+            # re-assignment of an equal pattern, harmless if two threads race to it.
+            argument = rule[1] = re.compile(argument)
+        return argument.search(text) is not None
     if kind == "or":
         return any(_matches(part, text) for part in argument)
     if kind == "and":
@@ -147,6 +151,22 @@ class PriceCatalogue:
         ]
         rows.sort(key=lambda row: (row.provider, row.model))
         return rows
+
+    def compile_rules(self) -> None:
+        """Compile every regex rule now (about 10 ms), so that no first lookup does it."""
+        stack: list[_Rule] = []
+        for provider in self._providers:
+            stack.extend(rule for rule in (provider["model_match"], provider["provider_match"]))
+            stack.extend(model[1] for model in provider["models"])
+        while stack:
+            rule = stack.pop()
+            if rule is None:
+                continue
+            kind, argument = rule
+            if kind in ("or", "and"):
+                stack.extend(argument)
+            elif kind == "regex" and isinstance(argument, str):
+                rule[1] = re.compile(argument)
 
     def _provider(self, provider_id: str) -> _Provider | None:
         name = provider_id.strip().lower()
