@@ -8,7 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -216,13 +216,26 @@ def test_lookup_without_preload_loads_the_data(warm_cache: Path) -> None:
     assert [row.source for row in table.known_models("claude-sonnet-4-5")][:1] == ["bundled"]
 
 
-def test_damaged_cache_is_built_again(warm_cache: Path) -> None:
-    """A truncated cache file (a crash, a full disk) is replaced, not trusted."""
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text[:1000],  # truncated: a crash or a full disk
+        lambda text: '{"providers": [{"models": []}]}',  # JSON, but not a catalogue
+        lambda text: text.replace('["regex","', '["regex","(', 1),  # a rule that fails
+    ],
+    ids=["truncated", "wrong-shape", "bad-regex"],
+)
+def test_damaged_cache_is_built_again(
+    warm_cache: Path, built_cache: Path, damage: Callable[[str], str]
+) -> None:
+    """A damaged cache file is replaced, not trusted."""
     [cache] = warm_cache.glob("prices-*.json")
-    cache.write_text(cache.read_text(encoding="utf-8")[:1000], encoding="utf-8")
-    table = PriceTable(bundled_prices=BundledPrices(warm_cache))
+    cache.write_text(damage(cache.read_text(encoding="utf-8")), encoding="utf-8")
+    bundled = BundledPrices(warm_cache)
+    bundled.preload()  # never raises, even on a damaged cache
+    table = PriceTable(bundled_prices=bundled)
     assert table.find_price("openai", "gpt-4o") == GPT_4O
-    json.loads(cache.read_text(encoding="utf-8"))  # whole again
+    assert cache.read_text(encoding="utf-8") == built_cache.read_text(encoding="utf-8")
 
 
 def test_unwritable_cache_directory_still_prices(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -83,13 +84,12 @@ class BundledPrices:
                 return
             self._started = True
         try:
+            # Here rather than on a thread of its own, which would hold the GIL against the
+            # agent's first calls for a switch interval (5 ms) at a time.
             cached = self._read_cache()
         except Exception:  # e.g. genai-prices missing: the loading thread reports it
             cached = None
         if cached is not None:
-            # Here rather than on a thread of its own, which would hold the GIL against the
-            # agent's first calls for a switch interval (5 ms) at a time.
-            cached.compile_rules()
             self._finish(cached)
             return
         threading.Thread(target=self._load, name="kit-telemetry-prices", daemon=True).start()
@@ -114,7 +114,6 @@ class BundledPrices:
         catalogue = None
         try:
             catalogue = self._read_cache() or self._build()
-            catalogue.compile_rules()
         except Exception:
             # Broken or missing genai-prices must not break the agent: models go unpriced.
             logger.warning(
@@ -141,14 +140,17 @@ class BundledPrices:
         return cache_dir / f"prices-v{FORMAT}-{sha256(identity).hexdigest()[:24]}.json"
 
     def _read_cache(self) -> PriceCatalogue | None:
+        """The cached catalogue, its rules compiled; None when missing, unreadable or damaged."""
         path = self._cache_path()
         try:
-            return PriceCatalogue(json.loads(path.read_text(encoding="utf-8")))
+            catalogue = PriceCatalogue(json.loads(path.read_text(encoding="utf-8")))
+            catalogue.compile_rules()
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:  # unreadable or damaged: built again
+        except (OSError, ValueError, LookupError, TypeError, re.error) as exc:
             logger.debug("kit-telemetry: price cache %s not used: %s", path, exc)
-            return None
+            return None  # built again
+        return catalogue
 
     def _build(self) -> PriceCatalogue:
         path = self._cache_path()
@@ -160,6 +162,10 @@ class BundledPrices:
 
             text = json.dumps(catalogue_document(), separators=(",", ":"))
         catalogue = PriceCatalogue(json.loads(text))
+        try:
+            catalogue.compile_rules()
+        except re.error as exc:  # the rule that does not compile fails alone, when met
+            logger.debug("kit-telemetry: a price match rule does not compile: %s", exc)
         partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
