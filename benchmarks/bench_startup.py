@@ -14,6 +14,9 @@ b. resident memory (``VmRSS`` of /proc/self/status, else ``ru_maxrss``) after
 c. the first LLM call's span, made right after ``configure()``, when the model call itself
    is a fixed 20 ms sleep: its duration minus 20 ms (the second call's, for reference).
    The spans are read from an ``InMemorySpanExporter`` on a provider passed to configure.
+   With ``--cold``, the same with an empty price cache (``KIT_TELEMETRY_CACHE_DIR``): the
+   first call then waits for the cache to be built, once per machine and genai-prices
+   version.
 
 Not a test: timings vary by machine (2 shared cores here).
 """
@@ -22,9 +25,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 
 MIB = 1024 * 1024
 
@@ -121,10 +126,15 @@ print(json.dumps([(s.end_time - s.start_time) / 1e6 - 20.0 for s in chats]))
 """
 
 
-def child(code: str) -> str:
+def child(code: str, env: dict[str, str] | None = None) -> str:
     """Run ``code`` in a fresh interpreter and return its last line of output."""
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env=env,
     )
     return result.stdout.strip().splitlines()[-1]
 
@@ -137,6 +147,9 @@ def medians(code: str, rounds: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--cold", action="store_true", help="also (c) with an empty price cache in each round"
+    )
     args = parser.parse_args()
     rounds = args.rounds
     child(IMPORT_KIT)  # compile and cache the bytecode before timing anything
@@ -168,6 +181,15 @@ def main() -> None:
     print(f"(c) first call span - 20 ms     {statistics.median(firsts):8.3f} ms"
           f"   (max {max(firsts):.3f})")  # fmt: skip
     print(f"    second call span - 20 ms    {statistics.median(seconds):8.3f} ms")
+
+    if args.cold:
+        colds = []
+        for _ in range(rounds):
+            with tempfile.TemporaryDirectory() as directory:
+                env = {**os.environ, "KIT_TELEMETRY_CACHE_DIR": directory}
+                colds.append(json.loads(child(FIRST_CALL, env))[0])
+        print(f"    first call, cold price cache {statistics.median(colds):8.3f} ms"
+              "   (once per machine and genai-prices version)")  # fmt: skip
 
 
 if __name__ == "__main__":
