@@ -2,7 +2,10 @@
 
 Run: ``.venv/bin/python benchmarks/bench_pricing.py``. Prints median nanoseconds per call
 and ratios against baselines measured in the same run (a bare dict lookup, and
-genai-prices' own ``calc_price`` per call). Not a test: timings vary by machine.
+genai-prices' own ``calc_price`` per call), then the one-off costs in fresh processes:
+``preload()`` and a first lookup with the price cache warm, against importing genai-prices
+and pricing a call with it (what a first call waited for before the cache), and building
+the cache from a cold start. Not a test: timings vary by machine.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import timeit
+from pathlib import Path
 
 from kit_telemetry.pricing import PriceTable
 
@@ -25,14 +30,8 @@ def median_ns(statement: str, namespace: dict[str, object], calls: int = CALLS) 
     return statistics.median(runs) / calls * 1e9
 
 
-def first_load_ms() -> float:
-    """Import plus the first lookup in a fresh process: the lazy genai-prices load."""
-    code = (
-        "import time; t = time.perf_counter()\n"
-        "from kit_telemetry.pricing import PriceTable\n"
-        "PriceTable().find_price('anthropic', 'claude-sonnet-4-5')\n"
-        "print((time.perf_counter() - t) * 1e3)\n"
-    )
+def _child_ms(code: str) -> float:
+    """Median over 3 fresh interpreters of the milliseconds ``code`` prints."""
     runs = [
         float(
             subprocess.run(
@@ -42,6 +41,49 @@ def first_load_ms() -> float:
         for _ in range(3)
     ]
     return statistics.median(runs)
+
+
+def first_load_ms() -> float:
+    """preload() and the first lookup in a fresh process, the cache warm (package imported)."""
+    return _child_ms(
+        "import time, kit_telemetry\n"
+        "from kit_telemetry.pricing import PriceTable\n"
+        "t = time.perf_counter(); table = PriceTable(); table.preload()\n"
+        "table.find_price('anthropic', 'claude-sonnet-4-5')\n"
+        "print((time.perf_counter() - t) * 1e3)\n"
+    )
+
+
+def cold_build_ms() -> float:
+    """Building the cache in a fresh process (once per machine and genai-prices version)."""
+    with tempfile.TemporaryDirectory() as directory:
+        code = (
+            "import time, kit_telemetry\n"
+            "from kit_telemetry.pricing.bundled import BundledPrices\n"
+            f"t = time.perf_counter(); BundledPrices({directory!r}).catalogue()\n"
+            "print((time.perf_counter() - t) * 1e3)\n"
+        )
+        runs = []
+        for _ in range(3):
+            for cache in Path(directory).glob("prices-*.json"):
+                cache.unlink()
+            result = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            )
+            runs.append(float(result.stdout))
+        return statistics.median(runs)
+
+
+def genai_prices_load_ms() -> float:
+    """Baseline: importing genai-prices and pricing one call with it, in a fresh process."""
+    return _child_ms(
+        "import time, kit_telemetry\n"
+        "t = time.perf_counter()\n"
+        "import genai_prices\n"
+        "genai_prices.calc_price(genai_prices.Usage(input_tokens=1, output_tokens=1),"
+        " 'claude-sonnet-4-5', provider_id='anthropic')\n"
+        "print((time.perf_counter() - t) * 1e3)\n"
+    )
 
 
 def first_lookup_ns(table: PriceTable, pairs: list[tuple[str, str]]) -> float:
@@ -84,6 +126,8 @@ def main() -> None:
     aliased += [("", f"{row.model}-20250101") for row in rows if row.provider == "openai"]
     first_aliased_ns = first_lookup_ns(PriceTable(), aliased)
     load_ms = first_load_ms()
+    genai_ms = genai_prices_load_ms()
+    cold_ms = cold_build_ms()
 
     print(f"bundled models listed:               {len(rows)}")
     print(f"dict lookup (baseline):              {dict_ns:8.0f} ns")
@@ -96,7 +140,12 @@ def main() -> None:
     )
     print(f"find_price, first lookup (median):   {first_ns:8.0f} ns  over {len(rows)} models")
     print(f"  aliased/dated names (median):      {first_aliased_ns:8.0f} ns  over {len(aliased)}")
-    print(f"import + first lookup, new process:  {load_ms:8.1f} ms  (lazy genai-prices load)")
+    print(f"preload + first lookup, new process: {load_ms:8.1f} ms  (cache warm)")
+    print(
+        f"  genai-prices import + calc_price:  {genai_ms:8.1f} ms"
+        f"  ({genai_ms / load_ms:.0f}x; what the first call waited for before)"
+    )
+    print(f"cache build, new process (cold):     {cold_ms:8.1f} ms  (in a child interpreter)")
 
 
 if __name__ == "__main__":

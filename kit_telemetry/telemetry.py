@@ -10,7 +10,6 @@ session's state. The instrumentation handles it hands out talk to one ``Runtime`
 from __future__ import annotations
 
 import atexit
-import importlib
 import inspect
 import logging
 import math
@@ -242,12 +241,9 @@ class Telemetry:
                 tracer_provider.add_span_processor(processor)
             if install_global:
                 trace_api.set_tracer_provider(tracer_provider)
-            if self.prices._bundled:
-                # The bundled price data takes a quarter of a second to import: do it now, off
-                # the agent's thread, rather than in its first LLM call.
-                threading.Thread(
-                    target=_import_price_data, name="kit-telemetry-prices", daemon=True
-                ).start()
+            # The bundled price data is read now (or built in the background), not in the
+            # agent's first LLM call.
+            self.prices.preload()
         except BaseException:
             self._abandon()
             raise
@@ -434,13 +430,6 @@ class Telemetry:
         tb: TracebackType | None,
     ) -> None:
         self.shutdown()
-
-
-def _import_price_data() -> None:
-    try:
-        importlib.import_module("genai_prices")
-    except Exception:  # pricing reports a missing package itself, on first use
-        logger.debug("kit-telemetry: could not pre-import genai_prices", exc_info=True)
 
 
 def _shutdown_at_exit(ref: weakref.ref[Telemetry]) -> None:

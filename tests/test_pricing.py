@@ -583,16 +583,30 @@ def test_price_files_round_trip_any_valid_rates(
 # Import cost
 
 
-def test_importing_pricing_does_not_import_genai_prices_or_pydantic() -> None:
-    """The price data (pydantic, a 1.5 MB table) loads on first lookup, not at import."""
+def test_pricing_never_imports_genai_prices_or_pydantic(tmp_path: Path) -> None:
+    """genai-prices (pydantic, 30 MiB) runs in a child process only, cold cache or warm."""
     code = (
         "import sys, kit_telemetry.pricing as p\n"
-        "heavy = ('genai_prices', 'pydantic', 'pydantic_core')\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
-        "p.PriceTable().find_price('openai', 'gpt-4o')\n"
-        "print('genai_prices' in sys.modules)\n"
+        "heavy = ('genai_prices', 'pydantic', 'pydantic_core', 'httpx2')\n"
+        "loaded = lambda: sorted(m for m in sys.modules if m.split('.')[0] in heavy)\n"
+        "print(loaded())\n"
+        "print(p.PriceTable().find_price('openai', 'gpt-4o'))\n"
+        "print(loaded())\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    env = {**os.environ, "KIT_TELEMETRY_CACHE_DIR": str(tmp_path)}
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+            env=env,
+        ).stdout.splitlines()
+        for _ in range(2)  # the first builds the cache, the second reads it
+    ]
+    expected_price = repr(
+        ModelPrice(input_per_mtok=2.5, output_per_mtok=10.0, cache_read_per_mtok=1.25)
     )
-    assert result.stdout.splitlines() == ["[]", "True"]
+    assert outputs == [["[]", expected_price, "[]"]] * 2
+    assert len(list(tmp_path.glob("prices-*.json"))) == 1

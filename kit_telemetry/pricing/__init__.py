@@ -1,9 +1,11 @@
 """Pricing: model prices and the cost arithmetic of one LLM call.
 
 Modules, one noun each: ``price`` (:class:`ModelPrice`, :class:`PriceRow` and the cost of a
-call), ``table`` (:class:`PriceTable`: overrides first, then bundled data), ``bundled``
-(genai-prices' data and provider names, imported lazily) and ``overrides`` (the user's
-prices and the TOML loader, :func:`load_prices`).
+call), ``table`` (:class:`PriceTable`: overrides first, then bundled data), ``providers``
+(provider names and aliases), ``overrides`` (the user's prices and the TOML loader,
+:func:`load_prices`), and for the bundled data: ``extract`` (genai-prices' data into a small
+JSON document, run in a child process), ``catalogue`` (that document and genai-prices'
+lookup rules) and ``bundled`` (the process's copy, read from a disk cache).
 """
 
 from __future__ import annotations

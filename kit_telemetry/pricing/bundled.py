@@ -1,187 +1,215 @@
-"""The bundled prices: genai-prices' offline data, read as one standard rate per model.
+"""The bundled prices of this process: genai-prices' data, loaded once from a disk cache.
 
-The ``genai-prices`` package is imported on the first lookup that needs it, never at import
-time: it pulls in pydantic and a 1.5 MB table. Bundled prices that vary are reduced to one
-standard rate: the base tier of context-length tiers, the standard (not batch, flex or
-priority) service tier, the rate in effect for most of the day where it depends on the time
-of day (DeepSeek), the latest price whose start date has passed when the model is first
-resolved, and the default 5-minute cache write of Anthropic models (not the 1-hour one).
+genai-prices is never imported here: its data is extracted once per installed version by
+:mod:`kit_telemetry.pricing.extract` in a child process (about half a second of CPU, and the
+30 MiB of pydantic stay in the child), cached as JSON under the user's cache directory and
+read back with the stdlib (about 10 ms and 3 MiB). The cache is named after the format and
+genai-prices' data file (path, size, modification time), so an upgrade of either builds a
+new one; it lives in ``$KIT_TELEMETRY_CACHE_DIR``, else ``$XDG_CACHE_HOME/kit-telemetry``,
+else ``~/.cache/kit-telemetry``. Where no cache can be written the child's output is used
+directly, and where no child process can be started the data is extracted in-process.
 
-Provider names may be OpenTelemetry GenAI names (``gcp.vertex_ai``, ``aws.bedrock``,
-``mistral_ai``, ``x_ai``, ``azure.ai.openai`` ...) or ``genai-prices`` ids; an empty or
-unknown provider falls back to matching by model name alone.
+:meth:`BundledPrices.preload` (``Telemetry`` calls it at configure) reads a cache that is
+there at once, and otherwise starts building it on a background thread;
+:meth:`BundledPrices.catalogue` waits for that build.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+import contextlib
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import threading
+import weakref
+from pathlib import Path
 
-from .price import ModelPrice, PriceRow
+from .catalogue import PriceCatalogue
 
-if TYPE_CHECKING:
-    from genai_prices.data_snapshot import DataSnapshot
-    from genai_prices.types import ModelInfo
-    from genai_prices.types import ModelPrice as BundledPrice
+__all__ = ["BUNDLED", "BundledPrices"]
 
-__all__ = ["KNOWN_PROVIDER_NAMES", "all_bundled_rows", "bundled_row", "provider_key"]
+logger = logging.getLogger("kit_telemetry")
 
-# OpenTelemetry GenAI provider names (current and legacy gen_ai.system values) and common
-# spellings -> genai-prices provider ids. Names not listed are passed to genai-prices as is.
-_PROVIDER_ALIASES: dict[str, str] = {
-    alias: provider_id
-    for provider_id, aliases in {
-        "openai": ("openai",),
-        "azure": (
-            "azure.ai.openai",
-            "az.ai.openai",
-            "azure.ai.inference",
-            "az.ai.inference",
-            "azure_openai",
-            "azure",
-        ),
-        "anthropic": ("anthropic",),
-        "google": (
-            "gcp.gemini",
-            "gcp.vertex_ai",
-            "gcp.gen_ai",
-            "google",
-            "gemini",
-            "vertex_ai",
-            "vertexai",
-            "google_genai",
-        ),
-        "aws": ("aws.bedrock", "bedrock", "aws"),
-        "mistral": ("mistral_ai", "mistralai", "mistral"),
-        "deepseek": ("deepseek",),
-        "x-ai": ("x_ai", "xai", "x-ai"),
-        "cohere": ("cohere",),
-        "groq": ("groq",),
-        "perplexity": ("perplexity",),
-        "together": ("together", "together_ai"),
-        "fireworks": ("fireworks", "fireworks_ai"),
-        "openrouter": ("openrouter",),
-        "cerebras": ("cerebras",),
-        "moonshotai": ("moonshot", "moonshotai"),
-    }.items()
-    for alias in aliases
-}
-KNOWN_PROVIDER_NAMES = frozenset(_PROVIDER_ALIASES) | frozenset(_PROVIDER_ALIASES.values())
-"""Every provider name or alias known here.
+_CHILD_TIMEOUT_S = 120.0
+# Runs extract.py as a script in a child interpreter, without the script's directory on
+# sys.path (its modules would shadow others) and without importing kit_telemetry.
+_CHILD_CODE = (
+    "import sys; del sys.path[0]; import runpy; runpy.run_path(sys.argv[1], run_name='__main__')"
+)
 
-A "provider:model" override key is split only on these, because model ids may hold a colon
-themselves (Bedrock's "anthropic.claude-3-5-sonnet-20240620-v1:0", Ollama's "llama3:8b").
-"""
+_LOADERS: weakref.WeakSet[BundledPrices] = weakref.WeakSet()
 
 
-def provider_key(provider: str | None) -> str:
-    """The genai-prices id of ``provider``, or its lower-cased name when it has no alias."""
-    name = (provider or "").strip().lower()
-    return _PROVIDER_ALIASES.get(name, name)
+def default_cache_dir() -> Path:
+    """Where price caches are kept: see the module docstring."""
+    explicit = os.environ.get("KIT_TELEMETRY_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "kit-telemetry"
 
 
-def bundled_row(provider_id: str, model: str) -> PriceRow | None:
-    """The bundled price of ``model`` served by ``provider_id``, or None when unknown.
+class BundledPrices:
+    """genai-prices' bundled data for this process, loaded once and then shared.
+
+    Thread-safe; after a fork, a load the parent had not finished starts again in the child.
 
     Args:
-        provider_id: a genai-prices provider id (see :func:`provider_key`), or empty to
-            match by model name alone; an unknown id is treated as empty.
-        model: the model name.
-
-    Returns:
-        The row, with the provider and model as genai-prices spells them; None when
-        genai-prices does not know the model or does not price it by tokens.
+        cache_dir: the cache directory; :func:`default_cache_dir` when None.
     """
-    snapshot = _snapshot()
-    provider = None
-    if provider_id:
+
+    def __init__(self, cache_dir: str | os.PathLike[str] | None = None) -> None:
+        self._cache_dir = None if cache_dir is None else Path(cache_dir)
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._catalogue: PriceCatalogue | None = None
+        self._started = False
+        _LOADERS.add(self)
+
+    @property
+    def loaded(self) -> bool:
+        """The data is in memory: :meth:`catalogue` returns at once."""
+        return self._done.is_set()
+
+    def preload(self) -> None:
+        """Read the cache now if it is there (milliseconds), else build it in the background.
+
+        Idempotent; never raises (a failure leaves the bundled data empty, logged once).
+        """
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
         try:
-            provider = snapshot.find_provider(None, provider_id, None)
-        except LookupError:
-            provider = None  # a provider genai-prices does not know: match by model alone
-    try:
-        found, info = snapshot.find_provider_model(model, provider, None, None)
-    except LookupError:
-        return None
-    price = _standard_price(info)
-    if price is None:
-        return None
-    return PriceRow(provider=found.id, model=info.id, price=price, source="bundled")
+            # Here rather than on a thread of its own, which would hold the GIL against the
+            # agent's first calls for a switch interval (5 ms) at a time.
+            cached = self._read_cache()
+        except Exception:  # e.g. genai-prices missing: the loading thread reports it
+            cached = None
+        if cached is not None:
+            self._finish(cached)
+            return
+        threading.Thread(target=self._load, name="kit-telemetry-prices", daemon=True).start()
+
+    def catalogue(self) -> PriceCatalogue:
+        """The bundled data: loaded (or built) on first use, waited for while it loads."""
+        if not self._done.is_set():
+            with self._lock:
+                start = not self._started
+                self._started = True
+            if start:
+                self._load()
+            self._done.wait()
+        assert self._catalogue is not None  # set before _done
+        return self._catalogue
+
+    def _finish(self, catalogue: PriceCatalogue) -> None:
+        self._catalogue = catalogue
+        self._done.set()
+
+    def _load(self) -> None:
+        catalogue = None
+        try:
+            catalogue = self._read_cache() or self._build()
+        except Exception:
+            # Broken or missing genai-prices must not break the agent: models go unpriced.
+            logger.warning(
+                "kit-telemetry: the bundled prices could not be loaded; "
+                "models without an override are unpriced",
+                exc_info=True,
+            )
+        finally:
+            self._finish(catalogue or PriceCatalogue.empty())
+
+    def _cache_path(self) -> Path:
+        from hashlib import sha256
+        from importlib.util import find_spec
+
+        from .extract import FORMAT
+
+        spec = find_spec("genai_prices")  # finds the package without importing it
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("genai-prices is not installed: no bundled prices")
+        data = Path(next(iter(spec.submodule_search_locations))) / "data.py"
+        stat = data.stat()
+        identity = f"{data}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()
+        cache_dir = self._cache_dir or default_cache_dir()
+        return cache_dir / f"prices-v{FORMAT}-{sha256(identity).hexdigest()[:24]}.json"
+
+    def _read_cache(self) -> PriceCatalogue | None:
+        """The cached catalogue, its rules compiled; None when missing, unreadable or damaged."""
+        path = self._cache_path()
+        try:
+            catalogue = PriceCatalogue(json.loads(path.read_text(encoding="utf-8")))
+            catalogue.compile_rules()
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, LookupError, TypeError, re.error) as exc:
+            logger.debug("kit-telemetry: price cache %s not used: %s", path, exc)
+            return None  # built again
+        return catalogue
+
+    def _build(self) -> PriceCatalogue:
+        path = self._cache_path()
+        try:
+            text = _extract_in_child()
+        except (OSError, subprocess.SubprocessError) as exc:
+            logger.debug("kit-telemetry: price extraction in a child failed: %s", exc)
+            from .extract import catalogue_document
+
+            text = json.dumps(catalogue_document(), separators=(",", ":"))
+        catalogue = PriceCatalogue(json.loads(text))
+        try:
+            catalogue.compile_rules()
+        except re.error as exc:  # the rule that does not compile fails alone, when met
+            logger.debug("kit-telemetry: a price match rule does not compile: %s", exc)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(text, encoding="utf-8")
+            os.replace(partial, path)  # atomic: a reader sees the whole file or none
+        except OSError as exc:
+            logger.debug("kit-telemetry: price cache %s not written: %s", path, exc)
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+        return catalogue
+
+    def _reset_after_fork(self) -> None:
+        # The thread that was loading exists only in the parent: start again if needed.
+        self._lock = threading.Lock()
+        if not self._done.is_set():
+            self._done = threading.Event()
+            self._started = False
 
 
-def all_bundled_rows() -> list[PriceRow]:
-    """Every model genai-prices prices by tokens, sorted by provider and model."""
-    rows = [
-        PriceRow(provider=provider.id, model=info.id, price=price, source="bundled")
-        for provider in _snapshot().providers
-        for info in provider.models
-        if (price := _standard_price(info)) is not None
-    ]
-    rows.sort(key=lambda row: (row.provider, row.model))
-    return rows
-
-
-def _snapshot() -> DataSnapshot:
-    from genai_prices import data_snapshot
-
-    # get_snapshot() honours genai-prices' own UpdatePrices when the user runs it.
-    return data_snapshot.get_snapshot()
-
-
-def _rate(prices: object, key: str) -> float | None:
-    # genai-prices answers None for a price key a model does not use.
-    value = getattr(prices, key, None)
-    if value is None:
-        return None
-    base = getattr(value, "base", value)  # TieredPrices: the rate below the first threshold
-    return float(base)
-
-
-def _standard_rates(info: ModelInfo) -> BundledPrice:
-    from genai_prices.types import ModelPrice as BundledPrice
-    from genai_prices.types import StartDateConstraint, TimeOfDateConstraint
-
-    if isinstance(info.prices, BundledPrice):
-        return info.prices
-    now = datetime.now(timezone.utc)
-    base = info.prices[0].prices
-    windows: list[tuple[BundledPrice, int]] = []  # time-of-day rates, minutes per day each
-    for conditional in info.prices:
-        constraint = conditional.constraint
-        if constraint is None or (
-            isinstance(constraint, StartDateConstraint) and constraint.active(now)
-        ):
-            base = conditional.prices  # later entries win, as in genai-prices
-        elif isinstance(constraint, TimeOfDateConstraint):
-            start, end = constraint.start_time, constraint.end_time
-            minutes = (end.hour * 60 + end.minute - start.hour * 60 - start.minute) % 1440
-            for index, (rates, total) in enumerate(windows):
-                if rates == conditional.prices:
-                    windows[index] = (rates, total + minutes)
-                    break
-            else:
-                windows.append((conditional.prices, minutes))
-    # Time-of-day windows are peak hours for some models (DeepSeek V4) and the regular
-    # hours of others (deepseek-chat, whose default entry is the off-peak discount): the
-    # standard rate is the one in effect for most of the day.
-    for rates, minutes in windows:
-        if minutes > 720:
-            return rates
-    return base
-
-
-def _standard_price(info: ModelInfo) -> ModelPrice | None:
-    prices = _standard_rates(info)
-    input_rate = _rate(prices, "input_mtok")
-    output_rate = _rate(prices, "output_mtok")
-    if input_rate is None and output_rate is None:
-        return None  # priced per character, second or image: not by tokens
-    cache_write = _rate(prices, "cache_write_mtok")
-    if cache_write is None:
-        cache_write = _rate(prices, "cache_write_5m_mtok")
-    return ModelPrice(
-        input_per_mtok=input_rate or 0.0,
-        output_per_mtok=output_rate or 0.0,
-        cache_read_per_mtok=_rate(prices, "cache_read_mtok"),
-        cache_write_per_mtok=cache_write,
+def _extract_in_child() -> str:
+    if not sys.executable or getattr(sys, "frozen", False):
+        raise OSError("no Python interpreter to run the extraction in")
+    script = Path(__file__).with_name("extract.py")
+    result = subprocess.run(
+        [sys.executable, "-c", _CHILD_CODE, os.fspath(script)],
+        capture_output=True,
+        text=True,
+        timeout=_CHILD_TIMEOUT_S,
+        check=False,
     )
+    if result.returncode != 0:
+        raise subprocess.SubprocessError(
+            f"exit {result.returncode}: {result.stderr.strip()[-500:]}"
+        )
+    return result.stdout
+
+
+def _after_fork_in_child() -> None:
+    for loader in list(_LOADERS):
+        loader._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+BUNDLED = BundledPrices()
+"""The process-wide bundled prices, shared by every :class:`PriceTable`."""

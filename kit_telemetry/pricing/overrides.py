@@ -12,8 +12,8 @@ from collections.abc import Mapping
 
 from kit_telemetry.errors import ConfigError
 
-from .bundled import KNOWN_PROVIDER_NAMES, provider_key
 from .price import PRICE_FIELDS, REQUIRED_FIELDS, ModelPrice, PriceRow, check_rate
+from .providers import KNOWN_PROVIDER_NAMES, provider_key
 
 __all__ = ["load_prices", "read_price_file", "rows_from_mapping"]
 

@@ -4,8 +4,9 @@ A :class:`PriceTable` answers "what does this model cost?" from two sources, in 
 
 1. user overrides: a mapping ``{"model": ModelPrice}`` / ``{"provider:model": ModelPrice}``
    or a TOML file (see :mod:`kit_telemetry.pricing.overrides`);
-2. the bundled, offline price data of the ``genai-prices`` package (see
-   :mod:`kit_telemetry.pricing.bundled`), imported on the first lookup that needs it.
+2. the bundled, offline price data of the ``genai-prices`` package, read from a small
+   cache of it (see :mod:`kit_telemetry.pricing.bundled`): :meth:`PriceTable.preload`
+   loads it ahead of the first lookup.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from collections.abc import Callable, Iterable, Mapping
 
 from kit_telemetry.errors import ConfigError, UnknownModelError
 
-from .bundled import all_bundled_rows, bundled_row, provider_key
+from .bundled import BUNDLED, BundledPrices
 from .overrides import read_price_file, rows_from_mapping
 from .price import ModelPrice, PriceRow
+from .providers import provider_key
 
 __all__ = ["PriceTable", "known_models"]
 
@@ -50,8 +52,9 @@ class PriceTable:
     """Prices per (provider, model): user overrides first, then genai-prices' bundled data.
 
     Lookups are cached per (provider, model) as given, so a repeated lookup is one dict
-    access; the first one that reaches the bundled data imports ``genai-prices``.
-    Thread-safe.
+    access and a first one a scan of the bundled data in memory (tens of microseconds).
+    The bundled data is read once per process (see :meth:`preload`): a lookup that comes
+    before it is in memory waits for it. Thread-safe.
 
     Args:
         overrides: ``{"model": ModelPrice}``, ``{"provider:model": ModelPrice}`` (the
@@ -61,6 +64,7 @@ class PriceTable:
         subscription_providers: providers billed by subscription (e.g. an Anthropic OAuth
             login): their calls cost 0.0 while their tokens are still counted elsewhere.
         bundled: use genai-prices' data for models without an override.
+        bundled_prices: where the bundled data comes from; the process-wide one by default.
 
     Raises:
         ConfigError: an override or a provider name is wrong.
@@ -68,6 +72,7 @@ class PriceTable:
 
     __slots__ = (
         "_bundled",
+        "_bundled_prices",
         "_bundled_rows",
         "_cache",
         "_lock",
@@ -84,6 +89,7 @@ class PriceTable:
         *,
         subscription_providers: Iterable[str] = (),
         bundled: bool = True,
+        bundled_prices: BundledPrices | None = None,
     ) -> None:
         if overrides is None:
             rows: list[PriceRow] = []
@@ -113,10 +119,23 @@ class PriceTable:
         self._subscription = frozenset(provider_key(name) for name in names)
         self._subscription_memo: dict[str | None, bool] = {}
         self._bundled = bundled
+        self._bundled_prices = BUNDLED if bundled_prices is None else bundled_prices
         self._bundled_rows: tuple[PriceRow, ...] | None = None
         self._cache: dict[tuple[str | None, str], PriceRow | None] = {}
         self._warned: set[tuple[str | None, str]] = set()
         self._lock = threading.Lock()
+
+    def preload(self) -> None:
+        """Have the bundled data ready before the first lookup; call it at start-up.
+
+        Reads the cached data at once when it is there (about 10 ms, once per process),
+        else starts extracting it from genai-prices on a background thread (about half a
+        second, once per machine and genai-prices version); lookups made before that ends
+        wait for it. After a return with the cache there, no lookup waits. A no-op for a
+        table without bundled data. Never raises.
+        """
+        if self._bundled:
+            self._bundled_prices.preload()
 
     def find_row(self, provider: str | None, model: str) -> PriceRow | None:
         """The table entry a lookup of (provider, model) lands on, or None when unknown."""
@@ -204,14 +223,17 @@ class PriceTable:
         provider_id = provider_key(provider)
         model_key = model.strip().lower()
         row = self._overrides.get((provider_id, model_key)) or self._overrides.get(("", model_key))
+        catalogue = None
+        if row is None and self._bundled and model_key:
+            # Outside the lock: cached lookups and warnings need not wait for a load.
+            catalogue = self._bundled_prices.catalogue()
         with self._lock:
-            # First lookups are rare: serialising them resolves each name once per table, and
-            # keeps threads from racing through genai-prices' unlocked caches.
+            # First lookups are rare: serialising them resolves each name once per table.
             if (provider, model) in self._cache:
                 return self._cache[provider, model]
-            if row is None and self._bundled and model_key:
+            if catalogue is not None:
                 try:
-                    row = bundled_row(provider_id, model.strip())
+                    row = catalogue.find(provider_id, model.strip())
                 except Exception:
                     # Broken bundled data must not break the agent: the model becomes unpriced.
                     logger.warning(
@@ -252,9 +274,10 @@ class PriceTable:
             logger.warning("more than %d unpriced models: no further warnings", _CACHE_LIMIT)
 
     def _all_bundled_rows(self) -> tuple[PriceRow, ...]:
+        catalogue = self._bundled_prices.catalogue()
         with self._lock:
             if self._bundled_rows is None:
-                self._bundled_rows = tuple(all_bundled_rows())
+                self._bundled_rows = tuple(catalogue.rows())
             return self._bundled_rows
 
 
