@@ -1,7 +1,8 @@
 """prometheus-client's multi-process mode: the folder, the serving registry, dead workers.
 
 The mode is on when ``PROMETHEUS_MULTIPROC_DIR`` is set before ``prometheus_client`` is
-first imported: every process writes its own files; counters and histograms add up across
+first imported (its documented switch, read once, at that import): every process writes
+its own files; counters and histograms add up across
 processes, and the budget gauges combine by the mode their ``MetricSpec`` names.
 
 The serving process exposes ``multiprocess_registry()`` and calls ``mark_process_dead(pid)``
@@ -11,16 +12,33 @@ when a worker exits, so its gauges stop being reported.
 from __future__ import annotations
 
 import os
+from typing import Final
 
 from prometheus_client import CollectorRegistry
 from prometheus_client import multiprocess as _prom_multiprocess
 
 from ..errors import ConfigError
 
+# prometheus-client chooses where values live once, at its first import, from this switch
+# (the lowercase name is its deprecated spelling); it was imported just above, so the
+# environment read here is the one it saw, unless the switch moved in between.
+_FILES_AT_IMPORT: Final = any(
+    name in os.environ for name in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
+)
+
 
 def multiprocess_dir() -> str | None:
     """The folder of prometheus-client's multi-process mode, or None when it is off."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def values_in_files() -> bool:
+    """Whether prometheus-client writes values to multi-process files in this process.
+
+    True when ``PROMETHEUS_MULTIPROC_DIR`` was set as ``prometheus_client`` was imported;
+    setting it later does not switch the mode on.
+    """
+    return _FILES_AT_IMPORT
 
 
 def multiprocess_registry(path: str | None = None) -> CollectorRegistry:
