@@ -2,8 +2,8 @@
 
 The mode is on when ``PROMETHEUS_MULTIPROC_DIR`` is set before ``prometheus_client`` is
 first imported (its documented switch, read once, at that import): every process writes
-its own files; counters and histograms add up across
-processes, and the budget gauges combine by the mode their ``MetricSpec`` names.
+its own files; counters and histograms add up across processes, and the budget gauges
+combine by the mode their ``MetricSpec`` names.
 
 The serving process exposes ``multiprocess_registry()`` and calls ``mark_process_dead(pid)``
 when a worker exits, so its gauges stop being reported.
@@ -20,15 +20,15 @@ from prometheus_client import multiprocess as _prom_multiprocess
 from ..errors import ConfigError
 
 # prometheus-client chooses where values live once, at its first import, from this switch
-# (the lowercase name is its deprecated spelling); it was imported just above, so the
-# environment read here is the one it saw, unless the switch moved in between.
+# (the lowercase name is its deprecated spelling). It is imported just above, so this reads
+# what it read, unless something imported it earlier and the environment changed since.
 _FILES_AT_IMPORT: Final = any(
     name in os.environ for name in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
 )
 
 
 def multiprocess_dir() -> str | None:
-    """The folder of prometheus-client's multi-process mode, or None when it is off."""
+    """The folder ``PROMETHEUS_MULTIPROC_DIR`` names now, or None when it is unset or empty."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
