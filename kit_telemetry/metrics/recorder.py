@@ -7,9 +7,10 @@ name translates to the same Prometheus name, so one dashboard reads either path.
 Recording is fed from the events of ``events.py`` and happens on the caller's thread,
 before the call returns, through prometheus-client's public ``inc``/``observe``/``set``.
 The children (and the OTel attribute dicts) of a label combination are bound once and
-cached; later records are one dict lookup and a few public calls (a few µs per LLM call,
-see ``benchmarks/bench_metrics.py``). Recording never raises into the caller: a failure is
-logged and counted in ``kit_telemetry_internal_errors_total`` (unless ``strict=True``).
+cached; later records are one dict lookup and the public calls themselves (ten for a priced
+LLM call; ``benchmarks/bench_metrics.py`` times them). Recording never raises into the
+caller: a failure is logged and counted in ``kit_telemetry_internal_errors_total`` (unless
+``strict=True``).
 """
 
 from __future__ import annotations
