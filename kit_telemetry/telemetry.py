@@ -230,9 +230,7 @@ class Telemetry:
             if isinstance(prometheus, str):
                 from .exporters.prometheus import start_metrics_server
 
-                self.metrics_server = start_metrics_server(
-                    prometheus, registry=registry, before_scrape=self.metrics.force_flush
-                )
+                self.metrics_server = start_metrics_server(prometheus, registry=registry)
 
             for extension in extensions:
                 self._extensions.load(extension, errors=extension_errors)

@@ -437,6 +437,29 @@ def test_configuration_errors(registry: CollectorRegistry) -> None:
         multiprocess_registry("/nonexistent/kit-telemetry")
 
 
+def test_records_land_before_the_call_returns_on_the_callers_thread(
+    registry: CollectorRegistry,
+) -> None:
+    """No queue and no background thread: a read right after a record sees it, flush or not."""
+    threads_before = threading.active_count()
+    metrics = KitMetrics(registry=registry)
+    metrics.record_llm_call(llm_event())
+    metrics.record_tool_call(tool_event())
+    metrics.record_run(run_event())
+    get = registry.get_sample_value
+    pm = {"provider": "anthropic", "model": "claude-sonnet-4-5"}
+    assert get("kit_llm_calls_total", {**pm, "outcome": "ok"}) == 1
+    assert get("kit_llm_tokens_total", {**pm, "token_type": "cache_read"}) == 4000
+    assert get("kit_tool_calls_total", {"tool": "bash", "outcome": "ok"}) == 1
+    assert get("kit_agent_runs_total", {"agent": "coder", "stop_reason": "end_turn"}) == 1
+    assert threading.active_count() == threads_before
+    # Kept for Telemetry's lifecycle; nothing is pending, and recording goes on after them.
+    assert metrics.force_flush() is True
+    metrics.shutdown()
+    metrics.record_tool_call(tool_event())
+    assert get("kit_tool_calls_total", {"tool": "bash", "outcome": "ok"}) == 2
+
+
 def test_default_registry_is_fresh_not_global() -> None:
     """Without a registry, KitMetrics never touches prometheus-client's global REGISTRY."""
     from prometheus_client import REGISTRY

@@ -150,3 +150,37 @@ def test_multiprocess_registry_reads_the_environment(
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
     registry = multiprocess_registry()
     assert list(registry.collect()) == []  # an empty folder: nothing recorded yet
+
+
+# Sets the switch after prometheus-client (and so kit-telemetry's metrics) was imported.
+LATE_SWITCH = textwrap.dedent(
+    """
+    import os, sys
+    from kit_telemetry.errors import ConfigError
+    from kit_telemetry.metrics import KitMetrics
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = sys.argv[1]
+    print(KitMetrics().multiprocess)
+    try:
+        KitMetrics(multiprocess=True)
+    except ConfigError as exc:
+        print(exc)
+    """
+)
+
+
+def test_a_switch_set_after_import_leaves_the_mode_off_and_refuses_it(folder: Path) -> None:
+    """prometheus-client reads PROMETHEUS_MULTIPROC_DIR at import: later, asking is an error."""
+    env = {k: v for k, v in os.environ.items() if k.lower() != "prometheus_multiproc_dir"}
+    result = subprocess.run(
+        [sys.executable, "-c", LATE_SWITCH, str(folder)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    auto, error = result.stdout.splitlines()
+    assert auto == "False"
+    assert "PROMETHEUS_MULTIPROC_DIR" in error and "before the process imports" in error
+    assert list(folder.iterdir()) == []  # nothing was written to the folder

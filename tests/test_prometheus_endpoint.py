@@ -9,12 +9,22 @@ from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as parse_openmetrics,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from test_metrics import EXPECTED, ODD_VALUES, llm_event, record_everything, tool_event
 
+import kit_telemetry as kt
 from kit_telemetry.errors import ConfigError
 from kit_telemetry.exporters.prometheus import MetricsServer, parse_address, start_metrics_server
 from kit_telemetry.metrics import MAX_LABEL_VALUE_CHARS, KitMetrics
+
+# What a Prometheus 2.x server sends.
+PROMETHEUS_2_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;"
+    "version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
+)
 
 
 def scrape(url: str, accept: str | None = None) -> tuple[str, str]:
@@ -88,6 +98,16 @@ def test_port_zero_picks_a_free_port_and_url_points_at_it(server: MetricsServer)
     assert content_type.startswith("text/plain")
 
 
+def test_an_ipv6_address_serves_on_loopback_v6(metrics: KitMetrics) -> None:
+    """An "[::1]:0" address listens on the IPv6 loopback; the URL brackets the host."""
+    metrics.record_tool_call(tool_event())
+    with start_metrics_server("[::1]:0", registry=metrics.registry) as server:
+        assert server.host == "::1" and server.port > 0
+        assert server.url == f"http://[::1]:{server.port}/metrics"
+        _, body = scrape(server.url)
+    assert parse(body)["kit_tool_calls"].samples[0].value == 1
+
+
 def test_scrape_exposes_every_metric_with_values(
     metrics: KitMetrics, server: MetricsServer
 ) -> None:
@@ -137,15 +157,28 @@ def test_scrape_exposes_every_metric_with_values(
     assert value("kit_llm_calls_total", **pm, outcome="ok") == 2
 
 
-def test_the_text_format_answers_a_scraper_that_prefers_openmetrics(
+def test_a_scraper_that_asks_for_openmetrics_gets_openmetrics(
     metrics: KitMetrics, server: MetricsServer
 ) -> None:
-    """Prometheus asks for OpenMetrics first; it gets the (faster) text format it also takes."""
+    """Prometheus asks for OpenMetrics first; the answer is valid OpenMetrics, EOF included."""
     record_everything(metrics)
-    content_type, body = scrape(server.url, accept="application/openmetrics-text; version=1.0.0")
-    assert content_type.startswith("text/plain; version=0.0.4")
-    names = {family.name for family in parse(body).values()}
+    content_type, body = scrape(server.url, accept=PROMETHEUS_2_ACCEPT)
+    assert content_type.startswith("application/openmetrics-text; version=1.0.0")
+    assert body.endswith("# EOF\n")
+    families = list(parse_openmetrics(body))  # type: ignore[no-untyped-call]
+    names = {family.name for family in families}
     assert {"kit_llm_calls", "gen_ai_client_token_usage", "kit_budget_limit_usd"} <= names
+
+
+def test_a_scraper_without_accept_gets_the_text_format(
+    metrics: KitMetrics, server: MetricsServer
+) -> None:
+    """curl and older scrapers send no Accept: they get the Prometheus text format 0.0.4."""
+    record_everything(metrics)
+    content_type, body = scrape(server.url)
+    assert content_type.startswith("text/plain; version=0.0.4")
+    assert "# EOF" not in body
+    assert parse(body)["kit_llm_calls"].samples
 
 
 def test_odd_label_values_survive_a_real_scrape(metrics: KitMetrics, server: MetricsServer) -> None:
@@ -226,3 +259,27 @@ def test_name_filter_restricts_the_answer(metrics: KitMetrics, server: MetricsSe
     record_everything(metrics)
     _, body = scrape(server.url + "?name[]=kit_llm_cost_usd_total")
     assert set(parse(body)) == {"kit_llm_cost_usd"}
+
+
+def test_name_filter_answers_with_a_call_recorded_just_before(
+    metrics: KitMetrics, server: MetricsServer
+) -> None:
+    """A record lands before its call returns: a restricted scrape right after sees it."""
+    metrics.record_tool_call(tool_event())
+    _, body = scrape(server.url + "?name[]=kit_tool_calls_total")
+    samples = [s for family in parse(body).values() for s in family.samples]
+    assert [(s.name, s.labels, s.value) for s in samples] == [
+        ("kit_tool_calls_total", {"tool": "bash", "outcome": "ok"}, 1.0)
+    ]
+
+
+def test_configured_endpoint_serves_the_last_run_to_a_restricted_scrape() -> None:
+    """configure(prometheus=...) serves its own registry: the run just ended is in the answer."""
+    with kt.Telemetry(exporters=(), prometheus="127.0.0.1:0") as tel:
+        with tel.session("s-1") as session, session.run("hi", agent_name="coder") as run:
+            with run.turn() as turn, turn.tool_call("grep"):
+                pass
+        assert tel.metrics_server is not None
+        _, body = scrape(f"{tel.metrics_server.url}?name[]=kit_tool_calls_total")
+    samples = [s for family in parse(body).values() for s in family.samples]
+    assert [(s.labels, s.value) for s in samples] == [({"tool": "grep", "outcome": "ok"}, 1.0)]

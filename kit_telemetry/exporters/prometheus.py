@@ -1,30 +1,21 @@
-"""The Prometheus ``/metrics`` endpoint: a small WSGI server on a daemon thread.
+"""The Prometheus ``/metrics`` endpoint: prometheus-client's own HTTP server, started by address.
 
 ``start_metrics_server("127.0.0.1:9464", registry=metrics.registry)`` serves the registry
-until ``shutdown()``. Any path answers with the metrics; ``/metrics`` is the one to scrape;
-``?name[]=...`` restricts the answer to those metric names, as prometheus-client does.
-
-The body is always the Prometheus text format (0.0.4), rendered by prometheus-client's
-``generate_latest``, and gzip-compressed (at the fastest level) when the scraper accepts
-it. Prometheus asks for OpenMetrics first but takes the text format just as well; with
-prometheus-client 0.26 the OpenMetrics rendering and its maximum-level gzip take about
-60 % longer on a large registry (10,000 series: ~145-160 ms against ~90 ms), and the
-text format carries the same samples.
+with prometheus-client's ``start_http_server`` until ``shutdown()``. What a scraper gets is
+prometheus-client's: any path answers with the metrics (``/metrics`` is the one to scrape),
+``?name[]=...`` restricts the answer to those names, the format follows the ``Accept``
+header (OpenMetrics when asked for, else the Prometheus text format 0.0.4), and the body is
+gzip-compressed when the scraper accepts it. This module adds the address forms, their
+``ConfigError``s, and a handle that stops the server and releases its port.
 """
 
 from __future__ import annotations
 
-import gzip
 import logging
-import socket
 import threading
-from collections.abc import Callable, Iterable
-from typing import Any
-from urllib.parse import parse_qs
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, ThreadingWSGIServer
+from prometheus_client import CollectorRegistry, start_http_server
 
 from ..errors import ConfigError
 
@@ -57,12 +48,15 @@ class MetricsServer:
         return f"http://{host}:{self.port}/metrics"
 
     def shutdown(self) -> None:
-        """Stop serving and release the port; later calls do nothing."""
+        """Stop serving and release the port; later calls do nothing.
+
+        Returns within prometheus-client's poll interval (half a second).
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        self._server.shutdown()  # returns within one poll interval (50 ms)
+        self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5.0)
 
@@ -110,83 +104,25 @@ def parse_address(address: str) -> tuple[str, int]:
 
 
 def start_metrics_server(
-    address: str = DEFAULT_ADDRESS,
-    *,
-    registry: CollectorRegistry,
-    before_scrape: Callable[[], object] | None = None,
+    address: str = DEFAULT_ADDRESS, *, registry: CollectorRegistry
 ) -> MetricsServer:
-    """Serve ``registry`` on ``address`` from a daemon thread.
+    """Serve ``registry`` on ``address`` from a daemon thread (prometheus-client's server).
 
     Args:
         address: ``"HOST:PORT"``, ``"[IPv6]:PORT"`` or ``"PORT"`` (binds 127.0.0.1); port
             0 picks a free port (read it back from ``MetricsServer.port``).
         registry: what to serve, e.g. ``KitMetrics.registry`` (never the global one by
             default).
-        before_scrape: called before each answer, e.g. ``KitMetrics.force_flush``, so
-            that a scrape restricted with ``name[]`` sees queued records too.
 
     Raises:
         ConfigError: the address is malformed, or it cannot be listened on (port taken,
             host not local).
     """
     host, port = parse_address(address)
-    server_class = _ThreadingWSGIServerV6 if ":" in host else ThreadingWSGIServer
     try:
-        server = make_server(
-            host,
-            port,
-            metrics_app(registry, before_scrape),
-            server_class=server_class,
-            handler_class=_QuietHandler,
-        )
+        server, thread = start_http_server(port, addr=host, registry=registry)
     except OSError as exc:
         raise ConfigError(f"prometheus: cannot listen on {address!r}: {exc}") from exc
-    thread = threading.Thread(
-        target=server.serve_forever,
-        kwargs={"poll_interval": 0.05},
-        name="kit-telemetry-metrics",
-        daemon=True,
-    )
-    thread.start()
     metrics_server = MetricsServer(server, thread, host)
     logger.info("serving Prometheus metrics on %s", metrics_server.url)
     return metrics_server
-
-
-StartResponse = Callable[[str, list[tuple[str, str]]], Any]
-
-
-def metrics_app(
-    registry: CollectorRegistry, before_scrape: Callable[[], object] | None = None
-) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """A WSGI app answering every GET with ``registry`` in the Prometheus text format."""
-
-    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
-            start_response("405 Method Not Allowed", [("Allow", "GET, HEAD")])
-            return [b""]
-        if before_scrape is not None:
-            before_scrape()
-        names = parse_qs(environ.get("QUERY_STRING", "")).get("name[]")
-        target = registry.restricted_registry(names) if names else registry
-        body = generate_latest(target)
-        headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
-        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
-            body = gzip.compress(body, compresslevel=1)
-            headers.append(("Content-Encoding", "gzip"))
-        headers.append(("Content-Length", str(len(body))))
-        start_response("200 OK", headers)
-        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else body]
-
-    return app
-
-
-class _ThreadingWSGIServerV6(ThreadingWSGIServer):
-    address_family = socket.AF_INET6
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """Scrapes every few seconds would fill stderr with access lines."""
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass

@@ -3,8 +3,9 @@
 Modules, one noun each: ``catalogue`` (every metric's name, type, labels and buckets),
 ``labels`` (label values: cleaning and the cardinality guard), ``instruments`` (the
 prometheus-client and OpenTelemetry objects of the catalogue), ``series`` (bound record
-functions, with prometheus-client's fast path), ``multiprocess`` (prometheus-client's
-multi-process mode) and ``recorder`` (``KitMetrics``).
+functions: the children's public ``inc``/``observe``/``set``), ``multiprocess``
+(prometheus-client's multi-process mode) and ``recorder`` (``KitMetrics``, which records on
+the caller's thread).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """prometheus-client's multi-process mode: the folder, the serving registry, dead workers.
 
 The mode is on when ``PROMETHEUS_MULTIPROC_DIR`` is set before ``prometheus_client`` is
-first imported: every process writes its own files; counters and histograms add up across
-processes, and the budget gauges combine by the mode their ``MetricSpec`` names.
+first imported (its documented switch, read once, at that import): every process writes
+its own files; counters and histograms add up across processes, and the budget gauges
+combine by the mode their ``MetricSpec`` names.
 
 The serving process exposes ``multiprocess_registry()`` and calls ``mark_process_dead(pid)``
 when a worker exits, so its gauges stop being reported.
@@ -11,16 +12,33 @@ when a worker exits, so its gauges stop being reported.
 from __future__ import annotations
 
 import os
+from typing import Final
 
 from prometheus_client import CollectorRegistry
 from prometheus_client import multiprocess as _prom_multiprocess
 
 from ..errors import ConfigError
 
+# prometheus-client chooses where values live once, at its first import, from this switch
+# (the lowercase name is its deprecated spelling). It is imported just above, so this reads
+# what it read, unless something imported it earlier and the environment changed since.
+_FILES_AT_IMPORT: Final = any(
+    name in os.environ for name in ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
+)
+
 
 def multiprocess_dir() -> str | None:
-    """The folder of prometheus-client's multi-process mode, or None when it is off."""
+    """The folder ``PROMETHEUS_MULTIPROC_DIR`` names now, or None when it is unset or empty."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def values_in_files() -> bool:
+    """Whether prometheus-client writes values to multi-process files in this process.
+
+    True when ``PROMETHEUS_MULTIPROC_DIR`` was set as ``prometheus_client`` was imported;
+    setting it later does not switch the mode on.
+    """
+    return _FILES_AT_IMPORT
 
 
 def multiprocess_registry(path: str | None = None) -> CollectorRegistry:

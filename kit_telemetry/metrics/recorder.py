@@ -4,13 +4,13 @@ Every metric is a prometheus-client instrument in a ``CollectorRegistry`` (never
 one), and, when a ``MeterProvider`` is given, also an OpenTelemetry instrument whose dotted
 name translates to the same Prometheus name, so one dashboard reads either path.
 
-Recording is fed from the events of ``events.py`` and is built for the hot path: a
-finished LLM call, tool call or run is queued (``deferred.RecordQueue``) and folded into
-its series off the agent's thread, at latest before the next scrape. Folding binds the
-prometheus-client children (and the OTel attribute dicts) of a label combination once and
-caches them; later records are one dict lookup and a few increments. Recording never
-raises into the caller: a failure is logged and counted in
-``kit_telemetry_internal_errors_total`` (unless ``strict=True``).
+Recording is fed from the events of ``events.py`` and happens on the caller's thread,
+before the call returns, through prometheus-client's public ``inc``/``observe``/``set``.
+The children (and the OTel attribute dicts) of a label combination are bound once and
+cached; later records are one dict lookup and the public calls themselves (ten for a priced
+LLM call; ``benchmarks/bench_metrics.py`` times them). Recording never raises into the
+caller: a failure is logged and counted in ``kit_telemetry_internal_errors_total`` (unless
+``strict=True``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from opentelemetry.metrics import MeterProvider
-from prometheus_client import CollectorRegistry, values
+from prometheus_client import CollectorRegistry
 
 from .. import semconv as sc
 from ..errors import ConfigError, UsageError
@@ -58,11 +58,10 @@ from .catalogue import (
     LLM_OUTCOMES,
     SPECS,
 )
-from .deferred import FoldBeforeCollect, RecordQueue
 from .instruments import OtelRecord, make_otel, make_prometheus
 from .labels import BOUNDED_LABELS, LabelGuard, clean_label_value
-from .multiprocess import attach_multiprocess_collector, multiprocess_dir
-from .series import LLMSeries, Record, RunSeries, fast_inc, fast_observe
+from .multiprocess import attach_multiprocess_collector, multiprocess_dir, values_in_files
+from .series import LLMSeries, Record, RunSeries
 
 logger = logging.getLogger("kit_telemetry")
 
@@ -85,9 +84,6 @@ class KitMetrics:
             ``PROMETHEUS_MULTIPROC_DIR`` is set and prometheus-client was imported with it.
             Use one ``KitMetrics`` per process in this mode (they share the files).
         strict: re-raise recording errors instead of logging and counting them (tests).
-        defer: fold finished calls and runs into the series off the caller's thread (see
-            ``deferred``); None defers unless ``strict`` or multi-process mode is on, where
-            each record must land (or fail) before the call returns.
 
     Raises:
         ConfigError: ``max_label_values`` is below 1, the registry already holds these
@@ -102,7 +98,6 @@ class KitMetrics:
         max_label_values: int = 100,
         multiprocess: bool | None = None,
         strict: bool = False,
-        defer: bool | None = None,
     ) -> None:
         if isinstance(max_label_values, bool) or not isinstance(max_label_values, int):
             raise ConfigError(
@@ -110,10 +105,10 @@ class KitMetrics:
             )
         if max_label_values < 1:
             raise ConfigError(f"max_label_values: {max_label_values} is not at least 1")
-        mmap_values = bool(getattr(values.ValueClass, "_multiprocess", False))
+        in_files = values_in_files()
         if multiprocess is None:
-            multiprocess = mmap_values and multiprocess_dir() is not None
-        if multiprocess and not mmap_values:
+            multiprocess = in_files and multiprocess_dir() is not None
+        if multiprocess and not in_files:
             raise ConfigError(
                 "multiprocess=True: prometheus_client was imported without "
                 "PROMETHEUS_MULTIPROC_DIR set; set it (to an existing, empty directory) "
@@ -125,14 +120,6 @@ class KitMetrics:
         self._lock = threading.Lock()
         self._guards: dict[tuple[str, str], LabelGuard] = {}
         self._registry = registry if registry is not None else CollectorRegistry()
-        if defer is None:
-            defer = not (strict or multiprocess)
-        self._queue = RecordQueue(self._apply) if defer else None
-        self._fold_collector: FoldBeforeCollect | None = None
-        if self._queue is not None and not multiprocess:
-            # First in the registry: every collection folds before reading the instruments.
-            self._fold_collector = FoldBeforeCollect(self._queue)
-            self._registry.register(self._fold_collector)
         self._prom: dict[str, Any] = {}
         try:
             for spec in CATALOGUE:
@@ -145,8 +132,6 @@ class KitMetrics:
             if not multiprocess:
                 for metric in self._prom.values():  # leave the registry as it was
                     self._registry.unregister(metric)
-            if self._fold_collector is not None:
-                self._registry.unregister(self._fold_collector)
             raise ConfigError(
                 f"registry: {exc}; use one KitMetrics per CollectorRegistry"
             ) from None
@@ -171,15 +156,11 @@ class KitMetrics:
         return self._multiprocess
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Fold every queued record into its series now."""
-        if self._queue is not None:
-            self._queue.fold()
+        """Nothing to deliver: every record is in its series when its call returns."""
         return True
 
     def shutdown(self) -> None:
-        """Fold what is queued and stop the folding thread; idempotent."""
-        if self._queue is not None:
-            self._queue.shutdown()
+        """Nothing to release (no thread, no buffer); present for ``Telemetry``'s lifecycle."""
 
     # --- LLM calls, tools, runs: called by the aggregator once per finished span ------
 
@@ -201,43 +182,6 @@ class KitMetrics:
                 ignored otherwise.
             operation: the GenAI operation name.
         """
-        queue = self._queue
-        if queue is None:
-            self._fold_llm_call(event, outcome, error_type, operation)
-        elif outcome == "ok" and operation == sc.OP_CHAT:
-            queue.put(event)  # the common case: the event alone is the record
-        else:
-            queue.put((event, outcome, error_type, operation))
-
-    def record_tool_call(self, event: ToolResultEvent) -> None:
-        """Count one finished tool call and observe its duration."""
-        if self._queue is not None:
-            self._queue.put(event)
-        else:
-            self._fold_tool_call(event)
-
-    def record_run(self, event: AgentEndEvent) -> None:
-        """Count one finished agent run and observe its duration, cost and call counts."""
-        if self._queue is not None:
-            self._queue.put(event)
-        else:
-            self._fold_run(event)
-
-    def _apply(self, record: Any) -> None:
-        """Fold one queued record: an event, or an LLM call's (event, outcome, ...) tuple."""
-        kind = type(record)
-        if kind is LLMUsageEvent:
-            self._fold_llm_call(record, "ok", "", sc.OP_CHAT)
-        elif kind is ToolResultEvent:
-            self._fold_tool_call(record)
-        elif kind is AgentEndEvent:
-            self._fold_run(record)
-        else:
-            self._fold_llm_call(*record)
-
-    def _fold_llm_call(
-        self, event: LLMUsageEvent, outcome: str, error_type: str, operation: str
-    ) -> None:
         try:
             key = (event.provider, event.model, outcome, error_type, operation)
             series = self._llm.get(key)
@@ -253,8 +197,8 @@ class KitMetrics:
             reasoning = event.reasoning_tokens
             cost = event.cost_usd
             duration_s = event.duration_ms / 1000.0
-            # The fast path skips prometheus-client's own checks, and a counter must never
-            # go down nor turn infinite; NaN fails these comparisons too.
+            # Checked before the first increment, so a call is recorded whole or not at all
+            # (a histogram takes negatives, NaN and inf without a word); NaN fails these too.
             if not (
                 input_tokens >= 0
                 and cache_read >= 0
@@ -289,7 +233,8 @@ class KitMetrics:
         except Exception as exc:
             self._failed("record_llm_call", exc)
 
-    def _fold_tool_call(self, event: ToolResultEvent) -> None:
+    def record_tool_call(self, event: ToolResultEvent) -> None:
+        """Count one finished tool call and observe its duration."""
         try:
             key = (event.tool_name, event.is_error)
             bound = self._tools.get(key)
@@ -303,7 +248,8 @@ class KitMetrics:
         except Exception as exc:
             self._failed("record_tool_call", exc)
 
-    def _fold_run(self, event: AgentEndEvent) -> None:
+    def record_run(self, event: AgentEndEvent) -> None:
+        """Count one finished agent run and observe its duration, cost and call counts."""
         try:
             key = (event.agent_name, event.stop_reason)
             series = self._runs.get(key)
@@ -454,9 +400,9 @@ class KitMetrics:
         record: Record = (
             child.set
             if spec.kind == "gauge"
-            else fast_observe(child)
+            else child.observe
             if spec.kind == "histogram"
-            else fast_inc(child)
+            else child.inc
         )
         if self._otel is None:
             return record
