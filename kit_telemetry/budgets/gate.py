@@ -63,7 +63,7 @@ class BudgetGate:
     Args:
         config: the budgets and alert sinks.
         prices: prices the worst case of a call at admission.
-        metrics: budget gauges and counters, and internal errors.
+        metrics: budget gauges and counters, and internal errors (None: not recorded).
         emit: delivers budget alerts to the extension handlers.
     """
 
@@ -72,7 +72,7 @@ class BudgetGate:
         config: BudgetConfig,
         *,
         prices: PriceLookup,
-        metrics: KitMetrics,
+        metrics: KitMetrics | None = None,
         emit: Callable[[BudgetAlertEvent], None] | None = None,
     ) -> None:
         self.config = config
@@ -154,4 +154,5 @@ class BudgetGate:
         self._alerts.dispatch(event)
 
     def _alert_failed(self, event: BudgetAlertEvent, exc: BaseException) -> None:
-        self._metrics.record_internal_error("budget_alerts")
+        if self._metrics is not None:
+            self._metrics.record_internal_error("budget_alerts")

@@ -155,13 +155,6 @@ class KitMetrics:
         """Whether values are written to prometheus-client's multi-process files."""
         return self._multiprocess
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Nothing to deliver: every record is in its series when its call returns."""
-        return True
-
-    def shutdown(self) -> None:
-        """Nothing to release (no thread, no buffer); present for ``Telemetry``'s lifecycle."""
-
     # --- LLM calls, tools, runs: called by the aggregator once per finished span ------
 
     def record_llm_call(
