@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .errors import EventDecodeError
+from .tokens import TokenUsage
 
 JSONValue = Any  # str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]
 
@@ -70,6 +71,11 @@ class _TotalsEvent(Event):
     unpriced_call_count: int = 0
     turn_count: int = 0
     duration_ms: float = 0.0
+
+    @property
+    def tokens(self) -> TokenUsage:
+        """The token fields as one value, e.g. to add the totals of several events."""
+        return TokenUsage.of(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -172,6 +178,11 @@ class LLMUsageEvent(Event):
     response_id: str | None = None
     duration_ms: float = 0.0
 
+    @property
+    def tokens(self) -> TokenUsage:
+        """The call's token fields as one value (``tokens.total_input`` is the whole prompt)."""
+        return TokenUsage.of(self)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BudgetAlertEvent(Event):
@@ -211,14 +222,14 @@ class UsageTotals:
     unpriced_call_count: int = 0
 
     @property
+    def tokens(self) -> TokenUsage:
+        """The token fields as one value."""
+        return TokenUsage.of(self)
+
+    @property
     def total_tokens(self) -> int:
         """Every billable token: the disjoint input kinds plus output."""
-        return (
-            self.input_tokens
-            + self.cache_read_tokens
-            + self.cache_write_tokens
-            + self.output_tokens
-        )
+        return self.tokens.total
 
 
 EVENT_CLASSES: dict[EventType, type[Event]] = {

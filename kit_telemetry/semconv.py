@@ -6,6 +6,8 @@ No other module spells these strings inline.
 
 from __future__ import annotations
 
+from .tokens import TOKEN_KINDS
+
 # --- GenAI semantic conventions -------------------------------------------------------
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
 GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
@@ -60,11 +62,7 @@ TOTAL_FIELDS = (
     "llm_call_count",
     "tool_call_count",
     "tool_names",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
+    *TOKEN_KINDS,
     "cost_usd",
     "unpriced_call_count",
     "turn_count",

@@ -43,6 +43,8 @@ __all__ = ["UsageKwargs", "from_anthropic", "from_gemini", "from_openai", "from_
 
 
 class _TokenCounts(TypedDict):
+    # The kinds of ``TokenUsage``, spelled out because a TypedDict cannot be derived from a
+    # dataclass; a test keeps the two in step.
     input_tokens: int
     output_tokens: int
     cache_read_tokens: int

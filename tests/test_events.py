@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import kit_telemetry as kt
 from kit_telemetry.events import EVENT_CLASSES
+from kit_telemetry.tokens import TOKEN_KINDS, TokenUsage
 
 # The table of events.md: wire name -> class name.
 DOCUMENTED_EVENTS = {
@@ -305,3 +306,76 @@ def test_usage_totals_default_to_zero_and_are_frozen() -> None:
     )
     with pytest.raises(dataclasses.FrozenInstanceError):
         totals.input_tokens = 5  # type: ignore[misc]
+
+
+_TOKEN_CARRIERS = [kt.LLMUsageEvent, kt.AgentEndEvent, kt.TurnEndEvent, kt.SessionEndEvent]
+
+
+@pytest.mark.parametrize("cls", _TOKEN_CARRIERS, ids=lambda c: c.__name__)
+def test_tokens_property_gathers_each_flat_token_field_under_its_own_kind(
+    cls: type[kt.Event],
+) -> None:
+    """``event.tokens`` is the flat fields as one ``TokenUsage``; no kind may land in another."""
+    counts = {kind: 10**i for i, kind in enumerate(TOKEN_KINDS, start=1)}
+    event = kt.event_from_dict({**_minimal(cls), **counts})
+    tokens = event.tokens  # type: ignore[attr-defined]
+    assert tokens == TokenUsage(**counts)
+    assert tokens.total == sum(v for k, v in counts.items() if k != "reasoning_tokens")
+
+
+@pytest.mark.parametrize("cls", _TOKEN_CARRIERS, ids=lambda c: c.__name__)
+def test_tokens_property_is_not_on_the_wire(cls: type[kt.Event]) -> None:
+    """The wire format stays flat: ``tokens`` is derived, never written or accepted."""
+    event = kt.event_from_dict({**_minimal(cls), "input_tokens": 7})
+    wire = event.to_dict()
+    assert "tokens" not in wire
+    assert wire["input_tokens"] == 7
+    with pytest.raises(kt.EventDecodeError, match="tokens"):
+        kt.event_from_dict({**wire, "tokens": {"input_tokens": 7}})
+
+
+def test_tokens_of_several_calls_add_up_kind_by_kind() -> None:
+    """Summing ``.tokens`` is how a handler totals calls without naming each kind."""
+    calls = [
+        kt.LLMUsageEvent(
+            session_id="s",
+            timestamp_ns=i,
+            provider="openai",
+            model="gpt",
+            input_tokens=100 * i,
+            output_tokens=10 * i,
+            cache_read_tokens=1000 * i,
+            cache_write_tokens=i,
+            reasoning_tokens=2 * i,
+        )
+        for i in (1, 2, 3)
+    ]
+    total = sum((call.tokens for call in calls), TokenUsage())
+    assert total == TokenUsage(
+        input_tokens=600,
+        output_tokens=60,
+        cache_read_tokens=6000,
+        cache_write_tokens=6,
+        reasoning_tokens=12,
+    )
+    assert total.total_input == 6606
+
+
+def test_usage_totals_tokens_match_their_fields_and_total() -> None:
+    """``ctx.usage.tokens`` and ``ctx.usage.total_tokens`` must tell the same story."""
+    totals = kt.UsageTotals(
+        llm_call_count=3,
+        input_tokens=1200,
+        output_tokens=310,
+        cache_read_tokens=4000,
+        cache_write_tokens=50,
+        reasoning_tokens=100,
+    )
+    assert totals.tokens == TokenUsage(
+        input_tokens=1200,
+        output_tokens=310,
+        cache_read_tokens=4000,
+        cache_write_tokens=50,
+        reasoning_tokens=100,
+    )
+    assert totals.total_tokens == totals.tokens.total == 5560

@@ -27,6 +27,7 @@ from kit_telemetry.cli import build_parser, main
 from kit_telemetry.exporters.otlp_json_reader import SpanRecord, read_otlp_json
 from kit_telemetry.report import Report, RunSummary, build_report, render_text
 from kit_telemetry.report.text import format_duration_ms
+from kit_telemetry.tokens import TOKEN_KINDS, TokenUsage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "traces"
 SESSIONS = FIXTURES / "sessions.jsonl"
@@ -100,11 +101,11 @@ def _figures(run: RunSummary) -> Expected:
         t.budget_denied_count,
         t.tool_call_count,
         t.failed_tool_call_count,
-        t.input_tokens,
-        t.output_tokens,
-        t.cache_read_tokens,
-        t.cache_write_tokens,
-        t.reasoning_tokens,
+        t.tokens.input_tokens,
+        t.tokens.output_tokens,
+        t.tokens.cache_read_tokens,
+        t.tokens.cache_write_tokens,
+        t.tokens.reasoning_tokens,
         round(t.cost_usd, 9),
         t.unpriced_call_count,
         t.duration_ms,
@@ -214,8 +215,14 @@ def test_grand_total_sums_every_session() -> None:
     t = report.totals
     assert (t.turn_count, t.llm_call_count, t.budget_denied_count) == (14, 13, 1)
     assert (t.tool_call_count, t.failed_tool_call_count) == (9, 1)
-    assert (t.input_tokens, t.output_tokens, t.cache_read_tokens) == (15276, 2110, 11124)
-    assert (t.cache_write_tokens, t.reasoning_tokens, t.unpriced_call_count) == (200, 50, 5)
+    assert t.tokens == TokenUsage(
+        input_tokens=15276,
+        output_tokens=2110,
+        cache_read_tokens=11124,
+        cache_write_tokens=200,
+        reasoning_tokens=50,
+    )
+    assert t.unpriced_call_count == 5
     assert t.cost_usd == pytest.approx(0.06015)
     assert t.duration_ms == pytest.approx(38990)
     assert t.total_tokens == 15276 + 2110 + 11124 + 200
@@ -253,7 +260,8 @@ def test_calls_without_a_price_are_unpriced_not_free() -> None:
     llama = models[("ollama", "llama-3.1-8b")]
     assert (llama.cost_usd, llama.unpriced_call_count, llama.llm_call_count) == (0.0, 1, 1)
     mini = models[("openai", "gpt-4o-mini")]  # provider read from the older gen_ai.system
-    assert (mini.unpriced_call_count, mini.input_tokens, mini.cache_read_tokens) == (2, 4000, 500)
+    assert (mini.unpriced_call_count, mini.tokens.input_tokens) == (2, 4000)
+    assert mini.tokens.cache_read_tokens == 500
 
 
 def test_cost_by_model_sums_to_the_report_cost() -> None:
@@ -261,7 +269,7 @@ def test_cost_by_model_sums_to_the_report_cost() -> None:
     report = _report()
     assert sum(m.cost_usd for m in report.models) == pytest.approx(report.totals.cost_usd)
     assert sum(m.llm_call_count for m in report.models) == report.totals.llm_call_count
-    assert sum(m.input_tokens for m in report.models) == report.totals.input_tokens
+    assert sum((m.tokens for m in report.models), TokenUsage()) == report.totals.tokens
     for session in report.sessions:
         assert sum(m.cost_usd for m in session.models) == pytest.approx(session.totals.cost_usd)
 
@@ -388,6 +396,65 @@ def test_disagreeing_kit_run_totals_become_warnings() -> None:
         "run 'r-1': tool_names is ['bash'] on the span but [] from its child spans",
     )
     assert report.warnings == run.warnings
+
+
+def test_each_token_kind_is_cross_checked_and_read_disjoint_from_the_span() -> None:
+    """Span input counts include the cache; the report splits them and checks every kind."""
+    run_total = semconv.total_attribute
+    agent = {
+        semconv.GEN_AI_OPERATION_NAME: "invoke_agent",
+        semconv.KIT_RUN_ID: "r-1",
+        run_total(semconv.KIT_RUN_PREFIX, "input_tokens"): 100,
+        run_total(semconv.KIT_RUN_PREFIX, "cache_read_tokens"): 600,
+        run_total(semconv.KIT_RUN_PREFIX, "cache_write_tokens"): 9,  # the span says 300
+        run_total(semconv.KIT_RUN_PREFIX, "reasoning_tokens"): 4,
+    }
+    chat = _chat(
+        "02",
+        "01",
+        5,
+        **{
+            semconv.GEN_AI_USAGE_INPUT_TOKENS: 1000,
+            semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 600,
+            semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: 300,
+            semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 4,
+        },
+    )
+    run = build_report([_span("01", None, "invoke_agent a", 0, 50, agent), chat]).runs[0]
+    expected = TokenUsage(
+        input_tokens=100,
+        output_tokens=1,
+        cache_read_tokens=600,
+        cache_write_tokens=300,
+        reasoning_tokens=4,
+    )
+    assert run.totals.tokens == expected
+    assert [m.tokens for m in run.models] == [expected]
+    assert run.warnings == (
+        "run 'r-1': cache_write_tokens is 9 on the span but 300 from its child spans",
+    )
+
+
+def test_run_totals_fallback_reads_every_token_kind() -> None:
+    """With no call spans in the file, each kind comes from its own kit.run.* attribute."""
+    counts = {kind: 10**i for i, kind in enumerate(TOKEN_KINDS)}
+    agent: dict[str, object] = {
+        semconv.GEN_AI_OPERATION_NAME: "invoke_agent",
+        semconv.total_attribute(semconv.KIT_RUN_PREFIX, "llm_call_count"): 2,
+        **{semconv.total_attribute(semconv.KIT_RUN_PREFIX, k): v for k, v in counts.items()},
+    }
+    report = build_report([_span("01", None, "invoke_agent a", 0, 50, agent)])
+    run = report.runs[0]
+    assert run.totals_source == "run attributes"
+    assert run.totals.tokens == TokenUsage(**counts)
+    assert [m.tokens for m in run.models] == [TokenUsage(**counts)]
+    text = io.StringIO()
+    render_text(report, text)
+    runs, models = parse_tables(session_chunks(text.getvalue())["Grand total"])
+    headers = ("input", "output", "cache read", "cache write", "reasoning")
+    shown = ("1", "10", "100", "1,000", "10,000")  # TOKEN_KINDS order, each under its header
+    assert tuple(runs[-1][h] for h in headers) == shown
+    assert tuple(models[0][h] for h in headers) == shown
 
 
 def test_the_same_span_twice_counts_once() -> None:

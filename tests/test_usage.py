@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+import kit_telemetry as kt
 from kit_telemetry import usage
 from kit_telemetry.errors import KitTelemetryError, UsageError
+from kit_telemetry.tokens import TOKEN_KINDS, TokenUsage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "usage"
 
@@ -474,11 +477,14 @@ def test_gemini_counts_add_up_to_the_total(
             "totalTokenCount": prompt + candidates + thoughts + tool,
         }
     )
-    total = (
-        result["input_tokens"]
-        + result["cache_read_tokens"]
-        + result["cache_write_tokens"]
-        + result["output_tokens"]
-    )
-    assert total == prompt + candidates + thoughts + tool
+    tokens = TokenUsage(**{kind: result[kind] for kind in TOKEN_KINDS})
+    assert tokens.total == prompt + candidates + thoughts + tool
     assert result["reasoning_tokens"] == thoughts <= result["output_tokens"]
+
+
+def test_usage_kwargs_keys_are_the_token_kinds_and_record_usage_parameters() -> None:
+    """The helpers' output is ``record_usage(**kwargs)``: its token keys must stay the kinds
+    of TokenUsage and every key must stay a parameter of ``record_usage``."""
+    assert usage.UsageKwargs.__required_keys__ == frozenset(TOKEN_KINDS)
+    keys = usage.UsageKwargs.__required_keys__ | usage.UsageKwargs.__optional_keys__
+    assert keys <= set(inspect.signature(kt.LLMCall.record_usage).parameters)

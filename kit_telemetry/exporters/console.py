@@ -35,6 +35,7 @@ from kit_telemetry.semconv import (
     TOTAL_FIELDS,
     total_attribute,
 )
+from kit_telemetry.tokens import TOKEN_KINDS, TokenUsage
 
 __all__ = ["ConsoleRunExporter", "format_run_line"]
 
@@ -115,15 +116,13 @@ def format_run_line(
     tools = _plural(_count(attributes, "tool_call_count"), "tool")
     if failed_tools:
         tools += f" ({failed_tools:,} failed)"
+    usage = TokenUsage(**{kind: _count(attributes, kind) for kind in TOKEN_KINDS})
     tokens = (
-        f"tokens in {_count(attributes, 'input_tokens'):,}"
-        f" / cache {_count(attributes, 'cache_read_tokens'):,} read"
-        f" / {_count(attributes, 'cache_write_tokens'):,} write"
-        f" / out {_count(attributes, 'output_tokens'):,}"
+        f"tokens in {usage.input_tokens:,} / cache {usage.cache_read_tokens:,} read"
+        f" / {usage.cache_write_tokens:,} write / out {usage.output_tokens:,}"
     )
-    reasoning = _count(attributes, "reasoning_tokens")
-    if reasoning:
-        tokens += f" ({reasoning:,} reasoning)"
+    if usage.reasoning_tokens:
+        tokens += f" ({usage.reasoning_tokens:,} reasoning)"
     parts = [
         _plural(_count(attributes, "turn_count"), "turn"),
         _plural(_count(attributes, "llm_call_count"), "LLM call"),

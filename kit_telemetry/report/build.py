@@ -225,11 +225,7 @@ def _unseen_calls(
         provider="-",
         model=RUN_TOTALS_MODEL,
         llm_call_count=totals.llm_call_count,
-        input_tokens=totals.input_tokens,
-        output_tokens=totals.output_tokens,
-        cache_read_tokens=totals.cache_read_tokens,
-        cache_write_tokens=totals.cache_write_tokens,
-        reasoning_tokens=totals.reasoning_tokens,
+        tokens=totals.tokens,
         cost_usd=totals.cost_usd,
         unpriced_call_count=totals.unpriced_call_count,
     )

@@ -7,7 +7,7 @@ from the trace is untrusted and goes through ``escape``.
 
 Stable hooks for tools and tests: each session is ``section.session[data-session-id]``,
 each run ``section.run[data-run-id]`` carrying its totals as ``data-*`` attributes
-(``data-cost-usd``, ``data-llm-call-count``, ... named after the ``Totals`` fields), each
+(``data-cost-usd``, ``data-input-tokens``, ... named after the ``Totals`` figures), each
 waterfall row ``.wf-row[data-span-key][data-category]``, the grand total
 ``#grand-total``, the charts ``#cumulative-cost`` and ``#cost-by-model``.
 """
@@ -21,12 +21,13 @@ from collections.abc import Sequence
 from .assets import CSS, JS
 from .charts import cost_by_model_svg, cumulative_cost_svg
 from .escape import esc, script_json
-from .model import ModelCost, Report, RunSummary, SessionSummary, Totals
+from .model import ModelCost, Report, RunSummary, SessionSummary, Totals, figure
 from .text import (
     FALLBACK_NOTE,
     INFERRED_NOTE,
     MAX_ERRORS,
     MODEL_COLUMNS,
+    TOKEN_COLUMNS,
     TOTALS_COLUMNS,
     cell,
     format_duration_ms,
@@ -47,7 +48,7 @@ def _totals_data(totals: Totals) -> str:
     """The totals as ``data-*`` attributes, with exact (unrounded) values."""
     parts = []
     for column in TOTALS_COLUMNS:
-        value = getattr(totals, column.key)
+        value = figure(totals, column.key)
         text = repr(float(value)) if isinstance(value, float) else str(value)
         parts.append(f'{_data_name(column.key)}="{esc(text)}"')
     parts.append(f'data-tool-names="{esc(json.dumps(list(totals.tool_names)))}"')
@@ -162,14 +163,7 @@ def _run_section(run: RunSummary) -> str:
         ("budget-denied calls", format_tokens(totals.budget_denied_count)),
         ("tools", f"{totals.tool_call_count} ({totals.failed_tool_call_count} failed)"),
         ("tool names", ", ".join(totals.tool_names) or "-"),
-        (
-            "tokens",
-            f"input {format_tokens(totals.input_tokens)} · output "
-            f"{format_tokens(totals.output_tokens)} · cache read "
-            f"{format_tokens(totals.cache_read_tokens)} · cache write "
-            f"{format_tokens(totals.cache_write_tokens)} · reasoning "
-            f"{format_tokens(totals.reasoning_tokens)}",
-        ),
+        ("tokens", " · ".join(f"{c.header} {cell(totals, c.key)}" for c in TOKEN_COLUMNS)),
         (
             "cost",
             f"${format_usd(totals.cost_usd)}"

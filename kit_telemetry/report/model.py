@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
+
+from ..tokens import TOKEN_KINDS, TokenUsage
 
 SpanCategory = Literal["run", "turn", "llm", "tool", "session", "other"]
 TotalsSource = Literal["spans", "run attributes"]
@@ -26,9 +28,9 @@ RUN_TOTALS_MODEL = "(run totals)"
 class Totals:
     """Counts, tokens, cost and time of a run, a session or a whole report.
 
-    Token kinds are disjoint (``input_tokens`` excludes cached tokens); ``reasoning_tokens``
-    are part of ``output_tokens``. ``cost_usd`` sums the priced calls only. For a session
-    or a report, ``duration_ms`` is the sum of its runs' durations (time spent in runs).
+    ``tokens`` holds the disjoint token kinds (see ``TokenUsage``). ``cost_usd`` sums the
+    priced calls only. For a session or a report, ``duration_ms`` is the sum of its runs'
+    durations (time spent in runs).
     """
 
     turn_count: int = 0
@@ -38,11 +40,7 @@ class Totals:
     tool_call_count: int = 0
     failed_tool_call_count: int = 0
     tool_names: tuple[str, ...] = ()
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
+    tokens: TokenUsage = field(default_factory=TokenUsage)
     cost_usd: float = 0.0
     unpriced_call_count: int = 0
     duration_ms: float = 0.0
@@ -50,12 +48,7 @@ class Totals:
     @property
     def total_tokens(self) -> int:
         """Every billable token: the disjoint input kinds plus output."""
-        return (
-            self.input_tokens
-            + self.cache_read_tokens
-            + self.cache_write_tokens
-            + self.output_tokens
-        )
+        return self.tokens.total
 
     def __add__(self, other: Totals) -> Totals:
         return Totals(
@@ -66,11 +59,7 @@ class Totals:
             tool_call_count=self.tool_call_count + other.tool_call_count,
             failed_tool_call_count=self.failed_tool_call_count + other.failed_tool_call_count,
             tool_names=self.tool_names + other.tool_names,
-            input_tokens=self.input_tokens + other.input_tokens,
-            output_tokens=self.output_tokens + other.output_tokens,
-            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
-            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
-            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            tokens=self.tokens + other.tokens,
             cost_usd=self.cost_usd + other.cost_usd,
             unpriced_call_count=self.unpriced_call_count + other.unpriced_call_count,
             duration_ms=self.duration_ms + other.duration_ms,
@@ -85,11 +74,7 @@ class ModelCost:
     model: str
     llm_call_count: int = 0
     budget_denied_count: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
+    tokens: TokenUsage = field(default_factory=TokenUsage)
     cost_usd: float = 0.0
     unpriced_call_count: int = 0
 
@@ -98,14 +83,19 @@ class ModelCost:
             self,
             llm_call_count=self.llm_call_count + other.llm_call_count,
             budget_denied_count=self.budget_denied_count + other.budget_denied_count,
-            input_tokens=self.input_tokens + other.input_tokens,
-            output_tokens=self.output_tokens + other.output_tokens,
-            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
-            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
-            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            tokens=self.tokens + other.tokens,
             cost_usd=self.cost_usd + other.cost_usd,
             unpriced_call_count=self.unpriced_call_count + other.unpriced_call_count,
         )
+
+
+def figure(row: Totals | ModelCost, name: str) -> Any:
+    """One figure of a totals or model row by its flat name; token kinds come from ``tokens``.
+
+    Tables, ``data-*`` attributes and the ``kit.*`` cross-check name figures as events and
+    ``kit.run.*`` attributes do (``input_tokens``, ``cost_usd``), hence the flat names.
+    """
+    return getattr(row.tokens, name) if name in TOKEN_KINDS else getattr(row, name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from .. import semconv
+from ..tokens import TokenUsage
 from .model import UNKNOWN, SpanCategory
 
 # OTLP status codes.
@@ -139,6 +140,23 @@ def provider_of(span: SpanLike) -> str:
         attr_text(attrs, semconv.GEN_AI_PROVIDER_NAME)
         or attr_text(attrs, semconv.GEN_AI_SYSTEM)
         or "-"
+    )
+
+
+def tokens_of(span: SpanLike) -> TokenUsage:
+    """An LLM span's token counts by disjoint kind (absent counts are 0)."""
+    attrs = span.attributes
+    cache_read = attr_count(attrs, semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
+    cache_write = attr_count(attrs, semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
+    return TokenUsage(
+        # On spans the input count includes the cache; our kinds are disjoint.
+        input_tokens=max(
+            0, attr_count(attrs, semconv.GEN_AI_USAGE_INPUT_TOKENS) - cache_read - cache_write
+        ),
+        output_tokens=attr_count(attrs, semconv.GEN_AI_USAGE_OUTPUT_TOKENS),
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=attr_count(attrs, semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
     )
 
 

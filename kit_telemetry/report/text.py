@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
 
-from .model import ModelCost, Report, RunSummary, SessionSummary, Totals
+from ..tokens import TOKEN_KINDS
+from .model import ModelCost, Report, RunSummary, SessionSummary, Totals, figure
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -70,6 +71,11 @@ class Column:
     numeric: bool = True
 
 
+# One column per token kind, headed by its name without "_tokens" ("cache read").
+TOKEN_COLUMNS: tuple[Column, ...] = tuple(
+    Column(header=kind.removesuffix("_tokens").replace("_", " "), key=kind) for kind in TOKEN_KINDS
+)
+
 # The run table's columns, in order; the HTML tables use the same list.
 TOTALS_COLUMNS: tuple[Column, ...] = (
     Column(header="turns", key="turn_count"),
@@ -77,11 +83,7 @@ TOTALS_COLUMNS: tuple[Column, ...] = (
     Column(header="denied", key="budget_denied_count"),
     Column(header="tools", key="tool_call_count"),
     Column(header="failed", key="failed_tool_call_count"),
-    Column(header="input", key="input_tokens"),
-    Column(header="output", key="output_tokens"),
-    Column(header="cache read", key="cache_read_tokens"),
-    Column(header="cache write", key="cache_write_tokens"),
-    Column(header="reasoning", key="reasoning_tokens"),
+    *TOKEN_COLUMNS,
     Column(header="cost USD", key="cost_usd"),
     Column(header="unpriced", key="unpriced_call_count"),
     Column(header="duration", key="duration_ms"),
@@ -92,11 +94,7 @@ MODEL_COLUMNS: tuple[Column, ...] = (
     Column(header="model", key="model", numeric=False),
     Column(header="LLM calls", key="llm_call_count"),
     Column(header="denied", key="budget_denied_count"),
-    Column(header="input", key="input_tokens"),
-    Column(header="output", key="output_tokens"),
-    Column(header="cache read", key="cache_read_tokens"),
-    Column(header="cache write", key="cache_write_tokens"),
-    Column(header="reasoning", key="reasoning_tokens"),
+    *TOKEN_COLUMNS,
     Column(header="cost USD", key="cost_usd"),
     Column(header="unpriced", key="unpriced_call_count"),
 )
@@ -104,7 +102,7 @@ MODEL_COLUMNS: tuple[Column, ...] = (
 
 def cell(row: Totals | ModelCost, key: str) -> str:
     """How one figure of a totals or model row is written, in text and HTML alike."""
-    value = getattr(row, key)
+    value = figure(row, key)
     if key == "cost_usd":
         return format_usd(value)
     if key == "duration_ms":

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .. import semconv
-from .model import ModelCost, SpanCategory, Totals, sorted_models
+from ..tokens import TOKEN_KINDS, TokenUsage
+from .model import ModelCost, SpanCategory, Totals, figure, sorted_models
 from .spans import (
     SpanLike,
     attr_count,
@@ -22,6 +23,7 @@ from .spans import (
     is_error,
     model_of,
     provider_of,
+    tokens_of,
     tool_name_of,
 )
 
@@ -60,20 +62,12 @@ def compute_totals(
             counts["denied"] += 1
             row = ModelCost(provider=provider, model=model, budget_denied_count=1)
         else:
-            total_input = attr_count(attrs, semconv.GEN_AI_USAGE_INPUT_TOKENS)
-            cache_read = attr_count(attrs, semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
-            cache_write = attr_count(attrs, semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
             cost = attr_number(attrs, semconv.KIT_USAGE_COST_USD)
             row = ModelCost(
                 provider=provider,
                 model=model,
                 llm_call_count=1,
-                # On spans the input count includes the cache; our kinds are disjoint.
-                input_tokens=max(0, total_input - cache_read - cache_write),
-                output_tokens=attr_count(attrs, semconv.GEN_AI_USAGE_OUTPUT_TOKENS),
-                cache_read_tokens=cache_read,
-                cache_write_tokens=cache_write,
-                reasoning_tokens=attr_count(attrs, semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
+                tokens=tokens_of(span),
                 cost_usd=cost or 0.0,
                 unpriced_call_count=0 if cost is not None else 1,
             )
@@ -96,11 +90,7 @@ def compute_totals(
         tool_call_count=len(tools),
         failed_tool_call_count=sum(1 for t in tools if _tool_failed(t)),
         tool_names=tuple(tool_name_of(t) for t in tools),
-        input_tokens=merged.input_tokens,
-        output_tokens=merged.output_tokens,
-        cache_read_tokens=merged.cache_read_tokens,
-        cache_write_tokens=merged.cache_write_tokens,
-        reasoning_tokens=merged.reasoning_tokens,
+        tokens=merged.tokens,
         # Summed in call order above so the total matches a left-to-right reading.
         cost_usd=cost_usd,
         unpriced_call_count=merged.unpriced_call_count,
@@ -135,11 +125,7 @@ def totals_from_recorded(recorded: Mapping[str, object], duration_ms: float) -> 
         llm_call_count=attr_count(recorded, "llm_call_count"),
         tool_call_count=attr_count(recorded, "tool_call_count"),
         tool_names=attr_strings(recorded, "tool_names"),
-        input_tokens=attr_count(recorded, "input_tokens"),
-        output_tokens=attr_count(recorded, "output_tokens"),
-        cache_read_tokens=attr_count(recorded, "cache_read_tokens"),
-        cache_write_tokens=attr_count(recorded, "cache_write_tokens"),
-        reasoning_tokens=attr_count(recorded, "reasoning_tokens"),
+        tokens=TokenUsage(**{kind: attr_count(recorded, kind) for kind in TOKEN_KINDS}),
         cost_usd=attr_number(recorded, "cost_usd") or 0.0,
         unpriced_call_count=attr_count(recorded, "unpriced_call_count"),
         duration_ms=duration_ms,
@@ -162,7 +148,7 @@ def cross_check(what: str, recorded: Mapping[str, object], totals: Totals) -> li
         # A run's duration is its own span's length; nothing to recompute it from.
         if name == "duration_ms":
             continue
-        ours = getattr(totals, name)
+        ours = figure(totals, name)
         if name == "tool_names":
             theirs: object = attr_strings(recorded, name)
             same = theirs == ours

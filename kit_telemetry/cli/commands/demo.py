@@ -211,12 +211,7 @@ def _summary(outcomes: list[RunOutcome]) -> str:
         row = per_model[o.model]
         row[0] += 1
         row[1] += o.end.llm_call_count
-        row[2] += (
-            o.end.input_tokens
-            + o.end.cache_read_tokens
-            + o.end.cache_write_tokens
-            + o.end.output_tokens
-        )
+        row[2] += o.end.tokens.total
         row[3] += o.end.cost_usd
     lines = [f"{'model':<20} {'runs':>5} {'llm calls':>10} {'tokens':>10} {'cost $':>10}"]
     total = [0, 0, 0, 0.0]
