@@ -57,6 +57,7 @@ from .instrumentation import (
 )
 from .pricing import ModelPrice, PriceRow, PriceTable, known_models, load_prices
 from .telemetry import Telemetry, __version__, configure
+from .tokens import TokenUsage
 
 __all__ = [
     "AgentEndEvent",
@@ -89,6 +90,7 @@ __all__ = [
     "SessionEndEvent",
     "SessionStartEvent",
     "Telemetry",
+    "TokenUsage",
     "ToolCall",
     "ToolCallEvent",
     "ToolResultEvent",

@@ -68,15 +68,7 @@ class Runtime:
     ) -> float | None:
         """The call's cost in USD; None when the model has no price (or pricing failed)."""
         try:
-            return self._prices.cost_usd(
-                provider,
-                model,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cache_read_tokens=usage.cache_read_tokens,
-                cache_write_tokens=usage.cache_write_tokens,
-                subscription=subscription,
-            )
+            return self._prices.cost_usd(provider, model, usage, subscription=subscription)
         except Exception as exc:
             self.errors.failed("pricing", exc)
             return None

@@ -37,7 +37,7 @@ from .extensions.processor import ExtensionSpanProcessor
 from .instrumentation import Session
 from .pricing import ModelPrice, PriceTable
 from .state.registry import StateRegistry
-from .tokens import TokenUsage
+from .tokens import TOKEN_KINDS, TokenUsage
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -301,20 +301,8 @@ class Telemetry:
 
     def price(self, provider: str, model: str, usage: Mapping[str, int]) -> float | None:
         """The cost in USD of ``usage`` (record_usage's token keywords); None if unknown."""
-        tokens = TokenUsage(
-            input_tokens=int(usage.get("input_tokens", 0)),
-            output_tokens=int(usage.get("output_tokens", 0)),
-            cache_read_tokens=int(usage.get("cache_read_tokens", 0)),
-            cache_write_tokens=int(usage.get("cache_write_tokens", 0)),
-        )
-        return self.prices.cost_usd(
-            provider,
-            model,
-            input_tokens=tokens.input_tokens,
-            output_tokens=tokens.output_tokens,
-            cache_read_tokens=tokens.cache_read_tokens,
-            cache_write_tokens=tokens.cache_write_tokens,
-        )
+        tokens = TokenUsage(**{kind: int(usage.get(kind, 0)) for kind in TOKEN_KINDS})
+        return self.prices.cost_usd(provider, model, tokens)
 
     def budget_status(self) -> list[BudgetStatus]:
         """Every budget and live scope key: limit, spent, reserved, remaining, window end."""
@@ -451,7 +439,7 @@ def _metrics_for(
         registry = None
     elif prometheus is None:
         multiprocess = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get(
-            "prometheus_multiproc_dir"  # the older name prometheus-client still reads
+            "prometheus_multiproc_dir"  # noqa: SIM112 - the older name prometheus-client reads
         )
         if meter_provider is None and not multiprocess:
             return None

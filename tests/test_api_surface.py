@@ -43,6 +43,7 @@ DOCUMENTED_NAMES = {
     "TurnEndEvent",
     "ToolCallEvent",
     "ToolResultEvent",
+    "TokenUsage",
     "UserInputEvent",
     "LLMUsageEvent",
     "BudgetAlertEvent",

@@ -12,6 +12,7 @@ import pytest
 
 import kit_telemetry as kt
 from kit_telemetry.exporters.otlp_json_reader import STATUS_CODE_ERROR, read_otlp_json
+from kit_telemetry.tokens import TokenUsage
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -44,7 +45,9 @@ def test_instrument_agent_prints_the_run_end_event(tmp_path: Path) -> None:
     assert "response='The test fails because add() ignores its second argument.'" in out
     cost = float(re.search(r"cost_usd=([0-9.]+)", out).group(1))  # type: ignore[union-attr]
     expected = kt.PriceTable(None).cost_usd(
-        "openai", "gpt-4o-mini", input_tokens=2338, cache_read_tokens=512, output_tokens=240
+        "openai",
+        "gpt-4o-mini",
+        TokenUsage(input_tokens=2338, cache_read_tokens=512, output_tokens=240),
     )
     assert expected is not None
     assert cost == pytest.approx(expected, abs=1e-6)
@@ -124,7 +127,7 @@ def test_scrape_metrics_prints_the_scraped_series(tmp_path: Path) -> None:
         (mini, {"input_tokens": 2100, "cache_read_tokens": 1024, "output_tokens": 450}),
         (sonnet, {"input_tokens": 2000, "cache_read_tokens": 4000, "output_tokens": 500}),
     ):
-        expected = prices.cost_usd(labels["provider"], labels["model"], **usage)
+        expected = prices.cost_usd(labels["provider"], labels["model"], TokenUsage(**usage))
         assert expected is not None and expected > 0
         got = sample(samples, "kit_llm_cost_usd_total", **labels)
         assert got == pytest.approx(expected, rel=1e-9)

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 
 import kit_telemetry as kt
 from kit_telemetry.pricing import PriceTable
+from kit_telemetry.tokens import TokenUsage
 
 EVENT_JSON = str(Path(__file__).parent / "extensions_fixtures" / "event_json.py")
 RAISING = str(Path(__file__).parent / "extensions_fixtures" / "raising.py")
@@ -423,7 +424,7 @@ def test_bundled_price_table_prices_foreign_gpt_4o(tmp_path: Path) -> None:
     provider.shutdown()
     first = seen.of(kt.LLMUsageEvent)[0]
     expected = table.cost_usd(
-        "openai", "gpt-4o", input_tokens=1000, output_tokens=150, cache_read_tokens=200
+        "openai", "gpt-4o", TokenUsage(input_tokens=1000, output_tokens=150, cache_read_tokens=200)
     )
     assert expected is not None and expected > 0
     assert first.cost_usd == pytest.approx(expected)

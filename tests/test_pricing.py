@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from kit_telemetry.errors import ConfigError, UsageError
 from kit_telemetry.pricing import ModelPrice, PriceRow, PriceTable, known_models, load_prices
+from kit_telemetry.tokens import TokenUsage
 
 SONNET = ModelPrice(
     input_per_mtok=3.0, output_per_mtok=15.0, cache_read_per_mtok=0.3, cache_write_per_mtok=3.75
@@ -54,7 +55,9 @@ def _genai_total(provider: str, model: str, **usage: int) -> float:
 def test_cost_prices_each_disjoint_token_kind_at_its_own_rate() -> None:
     """Input excludes cache tokens, so every kind is billed once at its own rate."""
     cost = SONNET.cost_usd(
-        input_tokens=1_000, output_tokens=2_000, cache_read_tokens=10_000, cache_write_tokens=4_000
+        TokenUsage(
+            input_tokens=1000, output_tokens=2000, cache_read_tokens=10000, cache_write_tokens=4000
+        )
     )
     assert cost == pytest.approx((1_000 * 3 + 2_000 * 15 + 10_000 * 0.3 + 4_000 * 3.75) / 1e6)
     assert cost == pytest.approx(0.051)
@@ -64,7 +67,7 @@ def test_cache_tokens_fall_back_to_the_input_rate_without_cache_rates() -> None:
     """A model without cache prices still bills its cached tokens, at the input rate."""
     price = ModelPrice(input_per_mtok=2.0, output_per_mtok=8.0)
     cost = price.cost_usd(
-        input_tokens=100, output_tokens=0, cache_read_tokens=300, cache_write_tokens=600
+        TokenUsage(input_tokens=100, output_tokens=0, cache_read_tokens=300, cache_write_tokens=600)
     )
     assert cost == pytest.approx(1_000 * 2.0 / 1e6)
 
@@ -72,7 +75,10 @@ def test_cache_tokens_fall_back_to_the_input_rate_without_cache_rates() -> None:
 def test_zero_cache_rate_is_free_not_the_input_rate() -> None:
     """A cache rate of 0.0 is a real price and must not be mistaken for a missing one."""
     price = ModelPrice(input_per_mtok=2.0, output_per_mtok=8.0, cache_read_per_mtok=0.0)
-    assert price.cost_usd(input_tokens=0, output_tokens=0, cache_read_tokens=1_000_000) == 0.0
+    assert (
+        price.cost_usd(TokenUsage(input_tokens=0, output_tokens=0, cache_read_tokens=1000000))
+        == 0.0
+    )
 
 
 def test_integer_rates_become_floats() -> None:
@@ -106,7 +112,7 @@ def test_model_price_rejects_bad_rates_naming_field_and_value(field: str, value:
 def test_negative_token_counts_are_a_usage_error() -> None:
     """A negative count would produce a negative cost that silently lowers totals."""
     with pytest.raises(UsageError, match="cache_read_tokens=-5"):
-        SONNET.cost_usd(input_tokens=1, output_tokens=1, cache_read_tokens=-5)
+        SONNET.cost_usd(TokenUsage(input_tokens=1, output_tokens=1, cache_read_tokens=-5))
 
 
 # Bundled data
@@ -145,10 +151,12 @@ def test_cost_matches_genai_prices_own_calculation(
     ours = table.cost_usd(
         provider,
         model,
-        input_tokens=input_tokens,
-        output_tokens=800,
-        cache_read_tokens=cache_read_tokens,
-        cache_write_tokens=cache_write_tokens,
+        TokenUsage(
+            input_tokens=input_tokens,
+            output_tokens=800,
+            cache_read_tokens=cache_read_tokens,
+            cache_write_tokens=cache_write_tokens,
+        ),
     )
     theirs = _genai_total(
         provider,
@@ -165,7 +173,7 @@ def test_cost_matches_genai_prices_own_calculation(
 
 def test_reasoning_tokens_are_priced_as_output(table: PriceTable) -> None:
     """Reasoning is part of output_tokens; genai-prices bills it at the output rate too."""
-    ours = table.cost_usd("openai", "o3", input_tokens=1_000, output_tokens=5_000)
+    ours = table.cost_usd("openai", "o3", TokenUsage(input_tokens=1000, output_tokens=5000))
     price = table.price_for("openai", "o3")
     assert ours == pytest.approx(
         (1_000 * price.input_per_mtok + 5_000 * price.output_per_mtok) / 1e6
@@ -282,8 +290,11 @@ def test_unknown_model_costs_none_with_one_warning(
     """An unpriced call is reported once, never silently billed at 0."""
     caplog.set_level(logging.WARNING, logger="kit_telemetry")
     for _ in range(3):
-        assert table.cost_usd("acme", "acme-9000", input_tokens=10, output_tokens=10) is None
-    table.cost_usd("acme", "acme-9001", input_tokens=10, output_tokens=10)
+        assert (
+            table.cost_usd("acme", "acme-9000", TokenUsage(input_tokens=10, output_tokens=10))
+            is None
+        )
+    table.cost_usd("acme", "acme-9001", TokenUsage(input_tokens=10, output_tokens=10))
     messages = [r.getMessage() for r in caplog.records if r.name == "kit_telemetry"]
     assert len([m for m in messages if "acme-9000" in m]) == 1
     assert len([m for m in messages if "acme-9001" in m]) == 1
@@ -300,7 +311,9 @@ def test_unknown_model_warns_once_across_threads(caplog: pytest.LogCaptureFixtur
     def worker() -> None:
         barrier.wait()
         for _ in range(200):
-            results.append(table.cost_usd("x", "ghost", input_tokens=1, output_tokens=1))
+            results.append(
+                table.cost_usd("x", "ghost", TokenUsage(input_tokens=1, output_tokens=1))
+            )
 
     threads = [threading.Thread(target=worker) for _ in range(16)]
     for thread in threads:
@@ -342,7 +355,10 @@ def test_price_for_raises_lookup_error_naming_the_model(table: PriceTable) -> No
 def test_subscription_calls_cost_zero(table: PriceTable) -> None:
     """Subscription billing means no per-token charge, even for a priced model."""
     cost = table.cost_usd(
-        "anthropic", "claude-sonnet-4-5", input_tokens=10**6, output_tokens=10**6, subscription=True
+        "anthropic",
+        "claude-sonnet-4-5",
+        TokenUsage(input_tokens=10**6, output_tokens=10**6),
+        subscription=True,
     )
     assert cost == 0.0
 
@@ -350,9 +366,15 @@ def test_subscription_calls_cost_zero(table: PriceTable) -> None:
 def test_subscription_providers_cost_zero_by_any_name() -> None:
     """A provider marked as subscription-billed is matched through its aliases too."""
     table = PriceTable(subscription_providers=["gcp.vertex_ai"])
-    assert table.cost_usd("google", "gemini-2.5-pro", input_tokens=500, output_tokens=5) == 0.0
-    assert table.cost_usd("gcp.gemini", "unknown-model", input_tokens=5, output_tokens=5) == 0.0
-    paid = table.cost_usd("openai", "gpt-4o", input_tokens=1_000_000, output_tokens=0)
+    assert (
+        table.cost_usd("google", "gemini-2.5-pro", TokenUsage(input_tokens=500, output_tokens=5))
+        == 0.0
+    )
+    assert (
+        table.cost_usd("gcp.gemini", "unknown-model", TokenUsage(input_tokens=5, output_tokens=5))
+        == 0.0
+    )
+    paid = table.cost_usd("openai", "gpt-4o", TokenUsage(input_tokens=1000000, output_tokens=0))
     assert paid == pytest.approx(2.5)
 
 
@@ -374,7 +396,7 @@ def test_override_wins_over_bundled_price() -> None:
         provider="", model="claude-sonnet-4-5", price=mine, source="override"
     )
     assert table.cost_usd(
-        "anthropic", "claude-sonnet-4-5", input_tokens=10**6, output_tokens=10**6
+        "anthropic", "claude-sonnet-4-5", TokenUsage(input_tokens=10**6, output_tokens=10**6)
     ) == pytest.approx(3.0)
 
 

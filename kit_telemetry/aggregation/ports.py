@@ -9,6 +9,7 @@ from typing import Protocol
 from opentelemetry.sdk.trace import ReadableSpan
 
 from ..events import AgentEndEvent, Event, EventType, LLMUsageEvent, ToolResultEvent
+from ..tokens import TokenUsage
 
 
 class Pricer(Protocol):
@@ -18,11 +19,8 @@ class Pricer(Protocol):
         self,
         provider: str,
         model: str,
+        usage: TokenUsage,
         *,
-        input_tokens: int,
-        output_tokens: int,
-        cache_read_tokens: int = 0,
-        cache_write_tokens: int = 0,
         subscription: bool = False,
     ) -> float | None: ...
 

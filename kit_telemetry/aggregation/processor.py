@@ -379,14 +379,10 @@ class UsageAggregator(SpanProcessor):
         if usage is not None:
             cost_usd = usage.cost_usd
             if not usage.priced and self._pricer is not None:  # our own calls came priced
-                tokens = usage.tokens
                 cost_usd = self._pricer.cost_usd(
                     payload.detail,
                     payload.name,
-                    input_tokens=tokens.input_tokens,
-                    output_tokens=tokens.output_tokens,
-                    cache_read_tokens=tokens.cache_read_tokens,
-                    cache_write_tokens=tokens.cache_write_tokens,
+                    usage.tokens,
                     subscription=run.session.subscription,
                 )
         with self._lock:

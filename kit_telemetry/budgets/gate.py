@@ -99,7 +99,9 @@ class BudgetGate:
             worst_usd = (
                 None
                 if price is None
-                else price.cost_usd(input_tokens=estimate, output_tokens=request.max_tokens)
+                else price.cost_usd(
+                    TokenUsage(input_tokens=estimate, output_tokens=request.max_tokens)
+                )
             )
         return self.enforcer.admit_llm_call(
             scope, worst_case_usd=worst_usd, worst_case_tokens=estimate + request.max_tokens

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kit_telemetry.errors import ConfigError, UsageError
+from kit_telemetry.tokens import TokenUsage
 
 __all__ = ["PRICE_FIELDS", "REQUIRED_FIELDS", "ModelPrice", "PriceRow", "check_rate"]
 
@@ -72,38 +73,24 @@ class ModelPrice:
             # Ints become floats so equal prices compare and print alike whatever was typed.
             object.__setattr__(self, field, check_rate(f"ModelPrice {field}", value))
 
-    def cost_usd(
-        self,
-        *,
-        input_tokens: int,
-        output_tokens: int,
-        cache_read_tokens: int = 0,
-        cache_write_tokens: int = 0,
-    ) -> float:
-        """The cost of one call in USD.
-
-        Args:
-            input_tokens: input tokens neither read from nor written to the cache.
-            output_tokens: output tokens, including reasoning tokens.
-            cache_read_tokens: input tokens read from the cache.
-            cache_write_tokens: input tokens written to the cache.
+    def cost_usd(self, usage: TokenUsage) -> float:
+        """The cost of one call's ``usage`` in USD (reasoning is billed as the output it is).
 
         Raises:
             UsageError: a token count is negative.
         """
-        if input_tokens < 0 or output_tokens < 0 or cache_read_tokens < 0 or cache_write_tokens < 0:
-            raise UsageError(
-                "token counts must be >= 0, got "
-                f"input_tokens={input_tokens}, output_tokens={output_tokens}, "
-                f"cache_read_tokens={cache_read_tokens}, cache_write_tokens={cache_write_tokens}"
-            )
+        counts = usage.as_fields()
+        if any(count < 0 for count in counts.values()):
+            given = ", ".join(f"{kind}={count}" for kind, count in counts.items())
+            raise UsageError(f"token counts must be >= 0, got {given}")
         cache_read = self.cache_read_per_mtok
         cache_write = self.cache_write_per_mtok
         total = (
-            input_tokens * self.input_per_mtok
-            + output_tokens * self.output_per_mtok
-            + cache_read_tokens * (self.input_per_mtok if cache_read is None else cache_read)
-            + cache_write_tokens * (self.input_per_mtok if cache_write is None else cache_write)
+            usage.input_tokens * self.input_per_mtok
+            + usage.output_tokens * self.output_per_mtok
+            + usage.cache_read_tokens * (self.input_per_mtok if cache_read is None else cache_read)
+            + usage.cache_write_tokens
+            * (self.input_per_mtok if cache_write is None else cache_write)
         )
         return total / _TOKENS_PER_RATE_UNIT
 

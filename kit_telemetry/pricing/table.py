@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 
 from kit_telemetry.errors import ConfigError, UnknownModelError
+from kit_telemetry.tokens import TokenUsage
 
 from .bundled import BUNDLED, BundledPrices
 from .overrides import read_price_file, rows_from_mapping
@@ -170,14 +171,11 @@ class PriceTable:
         self,
         provider: str | None,
         model: str,
+        usage: TokenUsage,
         *,
-        input_tokens: int,
-        output_tokens: int,
-        cache_read_tokens: int = 0,
-        cache_write_tokens: int = 0,
         subscription: bool = False,
     ) -> float | None:
-        """The cost of one call in USD (token kinds are disjoint, see :class:`ModelPrice`).
+        """The cost of one call's ``usage`` in USD (see :class:`ModelPrice`).
 
         Returns:
             0.0 for subscription-billed calls (``subscription`` or a subscription provider),
@@ -199,12 +197,7 @@ class PriceTable:
         if price is None:
             self._warn_unpriced(provider, model)
             return None
-        return price.cost_usd(
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cache_read_tokens=cache_read_tokens,
-            cache_write_tokens=cache_write_tokens,
-        )
+        return price.cost_usd(usage)
 
     def known_models(self, pattern: str | None = None) -> list[PriceRow]:
         """Every priced model: overrides as given, then bundled rows by provider and model.
