@@ -27,8 +27,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from kit_telemetry.budgets import Budget, BudgetConfig, BudgetEnforcer, CallScope, MemoryLedger
+from kit_telemetry.budgets.calls import CallScope
+from kit_telemetry.budgets.config import Budget, BudgetConfig
+from kit_telemetry.budgets.enforcer import BudgetEnforcer
 from kit_telemetry.budgets.ledger import LedgerBackend
+from kit_telemetry.budgets.memory import MemoryLedger
 from kit_telemetry.budgets.redis import RedisLedger
 from kit_telemetry.budgets.sqlite import SQLiteLedger
 

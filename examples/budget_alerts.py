@@ -38,7 +38,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import kit_telemetry as kt
-from kit_telemetry.budgets import AlertSinkConfig, BudgetConfig
 
 MODEL = "gpt-4o"  # $2.50 in, $10 out per million tokens: each call here costs $0.008
 received: list[dict[str, Any]] = []
@@ -76,12 +75,12 @@ def main() -> None:
     hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
     say(f"webhook listening on {hook}")
 
-    budgets = BudgetConfig(
+    budgets = kt.BudgetConfig(
         budgets=(
             kt.Budget(name="per-session", scope="session", limit_usd=0.10, warn_at=(0.5, 0.8)),
             kt.Budget(name="tool-loop", scope="run", max_llm_calls=5),
         ),
-        alerts=(AlertSinkConfig(kind="webhook", url=hook, events=("warning", "exceeded")),),
+        alerts=(kt.AlertSinkConfig(kind="webhook", url=hook, events=("warning", "exceeded")),),
     )
     tel = kt.configure(service_name="budget-example", exporters=(), budgets=budgets)
 

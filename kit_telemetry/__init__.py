@@ -8,7 +8,7 @@ from __future__ import annotations
 from . import usage
 from .aggregation import UsageAggregator
 from .budgets.config import AlertSinkConfig, Budget, BudgetConfig
-from .budgets.enforcer import BudgetStatus
+from .budgets.status import BudgetStatus
 from .errors import (
     BudgetExceeded,
     ConfigError,

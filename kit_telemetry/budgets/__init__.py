@@ -8,46 +8,7 @@ path), ``enforcer`` (admission and settlement), ``status`` (budget figures and g
 ``thresholds`` (threshold alerts), ``alerts`` (alert sinks and their dispatcher) and
 ``webhook`` (the webhook sink). The Prometheus rules generated from budgets are offline
 tooling, in ``kit_telemetry.rules``.
+
+Import from the modules themselves (``kit_telemetry.budgets.enforcer``...): the package
+imports none of them, so that an agent without budgets loads only what it uses.
 """
-
-from __future__ import annotations
-
-from .calls import Admission, CallScope
-from .config import (
-    AlertSinkConfig,
-    Budget,
-    BudgetConfig,
-    load_budget_config,
-    parse_budget_config,
-)
-from .enforcer import BudgetEnforcer
-from .ledger import (
-    Counter,
-    CounterStatus,
-    LedgerBackend,
-    LedgerError,
-    ReserveOutcome,
-    open_ledger,
-)
-from .memory import MemoryLedger
-from .status import BudgetMetrics, BudgetStatus
-
-__all__ = [
-    "Admission",
-    "AlertSinkConfig",
-    "Budget",
-    "BudgetConfig",
-    "BudgetEnforcer",
-    "BudgetMetrics",
-    "BudgetStatus",
-    "CallScope",
-    "Counter",
-    "CounterStatus",
-    "LedgerBackend",
-    "LedgerError",
-    "MemoryLedger",
-    "ReserveOutcome",
-    "load_budget_config",
-    "open_ledger",
-    "parse_budget_config",
-]

@@ -10,9 +10,12 @@ import itertools
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .._fork import after_fork_in_child
-from .ledger import Counter
+
+if TYPE_CHECKING:
+    from .ledger import Counter
 
 __all__ = ["Admission", "CallScope", "LLMRequest"]
 

@@ -44,11 +44,6 @@ from typing import Any, Literal
 from ..errors import ConfigError
 from .windows import WINDOW_CHOICES, parse_window
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 __all__ = [
     "ACTIONS",
     "ALERT_EVENTS",
@@ -377,6 +372,11 @@ def load_budget_config(path: str | os.PathLike[str]) -> BudgetConfig:
         ConfigError: the file cannot be read, is not TOML, or any value is wrong; the
             message starts with the file name.
     """
+    if sys.version_info >= (3, 11):  # imported here: only budget files need a TOML parser
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+
     source = os.fspath(path)
     try:
         with open(source, "rb") as handle:

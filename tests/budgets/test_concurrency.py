@@ -21,8 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from kit_telemetry.budgets import Budget, BudgetConfig, BudgetEnforcer, CallScope, Counter
-from kit_telemetry.budgets.ledger import LedgerBackend
+from kit_telemetry.budgets.calls import CallScope
+from kit_telemetry.budgets.config import Budget, BudgetConfig
+from kit_telemetry.budgets.enforcer import BudgetEnforcer
+from kit_telemetry.budgets.ledger import Counter, LedgerBackend
 from kit_telemetry.errors import BudgetExceeded
 
 LIMIT_USD = 1.0
@@ -148,7 +150,9 @@ def test_a_hundred_asyncio_tasks_never_overspend(ledger_factory) -> None:  # typ
 
 WORKER = r"""
 import json, os, random, sys, time
-from kit_telemetry.budgets import Budget, BudgetConfig, BudgetEnforcer, CallScope
+from kit_telemetry.budgets.calls import CallScope
+from kit_telemetry.budgets.config import Budget, BudgetConfig
+from kit_telemetry.budgets.enforcer import BudgetEnforcer
 from kit_telemetry.budgets.redis import RedisLedger
 from kit_telemetry.budgets.sqlite import SQLiteLedger
 from kit_telemetry.errors import BudgetExceeded

@@ -13,17 +13,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from prometheus_client import CollectorRegistry
 
-from kit_telemetry.budgets import (
-    Budget,
-    BudgetConfig,
-    BudgetEnforcer,
-    BudgetStatus,
-    CallScope,
-    LedgerError,
-    MemoryLedger,
-)
+from kit_telemetry.budgets.calls import CallScope
+from kit_telemetry.budgets.config import Budget, BudgetConfig
+from kit_telemetry.budgets.enforcer import BudgetEnforcer
+from kit_telemetry.budgets.memory import MemoryLedger
 from kit_telemetry.budgets.redis import RedisLedger
-from kit_telemetry.errors import BudgetExceeded
+from kit_telemetry.budgets.status import BudgetStatus
+from kit_telemetry.errors import BudgetExceeded, LedgerError
 from kit_telemetry.events import BudgetAlertEvent
 
 SCOPE = CallScope(
@@ -540,8 +536,10 @@ def test_enforcer_opens_the_configured_ledger(tmp_path, clock) -> None:  # type:
 
 def test_run_budget_counters_are_forgotten_an_hour_after_the_run() -> None:
     """Run budgets make one counter per run: they must not pile up for 30 days."""
-    from kit_telemetry.budgets import BudgetConfig, BudgetEnforcer, CallScope, MemoryLedger
-    from kit_telemetry.budgets.config import Budget
+    from kit_telemetry.budgets.calls import CallScope
+    from kit_telemetry.budgets.config import Budget, BudgetConfig
+    from kit_telemetry.budgets.enforcer import BudgetEnforcer
+    from kit_telemetry.budgets.memory import MemoryLedger
 
     now = [1_000_000.0]
     ledger = MemoryLedger()
