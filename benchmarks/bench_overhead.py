@@ -286,13 +286,13 @@ def main() -> None:
         "raw spans + metrics": raw_run_factory(True),
         "kit-telemetry": kit_run_factory(),
     }
-    for fn, _, _ in variants.values():  # warm-up: caches, first price lookup, children
+    for fn, _ in variants.values():  # warm-up: caches, first price lookup, children
         measure(fn, 200)
     samples: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.rounds):
         for name, variant in variants.items():
             samples[name].append(measure(variant.run, args.runs, clock))
-    for _, close, _ in variants.values():
+    for _, close in variants.values():
         close()
     medians = {name: statistics.median(values) for name, values in samples.items()}
     print(
@@ -304,9 +304,11 @@ def main() -> None:
     # Ratios per round (each round runs every variant back to back), then their median:
     # slow drifts of the shared machine cancel out within a round.
     kit = samples["kit-telemetry"]
-    for baseline, goal in (("raw spans", 1.3), ("raw spans + metrics", 1.0)):
+    # The goal is the same telemetry as by hand (spans and metrics) at no more cost; the
+    # ratio to the spans alone says what the rest (totals, events, pricing) costs.
+    for baseline, goal in (("raw spans + metrics", "  (goal <= 1.0)"), ("raw spans", "")):
         ratios = [k / b for k, b in zip(kit, samples[baseline], strict=True)]
-        print(f"  ratio kit / {baseline:<24} {statistics.median(ratios):.2f}  (goal <= {goal})")
+        print(f"  ratio kit / {baseline:<24} {statistics.median(ratios):.2f}{goal}")
 
 
 if __name__ == "__main__":
