@@ -18,6 +18,7 @@ import time
 import timeit
 from pathlib import Path
 
+import kit_telemetry as kt
 from kit_telemetry.pricing import PriceTable
 
 REPEATS = 7
@@ -106,9 +107,11 @@ def main() -> None:
     dict_ns = median_ns("d['anthropic', 'claude-sonnet-4-5']", {"d": baseline})
     cached_ns = median_ns("f('anthropic', 'claude-sonnet-4-5')", {"f": table.find_price})
     cost_ns = median_ns(
-        "c('anthropic', 'claude-sonnet-4-5', input_tokens=1200, output_tokens=310,"
-        " cache_read_tokens=4000)",
-        {"c": table.cost_usd},
+        "c('anthropic', 'claude-sonnet-4-5', u)",
+        {
+            "c": table.cost_usd,
+            "u": kt.TokenUsage(input_tokens=1200, output_tokens=310, cache_read_tokens=4000),
+        },
     )
     usage = genai_prices.Usage(input_tokens=5200, output_tokens=310, cache_read_tokens=4000)
     calc_ns = median_ns(

@@ -23,7 +23,6 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 CALENDAR_WINDOWS = ("hour", "day", "week", "month")
 WINDOW_CHOICES = "none, hour, day, week, month, rolling:<duration>"
@@ -107,9 +106,11 @@ def parse_window(window: str, timezone: str = "UTC") -> WindowSpec:
 
 
 def _check_timezone(timezone: str) -> str | None:
+    import zoneinfo  # here: only budgets with a window read the time zone database
+
     try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
         return f"timezone {timezone!r} is not an IANA timezone name such as UTC or Europe/Paris"
     return None
 
@@ -126,7 +127,9 @@ def window_bounds(spec: WindowSpec, now_s: float) -> tuple[float, float | None]:
         return 0.0, None
     if kind == "rolling":
         return now_s - spec.rolling_s, None
-    tz = ZoneInfo(spec.timezone)
+    import zoneinfo
+
+    tz = zoneinfo.ZoneInfo(spec.timezone)
     # Window bounds fall on whole seconds, so flooring keeps the answer exact, whereas
     # fromtimestamp() rounds to the microsecond and could step into the next window.
     local = datetime.fromtimestamp(math.floor(now_s), tz)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import os
@@ -42,6 +41,8 @@ def import_extension(spec: str | os.PathLike[str]) -> tuple[ModuleType, str]:
         path = Path(text).expanduser().resolve()
         if not path.is_file():
             raise ExtensionLoadError(f"extension {name!r}: file {os.fspath(path)!r} does not exist")
+        import hashlib
+
         digest = hashlib.sha1(os.fspath(path).encode()).hexdigest()[:10]
         module_name = f"kit_telemetry_extension_{path.stem}_{digest}"
         module_spec = importlib.util.spec_from_file_location(module_name, path)

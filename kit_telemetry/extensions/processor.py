@@ -209,6 +209,8 @@ class ExtensionSpanProcessor(SpanProcessor):
     # --- the Host protocol (called by ExtensionAPI / ExtensionContext) ---------------------
     def add_handler(self, extension: str, event_type: EventType, handler: Handler) -> None:
         """Run ``handler`` for events of ``event_type``, after those registered before."""
+        if _is_async(handler):
+            self._async_runner()  # at registration, not in the middle of an agent's run
         with self._lock:
             self._extensions[extension].handlers.append((event_type, handler))
             self._rebuild()
@@ -318,7 +320,7 @@ class ExtensionSpanProcessor(SpanProcessor):
                     self._handler_failed(extension, event.type, exc)
 
     def _async_runner(self) -> AsyncRunner:
-        # Imported and started on first use: most agents register no async handler, and
+        # Imported and started for the first async handler: most agents register none, and
         # asyncio is a tenth of the package's import time.
         from .async_runner import AsyncRunner
 

@@ -79,18 +79,18 @@ class ModelPrice:
         Raises:
             UsageError: a token count is negative.
         """
-        counts = usage.as_fields()
-        if any(count < 0 for count in counts.values()):
-            given = ", ".join(f"{kind}={count}" for kind, count in counts.items())
+        input_tokens, output_tokens = usage.input_tokens, usage.output_tokens
+        cache_read_tokens, cache_write_tokens = usage.cache_read_tokens, usage.cache_write_tokens
+        if min(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens) < 0:
+            given = ", ".join(f"{kind}={count}" for kind, count in usage.as_fields().items())
             raise UsageError(f"token counts must be >= 0, got {given}")
         cache_read = self.cache_read_per_mtok
         cache_write = self.cache_write_per_mtok
         total = (
-            usage.input_tokens * self.input_per_mtok
-            + usage.output_tokens * self.output_per_mtok
-            + usage.cache_read_tokens * (self.input_per_mtok if cache_read is None else cache_read)
-            + usage.cache_write_tokens
-            * (self.input_per_mtok if cache_write is None else cache_write)
+            input_tokens * self.input_per_mtok
+            + output_tokens * self.output_per_mtok
+            + cache_read_tokens * (self.input_per_mtok if cache_read is None else cache_read)
+            + cache_write_tokens * (self.input_per_mtok if cache_write is None else cache_write)
         )
         return total / _TOKENS_PER_RATE_UNIT
 

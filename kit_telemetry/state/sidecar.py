@@ -15,7 +15,6 @@ import hashlib
 import json
 import logging
 import os
-import secrets
 import tempfile
 import time
 import urllib.parse
@@ -165,7 +164,7 @@ def _json_kind(value: object) -> str:
 def _set_aside(path: Path, reason: BaseException, report: ReportError) -> bool:
     """Move a corrupt file out of the way, never deleting or overwriting it; True if moved."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    aside = path.with_name(f"{path.name}.corrupt-{stamp}-{secrets.token_hex(4)}")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}-{os.urandom(4).hex()}")
     try:
         os.rename(path, aside)
     except OSError as exc:
