@@ -3,7 +3,7 @@
 ``configure(prometheus="HOST:PORT")`` starts a ``/metrics`` endpoint in the agent process;
 port 0 picks a free port (use a fixed one, e.g. 9464, for a real Prometheus to scrape).
 This script records a few LLM and tool calls, then reads the endpoint the way Prometheus
-would and prints some of the series of ``metrics.md``.
+would and prints some of the series of the README's metric table.
 
     python examples/scrape_metrics.py
 """

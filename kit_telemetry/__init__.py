@@ -1,6 +1,6 @@
 """kit-telemetry: OpenTelemetry-based observability and budgets for LLM agents.
 
-Start with ``kt.configure(...)``; see README.md and ``api.md`` for the tour.
+Start with ``kt.configure(...)``; the README is the tour.
 """
 
 from __future__ import annotations

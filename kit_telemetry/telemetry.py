@@ -60,7 +60,7 @@ _EXTENSION_ERRORS = ("raise", "log")
 class Telemetry:
     """Instrumentation, metrics, budgets and extensions for one agent process.
 
-    Every argument is keyword-only; see ``api.md`` for the full list. Bad configuration
+    Every argument is keyword-only; the README's configuration reference lists them. Bad configuration
     raises ``ConfigError`` here, at start-up, naming the field, the value and what is allowed.
 
     Args:

@@ -10,7 +10,7 @@ whole response or just its usage part, and returns the keyword arguments of
 The token kinds that come out are disjoint: ``input_tokens`` counts the input tokens that
 were neither read from nor written to a cache, ``cache_read_tokens`` and
 ``cache_write_tokens`` count the cached ones, and ``reasoning_tokens`` are a part of
-``output_tokens`` (see ``events.md``). Providers disagree on all of this, which is why the
+``output_tokens`` (see ``kit_telemetry.tokens.TokenUsage``). Providers disagree on all of this, which is why the
 helpers exist:
 
 =========================  ==========================================  ==================

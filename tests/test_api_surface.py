@@ -1,4 +1,4 @@
-"""The public surface: the facade matches api.md, and Telemetry's lifecycle keeps its promises."""
+"""The public surface: the facade matches the documented API, and Telemetry's lifecycle keeps its promises."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 import kit_telemetry as kt
 from kit_telemetry import testing
 
-# Every name api.md (and events.md, for the event classes) documents as importable from
+# Every name the README documents as importable from
 # ``kit_telemetry``. Written out by hand: the facade must follow the design, not the reverse.
 DOCUMENTED_NAMES = {
     # set-up and errors
@@ -113,11 +113,11 @@ def test_every_name_in_all_is_importable() -> None:
 def test_all_contains_every_name_api_md_documents() -> None:
     """Users, examples and acceptance tests rely on these names; none may go missing."""
     missing = sorted(DOCUMENTED_NAMES - set(kt.__all__))
-    assert not missing, f"documented in api.md but not exported by kit_telemetry: {missing}"
+    assert not missing, f"documented but not exported by kit_telemetry: {missing}"
 
 
 def test_budget_status_returns_kt_budget_status_items() -> None:
-    """api.md: ``tel.budget_status()`` returns a list of ``kt.BudgetStatus``."""
+    """``tel.budget_status()`` returns a list of ``kt.BudgetStatus``."""
     budget = kt.Budget(name="per-session", scope="session", limit_usd=2.0, action="raise")
     tel = _telemetry(exporters=("none",), budgets=[budget])
     try:
@@ -167,7 +167,7 @@ def test_usage_helpers_give_record_usage_keywords() -> None:
 
 
 def test_documented_keywords_are_accepted() -> None:
-    """The keyword names of api.md's examples are part of the contract."""
+    """The keyword names of the documented examples are part of the contract."""
     telemetry_params = set(inspect.signature(kt.Telemetry).parameters)
     assert telemetry_params >= CONFIGURE_OPTIONS
     assert set(inspect.signature(kt.Run.llm_call).parameters) >= {

@@ -14,7 +14,7 @@ import kit_telemetry as kt
 from kit_telemetry.events import EVENT_CLASSES
 from kit_telemetry.tokens import TOKEN_KINDS, TokenUsage
 
-# The table of events.md: wire name -> class name.
+# The documented event table: wire name -> class name.
 DOCUMENTED_EVENTS = {
     "session_start": "SessionStartEvent",
     "session_end": "SessionEndEvent",
@@ -29,7 +29,7 @@ DOCUMENTED_EVENTS = {
     "budget_alert": "BudgetAlertEvent",
 }
 
-# Fields events.md promises on each class (beyond session_id, timestamp_ns, run_id).
+# Fields the event reference promises on each class (beyond session_id, timestamp_ns, run_id).
 DOCUMENTED_FIELDS = {
     "SessionStartEvent": {"session_file"},
     "SessionEndEvent": {"run_count", "llm_call_count", "tool_call_count", "tool_names", "cost_usd"},
@@ -132,7 +132,7 @@ def test_event_type_values_are_the_wire_names_of_events_md() -> None:
 
 @pytest.mark.parametrize("cls", ALL_CLASSES, ids=lambda c: c.__name__)
 def test_every_event_has_the_common_and_documented_fields(cls: type[kt.Event]) -> None:
-    """events.md lists what each event carries; extensions read these names."""
+    """The event reference lists what each event carries; extensions read these names."""
     names = {f.name for f in dataclasses.fields(cls)}
     assert {"session_id", "timestamp_ns", "run_id"} <= names
     missing = DOCUMENTED_FIELDS[cls.__name__] - names

@@ -1,7 +1,7 @@
 """The ready-to-run configs in exporters/: the Grafana dashboard and the Collector config.
 
-The dashboard's PromQL may only name metrics of metrics.md. The catalogue in
-``kit_telemetry.metrics`` is the reference here; tests/test_metrics.py pins it to metrics.md.
+The dashboard's PromQL may only name metrics of the metric catalogue. The catalogue in
+``kit_telemetry.metrics`` is the reference here; tests/test_metrics.py pins it to the README's metric table.
 """
 
 from __future__ import annotations

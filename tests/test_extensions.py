@@ -27,7 +27,7 @@ FIXTURES = Path(__file__).parent / "extensions_fixtures"
 ERRORS = "kit_extension_handler_errors_total"
 Note = tuple[str, str, str]
 
-# The events of `one_run`, in the order events.md promises.
+# The events of `one_run`, in the documented order.
 RUN_ORDER = [
     "session_start",
     "agent_start",

@@ -1,4 +1,4 @@
-"""KitMetrics: the catalogue of metrics.md, the recorded values, label safety and OTel."""
+"""KitMetrics: the metric catalogue, the recorded values, label safety and OTel."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ TOOL_CALL_BUCKETS = [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
 
 GENAI = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"]
 
-# metrics.md, written out independently of kit_telemetry.metrics: name -> (type, labels, buckets).
+# The metric table, written out independently of kit_telemetry.metrics: name -> (type, labels, buckets).
 EXPECTED: dict[str, tuple[str, list[str], Sequence[float] | None]] = {
     "gen_ai_client_token_usage": ("histogram", [*GENAI, "gen_ai_token_type"], GENAI_TOKEN_BUCKETS),
     "gen_ai_client_operation_duration_seconds": (
@@ -184,7 +184,7 @@ def metrics(registry: CollectorRegistry) -> KitMetrics:
 
 
 def test_catalogue_matches_metrics_md(metrics: KitMetrics, registry: CollectorRegistry) -> None:
-    """Every metric of metrics.md is exported with its exact name, type, labels and buckets."""
+    """Every documented metric is exported with its exact name, type, labels and buckets."""
     record_everything(metrics)
     found = {}
     for family in registry.collect():

@@ -26,7 +26,7 @@ MODEL = "claude-sonnet-4-5"
 ANTHROPIC = "anthropic"
 WEIRD_TOOL = 'say "hi"\nthen \\ leave'  # quotes, a newline and a backslash in a label value
 
-# metrics.md, typed here rather than imported, so a drift in the code shows.
+# The metric table, typed here rather than imported, so a drift in the code shows.
 TOKEN_BUCKETS = [float(4**i) for i in range(14)]
 DURATION_BUCKETS = [0.01 * 2**i for i in range(14)]
 RUN_DURATION_BUCKETS = [0.1 * 2**i for i in range(13)]

@@ -192,7 +192,7 @@ def _expected_figures(e: Expected) -> tuple[object, ...]:
 
 
 def test_every_run_of_the_fixture_has_its_known_totals() -> None:
-    """Each figure is recomputed from the spans exactly as events.md defines it."""
+    """Each figure is recomputed from the spans exactly as the aggregator counts it."""
     report = _report()
     assert sorted(_key(r) for r in report.runs) == sorted(EXPECTED)
     for run in report.runs:

@@ -23,7 +23,7 @@ _LOW_CARDINALITY_SCOPES = ("global", "model", "provider")
 
 
 class BudgetMetrics(Protocol):
-    """The budget gauges and counters of metrics.md (``KitMetrics`` implements them)."""
+    """The budget gauges and counters of the metric catalogue (``KitMetrics`` implements them)."""
 
     def set_budget_limit(self, budget: str, unit: str, limit: float) -> None:
         """``kit_budget_limit_usd`` / ``kit_budget_limit{unit}``."""

@@ -1,4 +1,4 @@
-"""Metrics: the catalogue of ``metrics.md``, recorded by ``KitMetrics`` for Prometheus and OTel.
+"""Metrics: the catalogue (``catalogue.CATALOGUE``), recorded by ``KitMetrics`` for Prometheus and OTel.
 
 Modules, one noun each: ``catalogue`` (every metric's name, type, labels and buckets),
 ``labels`` (label values: cleaning and the cardinality guard), ``instruments`` (the

@@ -1,4 +1,4 @@
-"""The metric catalogue of ``metrics.md``: every metric's name, type, labels and buckets.
+"""The metric catalogue: every metric's name, type, labels and buckets.
 
 Each ``MetricSpec`` names one metric twice: as Prometheus scrapes it (``name``) and as an
 OpenTelemetry instrument (``otel_name`` and ``otel_unit``, which translate to the same
@@ -210,7 +210,7 @@ CATALOGUE: Final[tuple[MetricSpec, ...]] = (
           "Internal errors that were logged instead of raised.",
           ("kit.telemetry.internal_errors", "{error}")),
 )  # fmt: skip
-"""Every metric kit-telemetry exports, in the order of ``metrics.md``."""
+"""Every metric kit-telemetry exports, in the order of the README's metric table."""
 
 SPECS: Final = {spec.name: spec for spec in CATALOGUE}
 """``CATALOGUE`` by Prometheus name."""

@@ -1,6 +1,6 @@
 """The price of one model, and the cost arithmetic of one LLM call.
 
-Costs follow the token model of ``events.md``: the four token kinds are disjoint
+Costs follow the token model of ``kit_telemetry.tokens.TokenUsage``: the four token kinds are disjoint
 (``input_tokens`` excludes cached tokens, reasoning tokens are part of ``output_tokens``
 and are priced as output), cache rates apply where a price has them and the input rate
 otherwise.

@@ -3,7 +3,7 @@
 Where the numbers come from (the one decision every figure in a report rests on):
 
 * **Recomputed from child spans.** A run's totals are summed from the ``chat``/``execute_tool``
-  and ``turn`` spans below its ``invoke_agent`` span, exactly as ``events.md`` defines them
+  and ``turn`` spans below its ``invoke_agent`` span, exactly as the aggregator counts them
   (disjoint token kinds, budget-denied calls left out of ``llm_call_count``, calls without
   ``kit.usage.cost_usd`` counted as unpriced, one turn per LLM call when there are no turn
   spans). This works for spans of any GenAI instrumentation, not only kit-telemetry's.

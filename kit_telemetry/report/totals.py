@@ -1,6 +1,6 @@
 """A run's totals recomputed from its spans, and the ``kit.*`` totals spans recorded.
 
-``compute_totals`` sums the LLM, tool and turn spans of a run as ``events.md`` defines
+``compute_totals`` sums the LLM, tool and turn spans of a run as the aggregator
 them; ``recorded_totals`` reads what kit-telemetry wrote on a run or session span, and
 ``cross_check`` turns each disagreement between the two into a warning message.
 """
@@ -58,7 +58,7 @@ def compute_totals(
         provider, model = provider_of(span), model_of(span)
         outcome = attr_text(attrs, semconv.KIT_LLM_OUTCOME) or ("error" if is_error(span) else "ok")
         if outcome == "budget_denied":
-            # Refused before reaching the model: no call, no tokens, no cost (events.md).
+            # Refused before reaching the model: no call, no tokens, no cost.
             counts["denied"] += 1
             row = ModelCost(provider=provider, model=model, budget_denied_count=1)
         else:

@@ -1,6 +1,6 @@
 """Prometheus alerting rules for budgets, with a ``promtool test rules`` file that proves them.
 
-For each budget, from the budget gauges of the metric catalogue (metrics.md):
+For each budget, from the budget gauges of the metric catalogue (``kit_telemetry.metrics``):
 
 - ``KitBudgetThresholdCrossed``, one rule per ``warn_at`` fraction, holding while usage is
   in ``[threshold, next threshold or 1)`` so that only the highest crossed one fires;

@@ -54,7 +54,7 @@ ALERT_EXHAUSTED = "KitBudgetExhausted"
 ALERT_FORECAST = "KitBudgetForecastExhausted"
 ALERT_CALLS_DENIED = "KitBudgetCallsDenied"
 
-# Scopes whose keys are few enough to be a label (metrics.md, kit_budget_spent_usd).
+# Scopes whose keys are few enough to be a label (see kit_budget_spent_usd in the metric catalogue).
 LABELED_SCOPES = frozenset({"global", "model", "provider"})
 _DENIED_RANGE = "5m"
 

@@ -61,7 +61,7 @@ def test_rules_output_passes_promtool(tmp_path: Path) -> None:
 def test_rules_defaults_to_the_current_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`kit-telemetry rules budgets.toml` (no -o) writes beside the caller, as budgets.md shows."""
+    """`kit-telemetry rules budgets.toml` (no -o) writes beside the caller, as the README shows."""
     monkeypatch.chdir(tmp_path)
     code, _, _ = cli("rules", str(EXAMPLE))
     assert code == 0

@@ -1,4 +1,4 @@
-"""Budget configuration: the TOML format of budgets.md, and an error naming every mistake."""
+"""Budget configuration: the TOML format of the README and examples/budgets.toml, and an error naming every mistake."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_the_design_example_loads(tmp_path: Path) -> None:
-    """The budgets.md example is a valid file, read into frozen data."""
+    """The documented example is a valid file, read into frozen data."""
     config = load_budget_config(write(tmp_path, DESIGN_EXAMPLE))
     assert config == BudgetConfig(
         budgets=(

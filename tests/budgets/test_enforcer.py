@@ -388,7 +388,7 @@ def test_token_budget_reserves_the_worst_case_tokens(clock) -> None:  # type: ig
 
 
 def test_status_lists_every_budget_and_live_scope_key_and_sets_gauges(clock) -> None:  # type: ignore[no-untyped-def]
-    """status() shows all figures; gauges follow metrics.md's label rules."""
+    """status() shows all figures; gauges follow the metric catalogue's label rules."""
     enforcer, _, metrics = make(
         Budget(name="global", limit_usd=10.0, window="day"),
         Budget(name="per-model", scope="model", limit_usd=5.0),
@@ -426,7 +426,7 @@ def test_status_lists_every_budget_and_live_scope_key_and_sets_gauges(clock) -> 
 
 
 def test_status_gauges_with_the_real_prometheus_metrics(clock) -> None:  # type: ignore[no-untyped-def]
-    """The enforcer drives KitMetrics (the production BudgetMetrics) to the names of metrics.md."""
+    """The enforcer drives KitMetrics (the production BudgetMetrics) to the names of the metric catalogue."""
     from kit_telemetry.metrics import KitMetrics
 
     registry = CollectorRegistry()

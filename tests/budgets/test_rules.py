@@ -252,7 +252,7 @@ def test_each_budget_gets_thresholds_exhaustion_forecast_and_denials(tmp_path: P
 def test_few_keyed_usd_budgets_alert_per_scope_key_and_others_on_utilization(
     tmp_path: Path,
 ) -> None:
-    """The metric read matches what the enforcer exports for each scope (metrics.md)."""
+    """The metric read matches what the enforcer exports for each scope (the metric catalogue)."""
     rules = rule_blocks(generate_rules(every_kind_config(tmp_path)))
     by_group: dict[str, list[dict[str, Any]]] = {}
     for rule in rules:
