@@ -397,33 +397,24 @@ class UsageAggregator(SpanProcessor):
                 node.llm_parent.counted_below = True
             step = run.llm_steps
             run.llm_steps += 1
-            if usage is None:
-                event = LLMUsageEvent(
-                    session_id=run.session_id,
-                    timestamp_ns=end_ns,
-                    run_id=run.run_id,
-                    provider=payload.detail,
-                    model=payload.name,
-                    step=step,
-                    duration_ms=duration_ms,
-                )
-            else:
-                event = LLMUsageEvent(
-                    session_id=run.session_id,
-                    timestamp_ns=end_ns,
-                    run_id=run.run_id,
-                    provider=payload.detail,
-                    model=payload.name,
-                    step=step,
-                    cost_usd=cost_usd,
-                    finish_reason=usage.finish_reason,
-                    response_id=usage.response_id,
-                    duration_ms=duration_ms,
-                    **usage.tokens.as_fields(),
-                )
-                if usage.finish_reason is not None:
-                    run.last_finish_reason = usage.finish_reason
+            # A call that reported no usage counts, with no tokens, as unpriced.
             tokens = usage.tokens if usage is not None else NO_TOKENS
+            finish_reason = usage.finish_reason if usage is not None else None
+            event = LLMUsageEvent(
+                session_id=run.session_id,
+                timestamp_ns=end_ns,
+                run_id=run.run_id,
+                provider=payload.detail,
+                model=payload.name,
+                step=step,
+                cost_usd=cost_usd,
+                finish_reason=finish_reason,
+                response_id=usage.response_id if usage is not None else None,
+                duration_ms=duration_ms,
+                **tokens.as_fields(),
+            )
+            if finish_reason is not None:
+                run.last_finish_reason = finish_reason
             run.totals.add_call(tokens, cost_usd)
             run.session.totals.add_call(tokens, cost_usd)
             if node.turn is not None:
