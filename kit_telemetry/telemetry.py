@@ -60,8 +60,9 @@ _EXTENSION_ERRORS = ("raise", "log")
 class Telemetry:
     """Instrumentation, metrics, budgets and extensions for one agent process.
 
-    Every argument is keyword-only; the README's configuration reference lists them. Bad configuration
-    raises ``ConfigError`` here, at start-up, naming the field, the value and what is allowed.
+    Every argument is keyword-only (the README's configuration reference lists them). Bad
+    configuration raises ``ConfigError`` here, at start-up, naming the field, the value and
+    what is allowed.
 
     Args:
         service_name: the ``service.name`` resource attribute of the provider we create.
@@ -71,7 +72,8 @@ class Telemetry:
             ``SpanExporter`` objects. Default: ("console",) when we create the provider,
             none when one is given (it has its own).
         prometheus: "HOST:PORT" starts a ``/metrics`` endpoint; a ``CollectorRegistry``
-            receives the metrics instead of a private one.
+            receives the metrics. With neither this nor ``meter_provider`` (nor
+            prometheus-client's multi-process folder) no metrics are recorded.
         budgets: a budgets TOML path, a list of ``Budget``, or a ``BudgetConfig`` (with alert sinks).
         extensions: extension modules ("pkg.mod") or file paths.
         extension_errors: "raise" (default) or "log" an extension that fails to load.
