@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, TextIO, TypeVar
 
 from opentelemetry import trace as trace_api
 from opentelemetry.metrics import MeterProvider
@@ -37,6 +37,7 @@ from .extensions.processor import ExtensionSpanProcessor
 from .instrumentation import Session
 from .pricing import ModelPrice, PriceTable
 from .state.registry import StateRegistry
+from .state.store import Durability
 from .tokens import TOKEN_KINDS, TokenUsage
 
 if TYPE_CHECKING:
@@ -100,9 +101,9 @@ class Telemetry:
         prometheus: str | CollectorRegistry | None = None,
         budgets: BudgetsOption | None = None,
         extensions: Iterable[str | os.PathLike[str]] = (),
-        extension_errors: str = "raise",
+        extension_errors: Literal["raise", "log"] = "raise",
         state_dir: str | os.PathLike[str] | None = None,
-        state_durability: str = "sync",
+        state_durability: Durability = "sync",
         prices: Mapping[str, ModelPrice] | str | os.PathLike[str] | None = None,
         subscription_providers: Iterable[str] = (),
         capture_content: bool = False,
@@ -162,7 +163,7 @@ class Telemetry:
             self.prices = PriceTable(prices, subscription_providers=subscription_providers)
             self._states = StateRegistry(
                 state_dir=state_dir,
-                durability=state_durability,  # type: ignore[arg-type]  # checked above
+                durability=state_durability,
                 on_error=lambda exc: self._errors.failed("state", exc),
                 strict=self.strict,
             )
