@@ -6,6 +6,7 @@ Start with ``kt.configure(...)``; the README is the tour.
 from __future__ import annotations
 
 from . import usage
+from ._version import __version__
 from .aggregation import UsageAggregator
 from .budgets.config import AlertSinkConfig, Budget, BudgetConfig
 from .budgets.status import BudgetStatus
@@ -56,7 +57,7 @@ from .instrumentation import (
     current_turn,
 )
 from .pricing import ModelPrice, PriceRow, PriceTable, known_models, load_prices
-from .telemetry import Telemetry, __version__, configure
+from .telemetry import Telemetry, configure
 from .tokens import TokenUsage
 
 __all__ = [

@@ -31,6 +31,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from . import instrumentation
 from ._errors import ErrorPolicy
 from ._runtime import Runtime
+from ._version import __version__
 from .aggregation import UsageAggregator
 from .errors import ConfigError, ExtensionLoadError, UnknownCommandError, UsageError
 from .extensions.processor import ExtensionSpanProcessor
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
     from .extensions.api import LoadedExtension
     from .metrics import KitMetrics
 
-__version__ = "0.1.0"
 logger = logging.getLogger("kit_telemetry")
 _T = TypeVar("_T")
 

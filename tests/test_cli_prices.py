@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
+from typing import Any
 
 from kit_telemetry.cli import build_parser, main
 
@@ -121,3 +123,92 @@ def test_prices_without_model_lists_every_bundled_model() -> None:
     assert count > 500
     assert _row(out, "openai", "gpt-4o")
     assert _row(out, "anthropic", "claude-sonnet-4-5")
+
+
+# --- --json -------------------------------------------------------------------------------
+
+ROW_KEYS = {
+    "provider",
+    "model",
+    "input_per_mtok",
+    "output_per_mtok",
+    "cache_read_per_mtok",
+    "cache_write_per_mtok",
+    "source",
+}
+
+
+def _json(*argv: str) -> tuple[int, dict[str, Any], str]:
+    code, out, err = _run(*argv, "--json")
+    document: dict[str, Any] = json.loads(out)
+    return code, document, err
+
+
+def test_json_rows_carry_the_documented_keys_and_rates() -> None:
+    """Scripts get numbers, not formatted cells; a missing rate is null, not '-'."""
+    code, doc, err = _json("gpt-4o*")
+    assert (code, err) == (0, "")
+    assert set(doc) == {"query", "priced_as", "models"}
+    assert doc["query"] == "gpt-4o*"
+    assert doc["priced_as"] is None
+    assert all(set(row) == ROW_KEYS for row in doc["models"])
+    row = next(r for r in doc["models"] if (r["provider"], r["model"]) == ("openai", "gpt-4o"))
+    assert row["input_per_mtok"] == 2.5
+    assert row["output_per_mtok"] == 10.0
+    assert row["cache_read_per_mtok"] == 1.25
+    assert row["cache_write_per_mtok"] is None
+    assert row["source"] == "bundled"
+
+
+def test_json_names_the_row_a_dated_model_is_priced_as() -> None:
+    """The text line "X is priced as Y" becomes a field, and stdout stays pure JSON."""
+    code, doc, _ = _json("gpt-4o-2024-08-06")
+    assert code == 0
+    assert doc["priced_as"] == {"provider": "openai", "model": "gpt-4o"}
+    assert (doc["models"][0]["provider"], doc["models"][0]["model"]) == ("openai", "gpt-4o")
+
+
+def test_json_lists_as_many_rows_as_the_text_table() -> None:
+    """Both outputs come from the same rows."""
+    _, text, _ = _run()
+    _, doc, _ = _json()
+    assert doc["query"] is None
+    assert len(doc["models"]) == int(text.splitlines()[-1].split()[0])
+
+
+def test_json_override_rows_have_null_for_unset_cache_rates(tmp_path: Path) -> None:
+    """A user's price file shows up with source 'override' and its exact rates."""
+    path = tmp_path / "prices.toml"
+    path.write_text(
+        '[models."house-llm"]\ninput_per_mtok = 0.125\noutput_per_mtok = 0.5\n', encoding="utf-8"
+    )
+    code, doc, _ = _json("house", "--prices", str(path))
+    assert code == 0
+    assert doc["models"] == [
+        {
+            "provider": None,
+            "model": "house-llm",
+            "input_per_mtok": 0.125,
+            "output_per_mtok": 0.5,
+            "cache_read_per_mtok": None,
+            "cache_write_per_mtok": None,
+            "source": "override",
+        }
+    ]
+
+
+def test_json_unknown_model_prints_an_empty_list_and_exits_1() -> None:
+    """No match is still a JSON answer on stdout; the hint goes to stderr."""
+    code, doc, err = _json("claude-sonet-4-5")
+    assert code == 1
+    assert doc == {"query": "claude-sonet-4-5", "priced_as": None, "models": []}
+    assert "close matches" in err
+
+
+def test_json_bad_prices_file_prints_nothing_on_stdout(tmp_path: Path) -> None:
+    """Invalid input (exit 2) is reported on stderr only."""
+    path = tmp_path / "prices.toml"
+    path.write_text('[models."m"]\ninput_per_mtok = -1\noutput_per_mtok = 1\n', encoding="utf-8")
+    code, out, err = _run("--prices", str(path), "--json")
+    assert (code, out) == (2, "")
+    assert "input_per_mtok" in err

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import kit_telemetry as kt
 from kit_telemetry.cli import main
 from kit_telemetry.rules import RULES_FILENAME, RULES_TEST_FILENAME
 
@@ -229,3 +232,167 @@ def test_rules_help_describes_the_output_option(capsys: pytest.CaptureFixture[st
     help_text = capsys.readouterr().out
     assert "-o DIR, --output-dir DIR" in help_text
     assert RULES_FILENAME in help_text
+
+
+# --- check validates what configure validates -----------------------------------------------
+
+CALLBACK_FILE = """
+[[budget]]
+name = "g"
+limit_usd = 1
+
+[[alert]]
+kind = "callback"
+callback = "{target}"
+events = ["exceeded"]
+"""
+
+
+def _configure_error(path: str) -> str | None:
+    """What configure(budgets=path) says about the file (None: it accepts it)."""
+    try:
+        tel = kt.Telemetry(exporters=(), budgets=path)
+    except kt.ConfigError as exc:
+        return str(exc)
+    tel.shutdown()
+    return None
+
+
+@pytest.mark.parametrize(
+    ("target", "fragment"),
+    [
+        ("kit_telemetry_no_such_module:on_alert", "cannot import module"),
+        ("kit_telemetry.budgets.alerts:no_such_function", "has no attribute"),
+        ("kit_telemetry.budgets.alerts:__all__", "not a callable"),
+    ],
+)
+def test_check_refuses_a_callback_that_configure_refuses(
+    tmp_path: Path, target: str, fragment: str
+) -> None:
+    """`check` said OK for a callback configure() could not import; now both refuse it."""
+    path = write(tmp_path, CALLBACK_FILE.format(target=target))
+    refused = _configure_error(path)
+    assert refused is not None and fragment in refused
+    code, out, err = cli("check", path)
+    assert code == 2
+    assert out == ""
+    assert err == f"kit-telemetry check: {path}: {refused}\n"
+
+
+def test_check_json_reports_the_callback_error(tmp_path: Path) -> None:
+    """--json says valid=false with the same message, so CI can show it."""
+    path = write(tmp_path, CALLBACK_FILE.format(target="kit_telemetry_no_such_module:f"))
+    code, out, _ = cli("check", "--json", path)
+    assert code == 2
+    doc = json.loads(out)
+    assert doc["file"] == path
+    assert doc["valid"] is False
+    assert doc["error"] == f"{path}: {_configure_error(path)}"
+
+
+def test_check_imports_callbacks_from_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hooks.py beside the budgets file imports, as it does for the agent run from there."""
+    module = f"kt_hooks_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{module}.py").write_text("def on_alert(event):\n    pass\n", encoding="utf-8")
+    path = write(tmp_path, CALLBACK_FILE.format(target=f"{module}:on_alert"))
+    monkeypatch.chdir(tmp_path)
+    path_before = list(sys.path)
+    try:
+        code, out, err = cli("check", path)
+        assert (code, err) == (0, "")
+        assert f"{module}:on_alert" in out
+        assert sys.path == path_before  # the CLI leaves the import path as it found it
+        monkeypatch.syspath_prepend(str(tmp_path))
+        assert _configure_error(path) is None
+    finally:
+        sys.modules.pop(module, None)
+
+
+def test_check_does_not_open_the_ledger(tmp_path: Path) -> None:
+    """Validation creates no SQLite file and contacts no Redis server."""
+    db = tmp_path / "ledger.db"
+    path = write(
+        tmp_path,
+        f'[ledger]\nurl = "sqlite:{db}"\n[[budget]]\nname = "g"\nlimit_usd = 1\n'
+        '[[alert]]\nkind = "webhook"\nurl = "http://127.0.0.1:9/hook"\n',
+    )
+    code, _, err = cli("check", path)
+    assert (code, err) == (0, "")
+    assert not db.exists()
+
+
+# --- check --json ---------------------------------------------------------------------------
+
+
+def test_check_json_describes_every_budget_and_alert() -> None:
+    """The documented keys, with numbers as numbers and unset limits as null."""
+    code, out, err = cli("check", "--json", str(EXAMPLE))
+    assert (code, err) == (0, "")
+    doc = json.loads(out)
+    assert set(doc) == {
+        "file",
+        "valid",
+        "error",
+        "ledger",
+        "on_ledger_error",
+        "budgets",
+        "alerts",
+    }
+    assert (doc["file"], doc["valid"], doc["error"]) == (str(EXAMPLE), True, None)
+    assert (doc["ledger"], doc["on_ledger_error"]) == ("memory", "allow")
+    budgets = {b["name"]: b for b in doc["budgets"]}
+    assert set(budgets) == {"per-session", "tool-loop", "daily"}
+    session = budgets["per-session"]
+    assert set(session) == {
+        "name",
+        "scope",
+        "limit_usd",
+        "limit_tokens",
+        "max_llm_calls",
+        "max_tool_calls",
+        "window",
+        "timezone",
+        "action",
+        "warn_at",
+        "match",
+    }
+    assert session["limit_usd"] == 0.05
+    assert session["limit_tokens"] is None
+    assert session["warn_at"] == [0.5, 0.8]
+    assert (budgets["tool-loop"]["max_llm_calls"], budgets["tool-loop"]["max_tool_calls"]) == (
+        6,
+        20,
+    )
+    assert doc["alerts"] == [
+        {"kind": "log", "target": "logger kit_telemetry", "events": ["warning", "exceeded"]}
+    ]
+
+
+def test_check_json_hides_secrets(tmp_path: Path) -> None:
+    """Redis passwords and webhook paths stay out of the JSON as out of the table."""
+    path = write(
+        tmp_path,
+        '[ledger]\nurl = "redis://:hunter2@127.0.0.1:6379/0"\n'
+        '[[budget]]\nname = "g"\nlimit_usd = 1\n'
+        '[[alert]]\nkind = "webhook"\nurl = "https://hooks.example.com/services/XXXXSECRET"\n',
+    )
+    code, out, _ = cli("check", "--json", path)
+    assert code == 0
+    assert "hunter2" not in out and "XXXXSECRET" not in out
+    doc = json.loads(out)
+    assert doc["ledger"] == "redis://:***@127.0.0.1:6379/0"
+    assert doc["alerts"][0]["target"] == "https://hooks.example.com/..."
+
+
+def test_check_json_for_an_invalid_file_names_the_error(tmp_path: Path) -> None:
+    """An invalid file still yields one JSON object, valid=false, exit 2."""
+    path = write(tmp_path, '[[budget]]\nname = "daily"\nlimit_usd = 5\nwindow = "dayly"\n')
+    code, out, err = cli("check", "--json", path)
+    assert code == 2
+    doc = json.loads(out)
+    assert set(doc) == {"file", "valid", "error"}
+    assert doc["valid"] is False
+    assert "window 'dayly'" in doc["error"]
+    assert doc["error"] in err

@@ -1,28 +1,47 @@
 """``kit-telemetry rules`` and ``kit-telemetry check``: budget files on the command line.
 
 ``rules BUDGETS.toml -o DIR`` writes Prometheus alerting rules and their promtool test file;
-``check BUDGETS.toml`` validates a budgets file and prints what it defines.
+``check BUDGETS.toml`` validates a budgets file as ``configure(budgets=...)`` does (alert
+callbacks are imported) and prints what it defines.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shutil
+import sys
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
+from kit_telemetry.budgets.alerts import build_sinks
 from kit_telemetry.budgets.config import AlertSinkConfig, Budget, BudgetConfig, load_budget_config
+from kit_telemetry.budgets.gate import budget_config
+from kit_telemetry.cli.json_output import write_json
 from kit_telemetry.errors import ConfigError
 from kit_telemetry.rules import RULES_FILENAME, RULES_TEST_FILENAME, write_rules
 
-__all__ = ["register", "run", "run_check", "run_rules"]
+__all__ = ["register", "run", "run_check", "run_rules", "validate_budgets"]
 
 # The two commands this module serves, and what each does for `--help`.
 _HELP = {
     "rules": "write Prometheus alerting rules (and their promtool tests) for a budgets file",
     "check": "validate a budgets file and list its budgets",
 }
+
+_CHECK_EPILOG = (
+    "check validates what configure(budgets=...) validates, without opening the ledger: "
+    "every budget and [[alert]] field, and that each callback 'pkg.module:function' imports "
+    "(with the current directory on the import path, as `python -m` has it). "
+    "--json prints one object: file; valid (true/false); error (the message, or null); and "
+    "when valid: ledger (URL, password hidden), on_ledger_error, budgets (name, scope, "
+    "limit_usd, limit_tokens, max_llm_calls, max_tool_calls, window, timezone, action, "
+    "warn_at, match; unset limits are null), alerts (kind, target (webhook URLs cut to "
+    "scheme://host), events). Exit status: 0 valid; 2 invalid (the message names budget or "
+    "alert, field and value)."
+)
 
 
 def register(subparsers: Any) -> None:
@@ -37,8 +56,13 @@ def register(subparsers: Any) -> None:
         help=f"where to write {RULES_FILENAME} and {RULES_TEST_FILENAME} (default: .)",
     )
     rules.set_defaults(handler=run)
-    check = subparsers.add_parser("check", help=_HELP["check"], description=_HELP["check"])
+    check = subparsers.add_parser(
+        "check", help=_HELP["check"], description=_HELP["check"], epilog=_CHECK_EPILOG
+    )
     check.add_argument("budgets", metavar="BUDGETS.toml", help="the budgets file")
+    check.add_argument(
+        "--json", action="store_true", help="print the result as JSON (keys listed below)"
+    )
     check.set_defaults(handler=run)
 
 
@@ -77,14 +101,26 @@ def run_rules(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def run_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Validate a budgets file and print a table of its budgets and alert sinks.
+    """Validate a budgets file and print a table (or JSON) of its budgets and alert sinks.
 
     Returns:
         0 when the file is valid, 2 when it is not (the error names budget, field, value).
     """
-    config = _load(args.budgets, "check", err)
-    if config is None:
+    path: str = args.budgets
+    try:
+        config = validate_budgets(path)
+    except ConfigError as exc:
+        message = str(exc)
+        if not message.startswith(f"{path}: "):
+            # Errors found after parsing (an alert callback) do not name the file.
+            message = f"{path}: {message}"
+        err.write(f"kit-telemetry check: {message}\n")
+        if args.json:
+            write_json({"file": path, "valid": False, "error": message}, out)
         return 2
+    if args.json:
+        write_json(_check_document(path, config), out)
+        return 0
     budgets = len(config.budgets)
     sinks = len(config.alerts)
     out.write(
@@ -109,6 +145,70 @@ def run_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"`promtool test rules DIR/{RULES_TEST_FILENAME}`\n"
         )
     return 0
+
+
+def validate_budgets(path: str) -> BudgetConfig:
+    """Check a budgets file the way ``configure(budgets=path)`` does, without a ledger.
+
+    The file is parsed by the function ``configure`` uses, then its alert sinks are built
+    (which imports callbacks) and closed at once; the ledger is not opened, so no SQLite file
+    is created and no Redis server is contacted.
+
+    Raises:
+        ConfigError: whatever ``configure`` would raise for the file or its alert sinks.
+    """
+    config = budget_config(path)
+    with _cwd_importable():
+        sinks = build_sinks(config.alerts)
+    for sink in sinks:
+        sink.close(0.0)
+    return config
+
+
+@contextlib.contextmanager
+def _cwd_importable() -> Iterator[None]:
+    # The console script's import path starts at its own bin directory, whereas the agent
+    # that calls configure() usually runs from the project: `callback = "hooks:on_alert"`
+    # with hooks.py beside the budgets file must import here too.
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        yield
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
+def _check_document(path: str, config: BudgetConfig) -> dict[str, Any]:
+    return {
+        "file": path,
+        "valid": True,
+        "error": None,
+        "ledger": _without_password(config.ledger),
+        "on_ledger_error": config.on_ledger_error,
+        "budgets": [
+            {
+                "name": b.name,
+                "scope": b.scope,
+                "limit_usd": b.limit_usd,
+                "limit_tokens": b.limit_tokens,
+                "max_llm_calls": b.max_llm_calls,
+                "max_tool_calls": b.max_tool_calls,
+                "window": b.window,
+                "timezone": b.timezone,
+                "action": b.action,
+                "warn_at": list(b.warn_at),
+                "match": dict(b.match),
+            }
+            for b in config.budgets
+        ],
+        "alerts": [
+            {"kind": a.kind, "target": _alert_target(a), "events": list(a.events)}
+            for a in config.alerts
+        ],
+    }
 
 
 def _without_password(url: str) -> str:
@@ -154,16 +254,19 @@ def _budget_row(budget: Budget) -> list[str]:
     ]
 
 
-def _alert_row(alert: AlertSinkConfig) -> list[str]:
+def _alert_target(alert: AlertSinkConfig) -> str:
     if alert.url is not None:
         # Only where it goes: webhook URLs often hold a secret in the path or query.
         parts = urllib.parse.urlsplit(alert.url)
         target = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
         if parts.path not in ("", "/") or parts.query:
             target += "/..."
-    else:
-        target = alert.callback or "logger kit_telemetry"
-    return [alert.kind, target, ", ".join(alert.events)]
+        return target
+    return alert.callback or "logger kit_telemetry"
+
+
+def _alert_row(alert: AlertSinkConfig) -> list[str]:
+    return [alert.kind, _alert_target(alert), ", ".join(alert.events)]
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

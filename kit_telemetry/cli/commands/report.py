@@ -1,8 +1,9 @@
-"""``kit-telemetry report TRACES [--session ID] [--html OUT.html]``: summarise a trace file.
+"""``kit-telemetry report TRACES [--session ID] [--html OUT.html] [--json]``: summarise traces.
 
 Reads an OTLP/JSON lines file (the demo's, or any file in that format), prints per session
 and per run the turns, LLM calls, tools, tokens by kind, cost, duration and stop reason, with
-cost per model; ``--html`` also writes a self-contained page with waterfalls and charts.
+cost per model; ``--html`` also writes a self-contained page with waterfalls and charts;
+``--json`` prints the same figures as one JSON document (keys listed in ``--help``).
 
 Exit codes: 0 the whole file was read; 1 some lines could not be read (everything else is
 still reported) or the HTML page could not be written; 2 nothing could be read (missing
@@ -15,13 +16,36 @@ import argparse
 import os
 import tempfile
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+from kit_telemetry.cli.json_output import write_json
 from kit_telemetry.exporters.otlp_json_reader import read_otlp_json
-from kit_telemetry.report import build_report, render_html, render_text
+from kit_telemetry.report import (
+    ModelCost,
+    Report,
+    RunSummary,
+    SessionSummary,
+    Totals,
+    build_report,
+    render_html,
+    render_text,
+)
 from kit_telemetry.report.text import MAX_ERRORS, clean
+from kit_telemetry.tokens import TokenUsage
 
 _PROG = "kit-telemetry report"
+
+_JSON_KEYS = (
+    "--json prints one object: source (the file), span_count, read_errors (messages), "
+    "warnings, totals, models, sessions. totals: turn_count, llm_call_count, "
+    "budget_denied_count, failed_llm_call_count, tool_call_count, failed_tool_call_count, "
+    "tool_names, tokens, cost_usd, unpriced_call_count, duration_ms. tokens: input_tokens, "
+    "output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, total. models: "
+    "provider, model, llm_call_count, budget_denied_count, tokens, cost_usd, "
+    "unpriced_call_count. sessions: session_id, start_ns, end_ns, totals, models, warnings, "
+    "runs. runs: run_id, trace_id, agent_name, start_ns, end_ns, stop_reason, error, totals, "
+    "totals_source, models, warnings, inferred."
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,7 +62,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
         epilog=(
             "exit status: 0 ok; 1 some lines were unreadable (the rest is reported) or the "
-            "HTML page could not be written; 2 nothing could be read or no such session"
+            "HTML page could not be written; 2 nothing could be read or no such session "
+            "(nothing on stdout). " + _JSON_KEYS
         ),
     )
     parser.add_argument("traces", metavar="TRACES", help="the OTLP/JSON lines file to read")
@@ -47,6 +72,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--html",
         metavar="OUT.html",
         help="also write a self-contained HTML page (waterfalls, cost charts, tables)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the report as JSON (keys listed below)"
     )
     parser.set_defaults(handler=run)
 
@@ -87,7 +115,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(f"{_PROG}: no session {args.session!r} in {path}; sessions: {known}\n")
             return 2
 
-    render_text(report, out, source=path)
+    if args.json:
+        write_json(_document(report, path), out)
+    else:
+        render_text(report, out, source=path)
     code = 1 if traces.errors else 0
     if traces.errors:
         err.write(
@@ -99,8 +130,82 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except OSError as exc:
             err.write(f"{_PROG}: cannot write {args.html}: {exc.strerror or exc}\n")
             return 1
-        out.write(f"\nHTML report written to {args.html}\n")
+        # With --json, stdout holds the document alone.
+        (err if args.json else out).write(f"\nHTML report written to {args.html}\n")
     return code
+
+
+def _document(report: Report, source: str) -> dict[str, Any]:
+    return {
+        "source": source,
+        "span_count": report.span_count,
+        "read_errors": list(report.read_errors),
+        "warnings": list(report.warnings),
+        "totals": _totals(report.totals),
+        "models": [_model(m) for m in report.models],
+        "sessions": [_session(s) for s in report.sessions],
+    }
+
+
+def _session(session: SessionSummary) -> dict[str, Any]:
+    return {
+        "session_id": session.session_id,
+        "start_ns": session.start_ns,
+        "end_ns": session.end_ns,
+        "totals": _totals(session.totals),
+        "models": [_model(m) for m in session.models],
+        "warnings": list(session.warnings),
+        "runs": [_run(r) for r in session.runs],
+    }
+
+
+def _run(run: RunSummary) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "trace_id": run.trace_id,
+        "agent_name": run.agent_name,
+        "start_ns": run.start_ns,
+        "end_ns": run.end_ns,
+        "stop_reason": run.stop_reason,
+        "error": run.error,
+        "totals": _totals(run.totals),
+        "totals_source": run.totals_source,
+        "models": [_model(m) for m in run.models],
+        "warnings": list(run.warnings),
+        "inferred": run.inferred,
+    }
+
+
+def _totals(totals: Totals) -> dict[str, Any]:
+    return {
+        "turn_count": totals.turn_count,
+        "llm_call_count": totals.llm_call_count,
+        "budget_denied_count": totals.budget_denied_count,
+        "failed_llm_call_count": totals.failed_llm_call_count,
+        "tool_call_count": totals.tool_call_count,
+        "failed_tool_call_count": totals.failed_tool_call_count,
+        "tool_names": list(totals.tool_names),
+        "tokens": _tokens(totals.tokens),
+        "cost_usd": totals.cost_usd,
+        "unpriced_call_count": totals.unpriced_call_count,
+        "duration_ms": totals.duration_ms,
+    }
+
+
+def _model(model: ModelCost) -> dict[str, Any]:
+    return {
+        "provider": model.provider,
+        "model": model.model,
+        "llm_call_count": model.llm_call_count,
+        "budget_denied_count": model.budget_denied_count,
+        "tokens": _tokens(model.tokens),
+        "cost_usd": model.cost_usd,
+        "unpriced_call_count": model.unpriced_call_count,
+    }
+
+
+def _tokens(tokens: TokenUsage) -> dict[str, int]:
+    return {**tokens.as_fields(), "total": tokens.total}
 
 
 def _write_atomically(target: Path, text: str) -> None:
