@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
@@ -33,6 +34,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from kit_telemetry import semconv
+from kit_telemetry.cli import main as cli_main
 from kit_telemetry.errors import ConfigError
 from kit_telemetry.exporters.console import ConsoleRunExporter, format_run_line
 from kit_telemetry.exporters.guarded import GuardedSpanExporter
@@ -419,6 +421,125 @@ def test_processes_appending_to_one_file_never_interleave(tmp_path: Path) -> Non
     assert all(names.count(f"proc-{i}") == 40 for i in range(4))
 
 
+class _DiskFillsMidway:
+    """An ``os.write`` that behaves like a disk filling up: a short write, then ENOSPC.
+
+    Calls before ``fail_on`` (counted from 1) write normally; that call writes half of what
+    it is given and the next call raises ENOSPC; calls after that write normally again.
+    """
+
+    def __init__(self, fail_on: int) -> None:
+        self.calls = 0
+        self.fail_on = fail_on
+
+    def __call__(self, fd: int, data: memoryview) -> int:
+        self.calls += 1
+        if self.calls == self.fail_on:
+            return os.write(fd, data[: max(1, len(data) // 2)])
+        if self.calls == self.fail_on + 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data)
+
+
+def _agent_spans() -> Sequence[ReadableSpan]:
+    provider = _provider()
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    _make_agent_spans(provider)
+    return memory.get_finished_spans()
+
+
+def _report_exit_code(path: Path) -> tuple[int, str]:
+    err = io.StringIO()
+    code = cli_main(["report", str(path)], out=io.StringIO(), err=err)
+    return code, err.getvalue()
+
+
+def test_a_write_cut_short_by_a_full_disk_is_rolled_back_and_reported(tmp_path: Path) -> None:
+    """Half a batch must not stay in the file, or the next batch is glued to it and lost."""
+    spans = _agent_spans()
+    path = tmp_path / "full.jsonl"
+    writer = _DiskFillsMidway(fail_on=2)
+    exporter = OTLPJsonFileExporter(path, write=writer)
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    before = path.read_bytes()
+    assert exporter.export(spans) is SpanExportResult.FAILURE
+    assert writer.calls == 3  # the short write happened, then the error
+    assert path.read_bytes() == before
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    lines = path.read_text().splitlines()
+    assert len(lines) == 2
+    assert all("resourceSpans" in json.loads(line) for line in lines)
+    result = read_otlp_json(path)
+    assert result.errors == []
+    assert len(result.spans) == 2 * len(spans)
+    assert _report_exit_code(path) == (0, "")
+
+
+def test_a_write_that_makes_no_progress_fails_instead_of_spinning(tmp_path: Path) -> None:
+    """A writer returning 0 would loop forever; it is a failed batch, with nothing left."""
+    path = tmp_path / "zero.jsonl"
+    exporter = OTLPJsonFileExporter(path, write=lambda fd, data: 0)
+    assert exporter.export(_agent_spans()) is SpanExportResult.FAILURE
+    assert path.read_bytes() == b""
+
+
+def test_a_file_ending_in_a_cut_line_gets_the_next_batch_on_a_line_of_its_own(
+    tmp_path: Path,
+) -> None:
+    """A cut line left by a crash or an older writer costs that line only, not our batch."""
+    spans = _agent_spans()
+    path = tmp_path / "cut.jsonl"
+    (line,) = encode_otlp_json_lines(spans)
+    path.write_text(line + "\n" + line[: len(line) // 3])
+    exporter = OTLPJsonFileExporter(path)
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    exporter.shutdown()
+    result = read_otlp_json(path)
+    assert len(result.spans) == 3 * len(spans)
+    assert len(result.errors) == 1 and result.errors[0].startswith("line 2: not valid JSON")
+    assert path.read_text().count("\n") == 4  # no blank line before the second batch
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tmpfs is a Linux file system")
+def test_a_real_full_disk_never_leaves_a_broken_line(tmp_path: Path) -> None:
+    """On a small tmpfs: fill it with spans, free it, write again; every line still parses."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        filler = mount_point / "filler"
+        filler.write_bytes(b"x" * 32 * 1024)
+        path = mount_point / "traces.jsonl"
+        spans = _agent_spans()
+        exporter = OTLPJsonFileExporter(path)
+        results = [exporter.export(spans) for _ in range(200)]
+        assert SpanExportResult.FAILURE in results  # the disk did fill up
+        written = results.count(SpanExportResult.SUCCESS)
+        filler.unlink()
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+        lines = path.read_bytes().split(b"\n")
+        assert lines[-1] == b""
+        assert all("resourceSpans" in json.loads(line) for line in lines[:-1])
+        result = read_otlp_json(path)
+        assert result.errors == []
+        assert len(result.spans) == (written + 1) * len(spans)
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=False)
+
+
 # --- reader --------------------------------------------------------------------------------
 
 
@@ -450,6 +571,24 @@ def test_reader_keeps_what_it_can_read_around_garbage_and_a_truncated_last_line(
     assert result.errors[0].startswith("line 2: not valid JSON")
     assert result.errors[1].startswith("line 5: not a trace request")
     assert result.errors[2].startswith("line 6: truncated")
+
+
+def test_reader_recovers_a_batch_glued_to_a_cut_one(tmp_path: Path) -> None:
+    """A writer that ran out of disk glues its next batch to the cut one: keep the batch."""
+    good_a = _one_span_line("a" * 32, "1" * 16, "a")
+    cut = _one_span_line("c" * 32, "3" * 16, "c")
+    glued = _one_span_line("b" * 32, "2" * 16, "b")
+    cut_part = cut[: len(cut) // 2]
+    path = tmp_path / "glued.jsonl"
+    path.write_text(f"{good_a}\n{cut_part}{glued}\n{cut_part}{cut_part}\n")
+    result = read_otlp_json(path)
+    assert [span.name for span in result.spans] == ["a", "b"]
+    assert result.errors[0] == (
+        f"line 2: the first {len(cut_part)} bytes are a cut record (skipped); "
+        "the complete one glued after it was read"
+    )
+    assert result.errors[1].startswith("line 3: not valid JSON")
+    assert len(result.errors) == 2
 
 
 def test_reader_skips_a_malformed_span_but_keeps_its_neighbours(tmp_path: Path) -> None:

@@ -396,3 +396,27 @@ def test_run_command_for_an_ended_session_reads_its_sidecar(tmp_path: Path) -> N
             one_call(session)
             one_call(session)
         assert cap.telemetry.run_command("calls", session=session) == 2
+
+
+def test_a_corrupt_sidecar_counts_as_a_state_error(tmp_path: Path) -> None:
+    """A session that lost its state to a corrupt file shows up in the internal-errors metric."""
+    registry = CollectorRegistry()
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    (state_dir / "s-1.ext-state.json").write_text('{"calls": 3,')
+    labels = {"component": "state"}
+    with (
+        kt.configure(exporters=(), prometheus=registry, state_dir=state_dir) as tel,
+        tel.session("s-1") as session,
+    ):
+        assert registry.get_sample_value("kit_telemetry_internal_errors_total", labels) in (
+            None,
+            0.0,
+        )
+        assert session.state.get("calls") is None
+        assert registry.get_sample_value("kit_telemetry_internal_errors_total", labels) == 1.0
+        session.state.set("calls", 1)
+    assert read_json(state_dir / "s-1.ext-state.json") == {"calls": 1}
+    assert [p.read_text() for p in state_dir.glob("s-1.ext-state.json.corrupt-*")] == [
+        '{"calls": 3,'
+    ]

@@ -592,6 +592,23 @@ def test_truncated_last_line_reports_the_rest_and_exits_1() -> None:
     assert "Unreadable input" in out and "line 8" in out
 
 
+def test_a_batch_glued_to_a_cut_line_is_still_reported(tmp_path: Path) -> None:
+    """A writer that hit a full disk and appended again: only the cut bytes are lost."""
+    glued = tmp_path / "glued.jsonl"
+    # truncated.jsonl ends in half of line 8; the retried batch (lines 8-12) follows it.
+    retried = SESSIONS.read_bytes().splitlines(keepends=True)[7:]
+    glued.write_bytes(TRUNCATED.read_bytes() + b"".join(retried))
+    code, out, err = _cli(str(glued))
+    assert code == 1
+    assert "line 8: the first" in err and "the complete one glued after it was read" in err
+    assert "1 unreadable line(s) left out of the report" in err
+    assert set(session_chunks(out)) == {"s-alpha", "s-beta", "s-foreign", "s-gamma", "Grand total"}
+    report = _report(glued)
+    assert sorted(_key(r) for r in report.runs) == sorted(EXPECTED)
+    for run in report.runs:
+        assert _figures(run) == EXPECTED[_key(run)], run.run_id
+
+
 def test_missing_file_exits_2_with_a_clear_message() -> None:
     """A path that does not exist: one line on stderr, nothing on stdout."""
     code, out, err = _cli("/nonexistent/traces.jsonl")

@@ -131,6 +131,44 @@ def test_distinct_session_ids_get_distinct_files(tmp_path: Path) -> None:
         assert path is not None and len(path.name.encode()) < 200
 
 
+@pytest.mark.parametrize(
+    "stem",
+    ["a" * (255 - len(".jsonl")), "é" * 124, "x" * 226],
+    ids=["255-byte-ascii", "254-byte-utf8", "241-byte-sidecar"],
+)
+def test_a_session_file_with_the_longest_name_keeps_its_state(tmp_path: Path, stem: str) -> None:
+    """A valid file name must not make the sidecar name too long and the state memory-only."""
+    session_file = tmp_path / f"{stem}.jsonl"
+    session_file.write_text("")  # the name is legal where the session file lives
+    path = sidecar_path(session_file=session_file, session_id="s", state_dir=None)
+    assert path is not None and path.parent == tmp_path
+    assert len(os.fsencode(path.name)) <= 255 - len("..12345678.tmp")
+    assert path.name.endswith(STATE_SUFFIX) and path.name.startswith(stem[:100])
+    errors: list[BaseException] = []
+    store = SessionState(path, on_error=errors.append)
+    store.set("k", {"v": 1})
+    store.close()
+    assert errors == [] and store.persistent and store.write_count == 1
+    # A restart computes the same name again and finds the state.
+    again = sidecar_path(session_file=str(session_file), session_id="s", state_dir=None)
+    assert again == path
+    assert SessionState(again).get("k") == {"v": 1}
+
+
+def test_long_session_file_names_sharing_a_prefix_get_distinct_sidecars(tmp_path: Path) -> None:
+    """Shortening must not merge two sessions whose names differ only at the end."""
+    names = ["a" * 240 + "1.jsonl", "a" * 240 + "2.jsonl", "a" * 240 + "1.log"]
+    paths = {sidecar_path(session_file=tmp_path / n, session_id="s", state_dir=None) for n in names}
+    assert len(paths) == len(names)
+
+
+def test_names_that_fit_keep_their_plain_sidecar(tmp_path: Path) -> None:
+    """Sidecars written before names were shortened must still be found."""
+    stem = "b" * (255 - len("..12345678.tmp") - len(STATE_SUFFIX))
+    path = sidecar_path(session_file=tmp_path / f"{stem}.jsonl", session_id="s", state_dir=None)
+    assert path == tmp_path / f"{stem}{STATE_SUFFIX}"
+
+
 def test_empty_session_id_is_refused_for_state_dir(tmp_path: Path) -> None:
     """An empty id would name every such session's file '.ext-state.json'."""
     with pytest.raises(ValueError, match="session id"):
@@ -744,6 +782,35 @@ def test_corrupt_file_is_moved_aside_never_overwritten(
     store.set("k", 1)
     assert read_json(sidecar) == {"k": 1}
     assert asides[0].read_bytes() == content
+
+
+def test_a_corrupt_file_is_reported_to_on_error_but_never_raised(
+    sidecar: Path, errors: list[BaseException]
+) -> None:
+    """The lost state must be counted; the store still works, so even strict does not raise."""
+    sidecar.write_bytes(b'{"k": ')
+    store = SessionState(sidecar, on_error=errors.append, strict=True)
+    assert [type(e) for e in errors] == [json.JSONDecodeError]
+    assert store.persistent and store.items() == {}
+    sidecar.write_bytes(b"[1]")
+    SessionState(sidecar, on_error=errors.append)
+    assert len(errors) == 2 and "not an object" in str(errors[1])
+    assert len(list(sidecar.parent.glob("*.corrupt-*"))) == 2
+
+
+def test_a_corrupt_sidecar_with_the_longest_name_is_still_moved_aside(tmp_path: Path) -> None:
+    """The ".corrupt-..." name must fit the file system too, or the bytes stay in the way."""
+    path = sidecar_path(
+        session_file=tmp_path / ("c" * 249 + ".jsonl"), session_id="s", state_dir=None
+    )
+    assert path is not None
+    path.write_bytes(b"{not json")
+    errors: list[BaseException] = []
+    store = SessionState(path, on_error=errors.append)
+    assert store.persistent
+    (aside,) = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+    assert aside.read_bytes() == b"{not json" and len(os.fsencode(aside.name)) <= 255
+    assert [type(e) for e in errors] == [json.JSONDecodeError]
 
 
 def test_repeated_corruption_keeps_every_copy(sidecar: Path) -> None:

@@ -19,12 +19,15 @@ strings; attribute values as ``AnyValue`` objects; fields at their default value
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
 import json
 import logging
 import math
 import os
+import sys
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -34,6 +37,7 @@ from kit_telemetry._fork import after_fork_in_child
 
 __all__ = [
     "OTLPJsonFileExporter",
+    "Writer",
     "encode_otlp_json_lines",
 ]
 
@@ -248,37 +252,66 @@ def encode_otlp_json_lines(
     return lines
 
 
+Writer = Callable[[int, memoryview], int]
+"""Writes bytes to a file descriptor and returns how many it wrote: ``os.write``'s shape."""
+
+
 class OTLPJsonFileExporter(SpanExporter):
-    """Appends finished spans to a file as OTLP/JSON lines.
+    """Appends finished spans to a file as OTLP/JSON lines, one whole batch or nothing.
 
     The file is opened once, with ``O_APPEND``, when the exporter is made (so a bad path fails
     at configuration time). Each ``export`` call writes all of its lines with a single
-    ``os.write``, under a lock, so lines from threads of this process, and from other
-    processes appending to the same file, never interleave. The data goes straight to the
-    operating system (there is no user-space buffer to flush).
+    ``os.write`` where it can, under a lock, so lines from threads of this process, and from
+    other processes appending to the same file, never interleave. The data goes straight to
+    the operating system (there is no user-space buffer to flush).
+
+    A batch is a whole record: when a write fails or stops short (a full disk, a quota), the
+    file is truncated back to where the batch began and ``export`` returns FAILURE, so the
+    file never holds half a line for the next batch to be glued to. Other kit-telemetry
+    processes appending to the same file wait on an advisory lock (``flock``, where the
+    platform has it) for that check-write-rollback step, so a rollback never cuts their
+    lines. If the rollback itself fails, or the file already ended in a cut line when it was
+    opened, the next batch starts with a newline, which keeps the damage to one line that
+    readers skip.
 
     Args:
         path: the file to append to; created if missing (mode 0o644 before umask).
         max_line_bytes: soft cap on one line's length; see ``encode_otlp_json_lines``.
+        write: the function that writes to the file descriptor, ``os.write`` by default;
+            tests pass one that stops midway, as a full disk does.
 
     Raises:
         OSError: the file cannot be opened for appending.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        write: Writer = os.write,
     ) -> None:
         self._path = os.fspath(path)
         self._max_line_bytes = max_line_bytes
+        self._write = write
         self._lock = threading.Lock()
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        self._fd: int | None = os.open(self._path, flags, 0o644)
-        # A forked child shares the O_APPEND descriptor (fine) but may inherit the lock
-        # held by a thread that does not exist there.
-        after_fork_in_child(self, OTLPJsonFileExporter._new_lock)
+        self._fd: int | None = _open_append(self._path)
+        # True when the file may end in a cut line: the next batch must begin a fresh one.
+        self._needs_newline = not _ends_cleanly(self._path)
+        after_fork_in_child(self, OTLPJsonFileExporter._after_fork)
 
-    def _new_lock(self) -> None:
+    def _after_fork(self) -> None:
+        # The child may have inherited the lock held by a thread that does not exist there.
         self._lock = threading.Lock()
+        # flock belongs to the open file description, which a forked child shares with its
+        # parent; a description of its own makes the lock exclude the parent too.
+        if self._fd is not None:
+            try:
+                fd = _open_append(self._path)
+            except OSError:
+                return  # keep the shared one: appends stay whole, only rollbacks may race
+            os.close(self._fd)
+            self._fd = fd
 
     @property
     def path(self) -> str:
@@ -286,7 +319,12 @@ class OTLPJsonFileExporter(SpanExporter):
         return self._path
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Append ``spans`` as OTLP/JSON lines; FAILURE after ``shutdown`` or on an I/O error."""
+        """Append ``spans`` as OTLP/JSON lines.
+
+        Returns:
+            SUCCESS when every line is in the file; FAILURE after ``shutdown`` or when the
+            write failed, in which case none of the batch is left in the file.
+        """
         if not spans:
             return SpanExportResult.SUCCESS
         data = "".join(
@@ -302,12 +340,49 @@ class OTLPJsonFileExporter(SpanExporter):
                     len(spans),
                 )
                 return SpanExportResult.FAILURE
-            try:
-                _write_all(self._fd, payload)
-            except OSError:
-                _logger.warning("cannot append spans to %s", self._path, exc_info=True)
-                return SpanExportResult.FAILURE
+            with _exclusive(self._fd):
+                if self._needs_newline:
+                    payload = b"\n" + payload
+                try:
+                    self._append_whole(self._fd, payload)
+                except OSError:
+                    _logger.warning(
+                        "cannot append %d spans to %s; the batch was not written",
+                        len(spans),
+                        self._path,
+                        exc_info=True,
+                    )
+                    return SpanExportResult.FAILURE
+                self._needs_newline = False
         return SpanExportResult.SUCCESS
+
+    def _append_whole(self, fd: int, payload: bytes) -> None:
+        """Append all of ``payload`` or, on failure, leave the file as it was and raise."""
+        start = os.fstat(fd).st_size
+        view = memoryview(payload)
+        try:
+            while view:
+                written = self._write(fd, view)
+                if written <= 0:
+                    raise OSError(errno.EIO, f"write returned {written} with bytes pending")
+                view = view[written:]
+        except BaseException:
+            # BaseException: an interrupt midway must not leave half a line either.
+            if len(view) < len(payload):
+                self._roll_back(fd, start)
+            raise
+
+    def _roll_back(self, fd: int, start: int) -> None:
+        try:
+            os.ftruncate(fd, start)
+        except OSError:
+            self._needs_newline = True
+            _logger.error(
+                "could not remove a partly written batch from %s; the next batch starts on "
+                "a new line and readers will skip the cut one",
+                self._path,
+                exc_info=True,
+            )
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Nothing is buffered in the process, so there is nothing to flush."""
@@ -321,10 +396,43 @@ class OTLPJsonFileExporter(SpanExporter):
             os.close(fd)
 
 
-def _write_all(fd: int, payload: bytes) -> None:
-    # A regular-file write is normally complete in one call; loop only for the rare short
-    # write (disk nearly full, signal), accepting that such a line may then interleave.
-    view = memoryview(payload)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+def _open_append(path: str) -> int:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    return os.open(path, flags, 0o644)
+
+
+def _ends_cleanly(path: str) -> bool:
+    """Whether ``path`` is empty or ends with a newline (True when it cannot be read)."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.seek(0, os.SEEK_END) == 0:
+                return True
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) == b"\n"
+    except OSError:
+        return True  # a write-only file: nothing to check, and nothing we could fix
+
+
+if sys.platform != "win32":
+    import fcntl
+
+    @contextlib.contextmanager
+    def _exclusive(fd: int) -> Iterator[None]:
+        """Hold an advisory lock on the file, shared by every kit-telemetry writer."""
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            # Some network file systems refuse locks: appends stay whole; only a rollback
+            # could then race with another process's append.
+            yield
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+else:
+
+    def _exclusive(fd: int) -> contextlib.AbstractContextManager[None]:
+        """No advisory locks on Windows: appends stay whole; rollbacks may race."""
+        return contextlib.nullcontext()

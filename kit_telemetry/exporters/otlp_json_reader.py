@@ -13,6 +13,7 @@ import binascii
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -359,6 +360,21 @@ def _decode_request(
                 spans.append(span)
 
 
+# Where a trace request may begin inside a line: after a cut record, a writer that did not
+# clean up (an old kit-telemetry, another tool) glues the next request to it.
+_REQUEST_START = re.compile(rb'\{\s*"resourceSpans"\s*:')
+
+
+def _glued_request(raw: bytes) -> tuple[int, object] | None:
+    """The first complete request that follows a cut one on the same line, with its offset."""
+    for match in _REQUEST_START.finditer(raw, 1):
+        try:
+            return match.start(), json.loads(raw[match.start() :].decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            continue
+    return None
+
+
 def read_otlp_json(path: str | os.PathLike[str]) -> OTLPJsonFile:
     """Read every span of an OTLP/JSON lines file.
 
@@ -366,7 +382,10 @@ def read_otlp_json(path: str | os.PathLike[str]) -> OTLPJsonFile:
     a last line cut short because a writer was interrupted or is still appending), a line
     that is not a trace request, or a span with a malformed field is skipped and described
     in ``errors`` ("line 7: ..."), and every other span is returned. Blank lines are ignored.
-    Ids written as base64 (protobuf's generic JSON mapping) and enum names are accepted too.
+    When a cut request has the next complete one glued to it on the same line (a writer that
+    ran out of disk space and went on appending), the cut part is reported and the complete
+    one is read. Ids written as base64 (protobuf's generic JSON mapping) and enum names are
+    accepted too.
 
     Args:
         path: the file to read.
@@ -389,13 +408,21 @@ def read_otlp_json(path: str | os.PathLike[str]) -> OTLPJsonFile:
             try:
                 request = json.loads(raw.decode("utf-8"))
             except (UnicodeDecodeError, ValueError) as exc:
-                if complete:
+                glued = _glued_request(raw) if complete else None
+                if glued is not None:
+                    offset, request = glued
+                    errors.append(
+                        f"{prefix}the first {offset} bytes are a cut record (skipped); "
+                        "the complete one glued after it was read"
+                    )
+                elif complete:
                     errors.append(f"{prefix}not valid JSON ({exc})")
+                    continue
                 else:
                     errors.append(
                         f"{prefix}truncated: the last line has no newline and is not complete JSON"
                     )
-                continue
+                    continue
             try:
                 _decode_request(request, spans, errors, prefix)
             except _DecodeError as exc:

@@ -5,6 +5,10 @@ goes to a temporary file in the same folder, which is flushed and fsynced and th
 over the old file, and the folder is fsynced so the rename itself is durable. A reader, or
 a process that crashes mid-write, therefore only ever sees a complete snapshot. A file that
 cannot be parsed is moved aside (never deleted or overwritten) and the store starts empty.
+
+Every name derived here fits the usual file-name limit (NAME_MAX, 255 bytes): a session
+file whose name is too long for a sidecar beside it gets a sidecar named by a prefix of its
+name and a hash of all of it, the same on every run.
 """
 
 from __future__ import annotations
@@ -46,6 +50,13 @@ path, and the path. It may raise the exception (a strict store does)."""
 # A session id longer than this is shortened (with a hash) so that the sidecar, its
 # temporary files and its ".corrupt-..." name all stay under the usual 255-byte limit.
 _MAX_STEM_CHARS = 150
+# NAME_MAX of ext4, XFS, btrfs, tmpfs, APFS and NTFS (in their own units); a folder's real
+# limit cannot be asked before the folder exists, and fitting the common one is enough.
+_NAME_MAX_BYTES = 255
+# mkstemp names a sidecar's temporary file "." + name + "." + 8 random characters + ".tmp".
+_MAX_SIDECAR_NAME_BYTES = _NAME_MAX_BYTES - len("..12345678.tmp")
+# What _set_aside appends: ".corrupt-" + a UTC time stamp + "-" + 8 hex digits.
+_ASIDE_SUFFIX_BYTES = len(".corrupt-20260101T000000-12345678")
 # Temporary files older than this are leftovers of a crash; younger ones may belong to
 # another process writing the same sidecar right now.
 _STALE_TEMP_S = 60.0
@@ -79,7 +90,7 @@ def sidecar_path(
         path = Path(session_file).expanduser()
         name = path.name
         stem = name[: -len(".jsonl")] if name.endswith(".jsonl") else name
-        return path.with_name(stem + STATE_SUFFIX)
+        return path.with_name(_fitting_name(stem))
     if state_dir is None:
         return None
     return Path(state_dir).expanduser() / (_safe_stem(session_id) + STATE_SUFFIX)
@@ -99,10 +110,44 @@ def _safe_stem(session_id: str) -> str:
     return stem
 
 
+def _fitting_name(stem: str) -> str:
+    """``stem + STATE_SUFFIX``, or when that is too long a shorter name unique to ``stem``.
+
+    Names that fit are left as they are, so existing sidecars keep their names.
+    """
+    name = stem + STATE_SUFFIX
+    if _name_bytes(name) <= _MAX_SIDECAR_NAME_BYTES:
+        return name
+    # The hash covers the whole stem, so two long names sharing a prefix get two files.
+    digest = hashlib.sha256(stem.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    tail = f"-{digest}{STATE_SUFFIX}"
+    return _trim_to_bytes(stem, _MAX_SIDECAR_NAME_BYTES - len(tail)) + tail
+
+
+def _name_bytes(name: str) -> int:
+    """How many bytes ``name`` takes in the file system."""
+    try:
+        return len(os.fsencode(name))
+    except UnicodeEncodeError:
+        return len(name.encode("utf-8", "surrogatepass"))
+
+
+def _trim_to_bytes(name: str, limit: int) -> str:
+    """The longest prefix of ``name`` that fits ``limit`` bytes, never splitting a character."""
+    size = 0
+    for index, char in enumerate(name):
+        size += _name_bytes(char)
+        if size > limit:
+            return name[:index]
+    return name
+
+
 # -- reading -----------------------------------------------------------------------------
 
 
-def load_sidecar(path: Path, report: ReportError) -> dict[str, Any] | None:
+def load_sidecar(
+    path: Path, report: ReportError, report_corrupt: ReportError
+) -> dict[str, Any] | None:
     """The map a sidecar file holds, read at a store's start.
 
     A missing or empty file is an empty map. A corrupt file (not JSON, not an object, or
@@ -113,6 +158,9 @@ def load_sidecar(path: Path, report: ReportError) -> dict[str, Any] | None:
         path: the sidecar file.
         report: called for a file that cannot be read, or a corrupt file that cannot be
             moved aside.
+        report_corrupt: called for a corrupt file that was moved aside (the state it held
+            is lost to the session, though its bytes are kept), with the reason it could
+            not be read; it should warn and count, not raise.
 
     Returns:
         The map, or ``None`` when the file must not be written (it is a folder, it could
@@ -140,7 +188,7 @@ def load_sidecar(path: Path, report: ReportError) -> dict[str, Any] | None:
         reason: BaseException = ValueError(f"it holds a value the store refuses: {exc.message}")
     except (ValueError, RecursionError) as exc:
         reason = exc
-    return {} if _set_aside(path, reason, report) else None
+    return {} if _set_aside(path, reason, report, report_corrupt) else None
 
 
 def _decode(raw: bytes) -> dict[str, Any]:
@@ -161,10 +209,13 @@ def _json_kind(value: object) -> str:
     )
 
 
-def _set_aside(path: Path, reason: BaseException, report: ReportError) -> bool:
+def _set_aside(
+    path: Path, reason: BaseException, report: ReportError, report_corrupt: ReportError
+) -> bool:
     """Move a corrupt file out of the way, never deleting or overwriting it; True if moved."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    aside = path.with_name(f"{path.name}.corrupt-{stamp}-{os.urandom(4).hex()}")
+    kept = _trim_to_bytes(path.name, _NAME_MAX_BYTES - _ASIDE_SUFFIX_BYTES)
+    aside = path.with_name(f"{kept}.corrupt-{stamp}-{os.urandom(4).hex()}")
     try:
         os.rename(path, aside)
     except OSError as exc:
@@ -177,12 +228,9 @@ def _set_aside(path: Path, reason: BaseException, report: ReportError) -> bool:
         )
         report(exc, "could not move corrupt session state %s aside", path)
         return False
-    logger.warning(
-        "session state %s is corrupt (%s); moved it aside to %s and starting empty",
-        path,
-        reason,
-        aside,
-    )
+    # The message keeps one %s, for the path; the other parts are already in it.
+    detail = f"({reason}); moved it aside to {aside} and starting empty".replace("%", "%%")
+    report_corrupt(reason, "session state %s is corrupt " + detail, path)
     return True
 
 

@@ -59,11 +59,13 @@ class SessionState:
             with mode 0600, since state may hold what a session would rather keep private.
         durability: ``"sync"`` or ``"batched"``.
         batch_interval_ms: the shortest time between two batched writes.
-        on_error: called with the exception whenever the file cannot be read or written
-            (the failure is logged as well); exceptions it raises are logged and dropped.
+        on_error: called with the exception whenever the file cannot be read or written,
+            and with the reason when a corrupt file was moved aside (the failure is logged
+            as well); exceptions it raises are logged and dropped.
         strict: raise such failures into the caller of ``set``/``delete``/``flush``/
             ``close`` (and of the constructor, for a file that cannot be read) instead of
-            only reporting them. Writes on the batched timer are never raised.
+            only reporting them. Writes on the batched timer, and a corrupt file that was
+            moved aside, are never raised.
 
     Raises:
         ConfigError: ``durability`` or ``batch_interval_ms`` is not allowed.
@@ -113,7 +115,7 @@ class SessionState:
         self._persist = self._path is not None
 
         if self._path is not None:
-            loaded = load_sidecar(self._path, self._report_load)
+            loaded = load_sidecar(self._path, self._report_load, self._report_corrupt)
             if loaded is None:
                 self._persist = False
             else:
@@ -309,8 +311,16 @@ class SessionState:
         self._report(error, "could not write session state to %s", self._path, raise_strict)
         return False
 
-    def _report(self, exc: BaseException, message: str, path: Path, raise_strict: bool) -> None:
-        logger.error(message, path, exc_info=exc)
+    def _report(
+        self,
+        exc: BaseException,
+        message: str,
+        path: Path,
+        raise_strict: bool,
+        *,
+        level: int = logging.ERROR,
+    ) -> None:
+        logger.log(level, message, path, exc_info=exc if level >= logging.ERROR else None)
         if self._on_error is not None:
             try:
                 self._on_error(exc)
@@ -321,6 +331,11 @@ class SessionState:
 
     def _report_load(self, exc: BaseException, message: str, path: Path) -> None:
         self._report(exc, message, path, True)
+
+    def _report_corrupt(self, exc: BaseException, message: str, path: Path) -> None:
+        # Counted like any failure, but never raised: the file is safe aside and the store
+        # works, so even a strict store has nothing to refuse.
+        self._report(exc, message, path, False, level=logging.WARNING)
 
 
 _MISSING: Any = object()
