@@ -438,6 +438,9 @@ def _component(exc: Exception) -> str:
     return "budget_ledger" if isinstance(exc, LedgerError) else "budget"
 
 
+_USD_MAX = AMOUNT_MAX / MICROS_PER_USD
+
+
 def _failure(exc: Exception) -> str:
     if isinstance(exc, LedgerError):
         return "the budget ledger is unavailable"
@@ -450,6 +453,8 @@ def _micros(usd: float | None) -> int | None:
     A figure that is not a finite number counts as unknown; a negative one as 0 (it must
     not mint budget); a huge one is clamped (above every limit, so it is refused).
     """
+    if type(usd) is float and 0.0 <= usd <= _USD_MAX:  # the hot path: a plain price
+        return round(usd * MICROS_PER_USD)
     if usd is None or isinstance(usd, bool) or not isinstance(usd, (int, float)):
         return None
     if not math.isfinite(usd):
@@ -461,6 +466,8 @@ def _micros(usd: float | None) -> int | None:
 
 def _tokens(tokens: float) -> int:
     """A token count as an integer in ``[0, AMOUNT_MAX]``; anything that is no count is 0."""
+    if type(tokens) is int and 0 <= tokens <= AMOUNT_MAX:  # the hot path
+        return tokens
     if isinstance(tokens, bool) or not isinstance(tokens, (int, float)):
         return 0
     if isinstance(tokens, float):
