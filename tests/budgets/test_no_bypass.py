@@ -367,6 +367,7 @@ def test_deny_says_the_ledger_is_down_and_why(redis_server: Any, clock: FakeCloc
 @dataclass
 class Received:
     requests: list[tuple[str, str, bytes]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -381,9 +382,16 @@ def redirecting() -> Iterator[tuple[str, Received]]:
             body = self.rfile.read(length) if length else b""
             with received.lock:
                 received.requests.append((self.command, self.path, body))
-            if self.path.startswith("/r"):
+            with received.lock:
+                received.headers.append(dict(self.headers.items()))
+            if self.path.startswith(("/r", "/x")):
+                # /x<code> moves to another origin: the same server under another name.
+                port = self.server.server_address[1]
+                elsewhere = self.path.startswith("/x")
                 self.send_response(int(self.path[2:5]))
-                self.send_header("Location", "/hook")
+                self.send_header(
+                    "Location", f"http://localhost:{port}/hook" if elsewhere else "/hook"
+                )
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
@@ -439,6 +447,22 @@ def test_webhook_follows_307_and_308_keeping_the_post_and_its_body(
     (first_method, _, first_body), (method, path, body) = received.requests
     assert (first_method, method, path) == ("POST", "POST", "/hook")
     assert body == first_body and json.loads(body)["budget"] == "cap"
+
+
+def test_webhook_redirect_to_another_origin_keeps_the_body_but_not_user_headers(
+    redirecting: tuple[str, Received],
+) -> None:
+    """A credential in ``headers`` is meant for the configured host, not wherever it points."""
+    base, received = redirecting
+    sink = WebhookAlertSink(f"{base}/x307", max_attempts=1, headers={"Authorization": "Bearer t"})
+    sink.deliver(alert_event())
+    assert sink.flush(10)
+    sink.close()
+    first, moved = received.headers
+    assert first["Authorization"] == "Bearer t" and "Authorization" not in moved
+    assert moved["Idempotency-Key"] == first["Idempotency-Key"]
+    assert received.requests[1][:2] == ("POST", "/hook")
+    assert received.requests[1][2] == received.requests[0][2]
 
 
 @pytest.mark.parametrize("code", [301, 302, 303])
