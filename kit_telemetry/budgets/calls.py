@@ -52,7 +52,9 @@ class LLMRequest:
         scope: who is calling.
         max_tokens: the most output tokens the call may produce (0 when not given).
         estimated_input_tokens: the input tokens expected (the caller's estimate, or the
-            largest input of the run's earlier calls).
+            largest input of the run's earlier calls). Either count that is not a
+            non-negative int counts as 0 (unknown); the call is still checked against
+            every budget.
         subscription: the session is billed by subscription (its calls cost 0).
     """
 

@@ -73,6 +73,11 @@ ALERT_EVENTS: tuple[str, ...] = ("warning", "exceeded")
 LEDGER_ERROR_POLICIES: tuple[str, ...] = ("allow", "deny")
 LEDGER_CHOICES = "memory, sqlite:PATH, redis://HOST:PORT/DB"
 RUN_ONLY_LIMITS: tuple[str, ...] = ("max_llm_calls", "max_tool_calls")
+LIMIT_MAX = 2**53 - 1
+"""The largest limit, in a counter's unit (micro-USD for money), that every ledger holds
+exactly: Redis counts in Lua doubles, exact up to 2**53. One bound for all ledgers keeps a
+budget file portable between them; a larger limit is a ``ConfigError``."""
+LIMIT_USD_MAX = LIMIT_MAX / 1_000_000
 
 _SCOPE_CHOICES = ", ".join(SCOPES) + ", attribute:<key>"
 _MATCH_CHOICES = ", ".join(MATCH_KEYS) + ", attribute:<key>"
@@ -95,10 +100,12 @@ class Budget:
         scope: what gets its own counter: ``global``, ``session``, ``run``, ``model``,
             ``provider``, ``user`` (calls without a user are not counted) or
             ``attribute:<key>`` (calls without that attribute are not counted).
-        limit_usd: spend limit in USD per scope key and window.
+        limit_usd: spend limit in USD per scope key and window (at most
+            :data:`LIMIT_USD_MAX`, about $9 billion).
         limit_tokens: token limit (input + output of every kind) per scope key and window.
         max_llm_calls: LLM calls per run (scope ``run`` only).
-        max_tool_calls: tool calls per run (scope ``run`` only).
+        max_tool_calls: tool calls per run (scope ``run`` only). Every count limit is at
+            most :data:`LIMIT_MAX` (2**53 - 1), what every ledger counts exactly.
         window: ``none``, ``hour``, ``day``, ``week``, ``month`` or ``rolling:<duration>``.
         timezone: IANA zone of calendar windows.
         warn_at: increasing fractions of the limit in (0, 1) that raise a warning alert.
@@ -152,12 +159,18 @@ class Budget:
 
     def _check_limits(self, where: str) -> None:
         usd = self.limit_usd
-        if usd is not None and not (_is_number(usd) and math.isfinite(usd) and usd > 0):
-            raise ConfigError(f"{where}: limit_usd {usd!r} must be a number greater than 0")
+        if usd is not None and not (_is_number(usd) and 0 < usd <= LIMIT_USD_MAX):
+            raise ConfigError(
+                f"{where}: limit_usd {usd!r} must be a number greater than 0 and at most "
+                f"{LIMIT_USD_MAX:.6f} (what a ledger counts exactly in micro-USD)"
+            )
         for name in ("limit_tokens", *RUN_ONLY_LIMITS):
             value = getattr(self, name)
-            if value is not None and not (_is_int(value) and value > 0):
-                raise ConfigError(f"{where}: {name} {value!r} must be an integer greater than 0")
+            if value is not None and not (_is_int(value) and 0 < value <= LIMIT_MAX):
+                raise ConfigError(
+                    f"{where}: {name} {value!r} must be an integer greater than 0 and at most "
+                    f"{LIMIT_MAX} (2**53 - 1, what every ledger counts exactly)"
+                )
         if all(
             getattr(self, name) is None for name in ("limit_usd", "limit_tokens", *RUN_ONLY_LIMITS)
         ):

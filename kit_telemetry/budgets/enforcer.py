@@ -17,10 +17,22 @@ After settlement each ``warn_at`` crossing and the exhaustion of a budget produc
 across processes and restarts (the ledger records which alerts went out). A refusal by a
 ``raise`` budget also counts as exhaustion.
 
-Nothing but ``BudgetExceeded`` is raised into the agent: ledger failures follow
-``on_ledger_error`` (``allow`` admits, ``deny`` refuses with ``BudgetExceeded`` whose
-``spent`` and ``reserved`` are NaN and whose ``__cause__`` is the ``LedgerError``), and are
-logged and counted as ``record_internal_error("budget_ledger")``.
+Nothing but ``BudgetExceeded`` is raised into the agent, and no call is admitted
+unchecked in silence: every admission either checks every matching budget or, when anything
+inside it fails (an unreachable ledger, a bug, a third-party ledger raising something other
+than ``LedgerError``), follows ``on_ledger_error``: ``allow`` admits the call marked
+``ledger_failed``; ``deny`` refuses it with ``BudgetExceeded`` whose message says the
+ledger is unavailable (or the budgets could not be checked) and why, whose ``spent`` and
+``reserved`` are NaN and whose ``__cause__`` is the failure. Either way the failure is
+logged with its traceback and counted as ``record_internal_error("budget_ledger")``
+(``"budget"`` for failures outside the ledger).
+
+Amounts are validated here, once, before any ledger sees them: a worst case or actual
+cost that is not a finite, non-negative number counts as unknown (USD: nothing reserved,
+the reservation kept at settlement; tokens: 0), and amounts beyond
+:data:`~kit_telemetry.budgets.ledger.AMOUNT_MAX` are clamped to it, which is above every
+limit, so they are refused rather than overflowing a ledger. Idempotency keys are only
+real ids: ``""`` counts as none.
 """
 
 from __future__ import annotations
@@ -33,7 +45,7 @@ from ..errors import BudgetExceeded
 from ..events import BudgetAlertEvent
 from .calls import Admission, CallScope, _reservation_ids
 from .config import BudgetConfig
-from .ledger import MICROS_PER_USD, Counter, LedgerBackend, LedgerError, open_ledger
+from .ledger import AMOUNT_MAX, MICROS_PER_USD, Counter, LedgerBackend, LedgerError, open_ledger
 from .plans import _Plan
 from .status import BudgetMetrics, BudgetStatus, _BudgetReporter, _display
 from .thresholds import _ThresholdAlerts
@@ -121,22 +133,17 @@ class BudgetEnforcer:
         """
         try:
             now = self._clock()
-            amounts = self._llm_amounts(scope, now, _micros(worst_case_usd) or 0, worst_case_tokens)
-            return self._admit(scope, amounts, now)
-        except BudgetExceeded:
-            raise
-        except Exception:
-            self._report.internal_error(
-                "budget", "admitting an LLM call failed; admitting it unchecked"
+            amounts = self._llm_amounts(
+                scope, now, _micros(worst_case_usd) or 0, _tokens(worst_case_tokens)
             )
-            return Admission(scope, "", [], ledger_failed=True)
+        except Exception as exc:
+            return self._unchecked(scope, self._llm_plans, exc)
+        return self._admit(scope, amounts, now)
 
     def _llm_amounts(
         self, scope: CallScope, now: float, usd: int | None, tokens: int
     ) -> list[tuple[Counter, int]]:
         """What one LLM call counts on each matching counter (USD ones skipped when None)."""
-        if tokens < 0:  # nonsense from the caller: it must not mint budget
-            tokens = 0
         amounts: list[tuple[Counter, int]] = []
         for plan in self._llm_plans:
             if plan.matchers and not plan.matches(scope):
@@ -170,14 +177,9 @@ class BudgetEnforcer:
                 key = plan.scope_key_of(scope)
                 if key is not None:
                     amounts.extend((counter, 1) for counter in plan.tool_counters(key, now))
-            return self._admit(scope, amounts, now)
-        except BudgetExceeded:
-            raise
-        except Exception:
-            self._report.internal_error(
-                "budget", "admitting a tool call failed; admitting it unchecked"
-            )
-            return Admission(scope, "", [], ledger_failed=True)
+        except Exception as exc:
+            return self._unchecked(scope, self._tool_plans, exc)
+        return self._admit(scope, amounts, now)
 
     def settle(
         self,
@@ -201,8 +203,7 @@ class BudgetEnforcer:
             return
         try:
             usd = _micros(cost_usd)
-            if tokens < 0:
-                tokens = 0
+            tokens = _tokens(tokens)
             actual: list[tuple[Counter, int]] = []
             for counter, reserved in admission.amounts:
                 unit = counter.unit
@@ -212,7 +213,7 @@ class BudgetEnforcer:
                     actual.append((counter, tokens))
                 else:  # llm_calls / tool_calls: the call happened
                     actual.append((counter, 1))
-            self._commit(admission.scope, admission.reservation_id, actual, idempotency_key)
+            self._commit(admission.scope, admission.reservation_id, actual, idempotency_key or None)
         except Exception:
             self._report.internal_error("budget", "settling a call failed")
 
@@ -243,9 +244,9 @@ class BudgetEnforcer:
         """
         try:
             now = self._clock()
-            amounts = self._llm_amounts(scope, now, _micros(cost_usd), tokens)
+            amounts = self._llm_amounts(scope, now, _micros(cost_usd), _tokens(tokens))
             if amounts:
-                self._commit(scope, None, amounts, idempotency_key)
+                self._commit(scope, None, amounts, idempotency_key or None)
         except Exception:
             self._report.internal_error("budget", "charging unadmitted usage failed")
 
@@ -281,13 +282,17 @@ class BudgetEnforcer:
             outcome = self.ledger.reserve(
                 reservation_id, amounts, now_s=now, expires_at_s=now + self._reservation_ttl_s
             )
-        except LedgerError as exc:
+            admitted, refused, usage = outcome
+        except Exception as exc:  # any failure, not only LedgerError: never a silent admit
             return self._ledger_down(scope, reservation_id, amounts, exc)
-        if not outcome.admitted:
-            counter, amount = amounts[outcome.refused]
-            spent, reserved = outcome.usage[outcome.refused]
+        if not admitted:
+            counter, amount = amounts[refused]
+            spent, reserved = usage[refused]
             self._report.metric("record_budget_decision", counter.budget, "denied")
-            self._alerts.exceeded(self.ledger, scope, counter, spent=spent, now=now)
+            try:
+                self._alerts.exceeded(self.ledger, scope, counter, spent=spent, now=now)
+            except Exception:  # the refusal stands; only its alert failed
+                self._report.internal_error("budget", "sending a budget alert failed")
             raise BudgetExceeded(
                 counter.budget,
                 scope_key=counter.scope_key,
@@ -299,7 +304,10 @@ class BudgetEnforcer:
                 unit=counter.unit,
             )
         if self._decisions_needed:
-            self._decide(scope, amounts, outcome.usage, now)
+            try:
+                self._decide(scope, amounts, usage, now)
+            except Exception:  # the call was checked and admitted; only reporting failed
+                self._report.internal_error("budget", "recording budget decisions failed")
         return Admission(scope, reservation_id, amounts)
 
     def _decide(
@@ -327,29 +335,76 @@ class BudgetEnforcer:
         scope: CallScope,
         reservation_id: str,
         amounts: list[tuple[Counter, int]],
-        exc: LedgerError,
+        exc: Exception,
     ) -> Admission:
+        """The ledger failed to decide: follow ``on_ledger_error``."""
         enforced = [(c, a) for c, a in amounts if c.enforce]
         if self._deny_on_ledger_error and enforced:
-            self._report.internal_error(
-                "budget_ledger", "budget ledger unavailable; refusing the call"
-            )
             counter, amount = enforced[0]
-            self._report.metric("record_budget_decision", counter.budget, "denied")
-            raise BudgetExceeded(
+            raise self._denied(
                 counter.budget,
-                scope_key=counter.scope_key,
-                limit=_display(counter.unit, counter.limit),
-                spent=math.nan,
-                reserved=math.nan,
-                requested=_display(counter.unit, amount),
+                counter.scope_key,
+                counter.unit,
+                limit=counter.limit,
+                requested=amount,
                 window_end=counter.window_end,
-                unit=counter.unit,
+                exc=exc,
             ) from exc
         self._report.internal_error(
-            "budget_ledger", "budget ledger unavailable; admitting the call"
+            _component(exc), f"{_failure(exc)}; admitting the call (on_ledger_error = allow)"
         )
         return Admission(scope, reservation_id, amounts, ledger_failed=True)
+
+    def _unchecked(self, scope: CallScope, plans: Sequence[_Plan], exc: Exception) -> Admission:
+        """Working out a call's counters failed: follow ``on_ledger_error`` without them.
+
+        ``deny`` refuses when any ``raise`` budget of this kind of call exists, since
+        which of them match the call is unknown.
+        """
+        enforced = [plan for plan in plans if plan.enforce]
+        if self._deny_on_ledger_error and enforced:
+            plan = enforced[0]
+            unit = next(iter(plan.limits))
+            raise self._denied(
+                plan.name, "unknown", unit, limit=plan.limits[unit], requested=0, exc=exc
+            ) from exc
+        self._report.internal_error(
+            _component(exc), f"{_failure(exc)}; admitting the call (on_ledger_error = allow)"
+        )
+        return Admission(scope, "", [], ledger_failed=True)
+
+    def _denied(
+        self,
+        budget: str,
+        scope_key: str,
+        unit: str,
+        *,
+        limit: int,
+        requested: int,
+        exc: Exception,
+        window_end: float | None = None,
+    ) -> BudgetExceeded:
+        """The refusal under ``on_ledger_error = "deny"``: says what failed and why."""
+        self._report.internal_error(
+            _component(exc), f"{_failure(exc)}; refusing the call (on_ledger_error = deny)"
+        )
+        self._report.metric("record_budget_decision", budget, "denied")
+        refusal = BudgetExceeded(
+            budget,
+            scope_key=scope_key,
+            limit=_display(unit, limit),
+            spent=math.nan,
+            reserved=math.nan,
+            requested=_display(unit, requested),
+            window_end=window_end,
+            unit=unit,
+        )
+        # BudgetExceeded's own message reports figures, which are unknown here (NaN).
+        refusal.args = (
+            f"budget {budget!r} ({scope_key}) refused the call: {_failure(exc)} and "
+            f'on_ledger_error = "deny": {type(exc).__name__}: {exc}',
+        )
+        return refusal
 
     def _commit(
         self,
@@ -378,9 +433,45 @@ class BudgetEnforcer:
                 self._report.usage(plan, counter, spent, reserved)
 
 
+def _component(exc: Exception) -> str:
+    """Where a failure is counted: the ledger's own failures apart from the rest."""
+    return "budget_ledger" if isinstance(exc, LedgerError) else "budget"
+
+
+_USD_MAX = AMOUNT_MAX / MICROS_PER_USD
+
+
+def _failure(exc: Exception) -> str:
+    if isinstance(exc, LedgerError):
+        return "the budget ledger is unavailable"
+    return "checking the budgets failed"
+
+
 def _micros(usd: float | None) -> int | None:
-    """USD as integer micro-USD, never negative (negative figures must not mint budget)."""
-    if usd is None:
+    """USD as integer micro-USD in ``[0, AMOUNT_MAX]``, or None when unknown.
+
+    A figure that is not a finite number counts as unknown; a negative one as 0 (it must
+    not mint budget); a huge one is clamped (above every limit, so it is refused).
+    """
+    if type(usd) is float and 0.0 <= usd <= _USD_MAX:  # the hot path: a plain price
+        return round(usd * MICROS_PER_USD)
+    if usd is None or isinstance(usd, bool) or not isinstance(usd, (int, float)):
         return None
-    micros = round(usd * MICROS_PER_USD)
-    return micros if micros > 0 else 0
+    if not math.isfinite(usd):
+        return None
+    if usd <= 0:
+        return 0
+    return min(round(usd * MICROS_PER_USD), AMOUNT_MAX)
+
+
+def _tokens(tokens: float) -> int:
+    """A token count as an integer in ``[0, AMOUNT_MAX]``; anything that is no count is 0."""
+    if type(tokens) is int and 0 <= tokens <= AMOUNT_MAX:  # the hot path
+        return tokens
+    if isinstance(tokens, bool) or not isinstance(tokens, (int, float)):
+        return 0
+    if isinstance(tokens, float):
+        if not math.isfinite(tokens):
+            return 0
+        tokens = math.ceil(tokens)
+    return min(max(tokens, 0), AMOUNT_MAX)

@@ -8,6 +8,7 @@ handlers (as ``budget_alert`` events) and to the configured alert sinks.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
@@ -25,6 +26,13 @@ if TYPE_CHECKING:
     from ..pricing import ModelPrice
 
 BudgetsOption = str | os.PathLike[str] | Sequence[Budget] | BudgetConfig
+
+logger = logging.getLogger("kit_telemetry")
+
+
+def _count(value: object) -> int:
+    """A token count from a request, or 0 when it is none (NaN, inf, negative, not an int)."""
+    return value if type(value) is int and value >= 0 else 0
 
 
 def budget_config(option: BudgetsOption) -> BudgetConfig:
@@ -88,23 +96,31 @@ class BudgetGate:
         """Reserve the call's worst case on every matching budget, or raise ``BudgetExceeded``.
 
         The worst case is the input estimate plus ``max_tokens``, at the model's prices.
+        Either count that is not a non-negative int counts as 0 (unknown): the call is
+        still checked against every budget, so an exhausted one refuses it. A model
+        whose worst case cannot be priced reserves no money but is refused likewise.
         """
         scope = request.scope
-        estimate = request.estimated_input_tokens
-        worst_usd: float | None
+        estimate = _count(request.estimated_input_tokens)
+        max_tokens = _count(request.max_tokens)
+        worst_usd: float | None = None
         if request.subscription:
             worst_usd = 0.0
         else:
-            price = self._prices.find_price(scope.provider, scope.model)
-            worst_usd = (
-                None
-                if price is None
-                else price.cost_usd(
-                    TokenUsage(input_tokens=estimate, output_tokens=request.max_tokens)
+            try:
+                price = self._prices.find_price(scope.provider, scope.model)
+                if price is not None:
+                    worst_usd = price.cost_usd(
+                        TokenUsage(input_tokens=estimate, output_tokens=max_tokens)
+                    )
+            except Exception:
+                logger.error(
+                    "pricing a call's worst case failed; reserving no money", exc_info=True
                 )
-            )
+                if self._metrics is not None:
+                    self._metrics.record_internal_error("budget")
         return self.enforcer.admit_llm_call(
-            scope, worst_case_usd=worst_usd, worst_case_tokens=estimate + request.max_tokens
+            scope, worst_case_usd=worst_usd, worst_case_tokens=estimate + max_tokens
         )
 
     def settle_llm_call(

@@ -10,7 +10,7 @@ provides the same operations, each atomic:
   never refuse but are still counted.
 - ``commit``: a reservation becomes the actual amount (which may be more than was
   reserved). An idempotency key (the response id) makes a repeated commit for the same
-  counter count once.
+  counter count once; an empty key is no key (every commit under it counts).
 - ``release``: a reservation is dropped (error or cancellation).
 - Reservations carry an expiry: an expired reservation stops counting, so a crashed
   process cannot pin a budget.
@@ -35,9 +35,10 @@ from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from ..errors import ConfigError, LedgerError
-from .config import parse_ledger_url
+from .config import LIMIT_MAX, parse_ledger_url
 
 __all__ = [
+    "AMOUNT_MAX",
     "IDEMPOTENCY_TTL_S",
     "IDLE_TTL_S",
     "RUN_IDLE_TTL_S",
@@ -63,6 +64,10 @@ IDLE_TTL_S = 30 * 86_400.0
 RUN_IDLE_TTL_S = 3_600.0
 """The same for ``run`` budgets: a run idle for an hour is over, so memory stays bounded."""
 ALERT_FOREVER_S = math.inf
+AMOUNT_MAX = LIMIT_MAX + 1
+"""The largest amount the enforcer passes to a ledger: larger worst cases are clamped to
+it. It is above every limit (so an oversized call is refused, never overflowed into an
+admit) and still exact in every ledger (Redis's Lua doubles hold 2**53)."""
 
 
 def usd_to_micros(usd: float) -> int:
@@ -227,10 +232,17 @@ class LedgerBackend(Protocol):
 
 
 def check_amounts(amounts: Sequence[tuple[Counter, int]]) -> None:
-    """Reject negative amounts, which would let a caller mint budget."""
+    """Reject amounts that are not integers in ``[0, AMOUNT_MAX]``.
+
+    Negative amounts would let a caller mint budget; NaN compares false with everything
+    and would pass every check; larger ones overflow SQLite and lose precision in Redis.
+    """
     for counter, amount in amounts:
-        if amount < 0:
-            raise ValueError(f"counter {counter.key}: amount {amount} must not be negative")
+        if type(amount) is not int or not 0 <= amount <= AMOUNT_MAX:
+            raise ValueError(
+                f"counter {counter.key}: amount {amount!r} must be a non-negative integer "
+                f"at most {AMOUNT_MAX}"
+            )
 
 
 def refuses(counter: Counter, spent: int, reserved: int, amount: int) -> bool:

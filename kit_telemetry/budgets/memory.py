@@ -13,7 +13,14 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 
-from .ledger import IDEMPOTENCY_TTL_S, Counter, CounterStatus, ReserveOutcome, check_amounts
+from .ledger import (
+    AMOUNT_MAX,
+    IDEMPOTENCY_TTL_S,
+    Counter,
+    CounterStatus,
+    ReserveOutcome,
+    check_amounts,
+)
 
 __all__ = ["MemoryLedger"]
 
@@ -143,7 +150,7 @@ class MemoryLedger:
                 self._sweep(now_s)
             states_get = self._states.get
             for counter, amount in amounts:
-                if amount < 0:
+                if type(amount) is not int or not 0 <= amount <= AMOUNT_MAX:
                     check_amounts(amounts)  # raises with the message
                 state = states_get(counter.key)
                 if state is None:
@@ -187,7 +194,7 @@ class MemoryLedger:
         with self._lock:
             states_get = self._states.get
             for counter, amount in amounts:
-                if amount < 0:
+                if type(amount) is not int or not 0 <= amount <= AMOUNT_MAX:
                     check_amounts(amounts)  # raises with the message
                 state = states_get(counter.key)
                 if state is None or now_s >= state.refresh_at:
@@ -199,9 +206,7 @@ class MemoryLedger:
                     held = state.reservations.pop(reservation_id, None)
                     if held is not None:
                         state.reserved -= held[0]
-                if idempotency_key is not None and not self._first_use(
-                    state, idempotency_key, now_s
-                ):
+                if idempotency_key and not self._first_use(state, idempotency_key, now_s):
                     out.append((state.spent, state.reserved))
                     continue
                 if counter.rolling_s:

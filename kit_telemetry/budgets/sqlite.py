@@ -327,7 +327,7 @@ class SQLiteLedger:
                     ).fetchone()
                     held = row[0] if row is not None else 0
                 charge = amount
-                if idempotency_key is not None:
+                if idempotency_key:  # '' is no id: it would make every call count once
                     cur.execute(
                         "INSERT INTO idempotency VALUES (?, ?, ?) "
                         "ON CONFLICT (key, idempotency_key) DO UPDATE SET "

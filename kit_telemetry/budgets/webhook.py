@@ -18,8 +18,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
+from email.message import Message
 from http.client import HTTPException
-from typing import Any
+from typing import IO, Any
 
 from ..errors import ConfigError
 from ..events import BudgetAlertEvent
@@ -32,6 +33,51 @@ logger = logging.getLogger("kit_telemetry")
 # 5xx are the receiver's trouble and may pass; 429 asks us to slow down. Other 4xx won't heal.
 _RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
 _USER_AGENT = "kit-telemetry-budget-alerts"
+# Headers we set ourselves, as urllib.request.Request spells them; only these follow a
+# redirect to another origin (a user's Authorization header must not leak there).
+_OWN_HEADERS = frozenset({"Content-type", "User-agent", "Idempotency-key"})
+
+
+class _PostRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows 307 and 308 with the same POST and body; reports 301, 302 and 303.
+
+    urllib on its own turns a POST answered with 301/302/303 into a GET without the body,
+    which a receiver may answer with 200: the alert would count as delivered although it
+    never arrived. Only 307 and 308 promise that the method and body are kept.
+    """
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Message,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        target = urllib.parse.urlsplit(newurl)
+        if code not in (307, 308) or target.scheme not in ("http", "https"):
+            raise urllib.error.HTTPError(
+                req.full_url,
+                code,
+                f"{msg}: the webhook redirects to {_redact(newurl)} with {code}; only "
+                "307/308 keep the POST and its body, so point the alert at the new URL",
+                headers,
+                fp,
+            )
+        source = urllib.parse.urlsplit(req.full_url)
+        same_origin = (source.scheme, source.netloc) == (target.scheme, target.netloc)
+        kept = {
+            name: value for name, value in req.header_items() if same_origin or name in _OWN_HEADERS
+        }
+        return urllib.request.Request(
+            newurl,
+            data=req.data,
+            headers=kept,
+            method=req.get_method(),
+            origin_req_host=req.origin_req_host,
+            unverifiable=True,
+        )
 
 
 def webhook_payload(event: BudgetAlertEvent) -> dict[str, Any]:
@@ -78,14 +124,16 @@ class WebhookAlertSink:
     """POSTs each alert as JSON to an HTTP(S) URL from one background thread.
 
     :meth:`deliver` only puts the alert on a bounded queue and returns; a daemon thread
-    (started on first use) sends it with :func:`urllib.request.urlopen`. Connection errors,
+    (started on first use) sends it with :mod:`urllib.request`. Connection errors,
     timeouts and 5xx/429 responses are retried up to ``max_attempts`` times in all, waiting
     ``backoff_s * 2**(attempt - 1)`` seconds (at most ``max_backoff_s``, honouring a
     ``Retry-After`` header within that cap), jittered down to half so many senders do not
     retry in step. Other 4xx responses are not retried. Each request has an
-    ``Idempotency-Key`` header that is the same for every attempt at one alert. An alert
-    given up, or dropped because the queue was full or the sink closed, is logged and
-    passed to ``on_error``.
+    ``Idempotency-Key`` header that is the same for every attempt at one alert. Redirects
+    with 307 or 308 are followed with the same POST and body (to another origin without
+    the extra ``headers``); 301, 302 and 303 would turn the POST into an empty GET, so they
+    count as failures and are not retried. An alert given up, or dropped because the
+    queue was full or the sink closed, is logged and passed to ``on_error``.
 
     Args:
         url: an ``http://`` or ``https://`` URL.
@@ -148,6 +196,7 @@ class WebhookAlertSink:
         self._on_error = on_error
         self._rng = rng if rng is not None else random.Random()
         self._target = _redact(url)
+        self._opener = urllib.request.build_opener(_PostRedirects())
         # One lock guards the queue, the in-flight count and the lifecycle flags.
         self._cond = threading.Condition()
         self._queue: collections.deque[BudgetAlertEvent] = collections.deque()
@@ -260,7 +309,7 @@ class WebhookAlertSink:
                 request = urllib.request.Request(
                     self.url, data=body, headers=headers, method="POST"
                 )
-                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                with self._opener.open(request, timeout=self.timeout_s) as response:
                     response.read()
                 return
             except urllib.error.HTTPError as exc:

@@ -78,11 +78,23 @@ class LLMCall(SpanScope):
 
         Admission comes first, so the span measures the model call alone.
 
+        ``max_tokens`` and ``estimated_input_tokens`` must be non-negative ints or None.
+        Anything else (NaN, inf, a negative or fractional number) is a ``UsageError`` when
+        strict; otherwise it is reported and treated as not given: no output is reserved
+        for an unknown ``max_tokens`` and the run's largest input so far stands in for an
+        unknown estimate. The call is still checked against every budget (an exhausted one
+        refuses it) and its actual usage is charged in full.
+
         Raises:
             BudgetExceeded: a budget refused the call; the model must not be called.
+            UsageError: strict, and ``max_tokens`` or ``estimated_input_tokens`` is no count.
         """
         run = self.turn.run
         denied: BudgetExceeded | None = None
+        self.max_tokens = self._count_or_none("max_tokens", self.max_tokens)
+        self.estimated_input_tokens = self._count_or_none(
+            "estimated_input_tokens", self.estimated_input_tokens
+        )
         budgets = self._runtime.budgets
         if budgets is not None:
             request = LLMRequest(
@@ -122,6 +134,17 @@ class LLMCall(SpanScope):
             self._close_span(denied)
             run.stop_reason = "budget_exceeded"
             raise denied
+
+    def _count_or_none(self, name: str, value: object) -> int | None:
+        """A token count given to ``llm_call``, or None when it is none (reported)."""
+        if value is None or (type(value) is int and value >= 0):
+            return value
+        self._runtime.errors.bad_input(
+            f"llm_call.{name}",
+            f"llm_call {name} must be a non-negative int or None, got {value!r}; "
+            "treated as not given",
+        )
+        return None
 
     def record_usage(
         self,
@@ -238,7 +261,10 @@ class LLMCall(SpanScope):
                 runtime.budgets.release(admission)
             else:
                 runtime.budgets.settle_llm_call(
-                    admission, usage=tokens, cost_usd=self.cost_usd, response_id=self._response_id
+                    admission,
+                    usage=tokens,
+                    cost_usd=self.cost_usd,
+                    response_id=self._response_id or None,  # "" is no id: count every call
                 )
         self._close_span(exc, end_ns)
 
