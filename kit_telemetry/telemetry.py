@@ -23,8 +23,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TextIO, TypeVar
 
 from opentelemetry import trace as trace_api
+from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
 from opentelemetry.metrics import MeterProvider
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -55,6 +56,8 @@ logger = logging.getLogger("kit_telemetry")
 _T = TypeVar("_T")
 
 _DURABILITY = ("sync", "batched")
+# The switch of the OpenTelemetry GenAI instrumentations for message content.
+CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _EXTENSION_ERRORS = ("raise", "log")
 
 
@@ -66,12 +69,15 @@ class Telemetry:
     what is allowed.
 
     Args:
-        service_name: the ``service.name`` resource attribute of the provider we create.
+        service_name: the ``service.name`` resource attribute of the provider we create;
+            default ``OTEL_SERVICE_NAME`` (or ``service.name`` in ``OTEL_RESOURCE_ATTRIBUTES``),
+            else "kit-telemetry".
         tracer_provider: add our processors to this provider instead of creating one.
         meter_provider: also record metrics through this OpenTelemetry meter provider (OTLP).
         exporters: span exporters: "console", "otlp-json:PATH", "otlp", "none" or
-            ``SpanExporter`` objects. Default: ("console",) when we create the provider,
-            none when one is given (it has its own).
+            ``SpanExporter`` objects. Default when we create the provider: those of
+            ``OTEL_TRACES_EXPORTER`` (``otlp``, ``console``, ``none``), else ("console",);
+            none when a provider is given (it has its own).
         prometheus: "HOST:PORT" starts a ``/metrics`` endpoint; a ``CollectorRegistry``
             receives the metrics. With neither this nor ``meter_provider`` (nor
             prometheus-client's multi-process folder) no metrics are recorded.
@@ -82,7 +88,9 @@ class Telemetry:
         state_durability: "sync" (on disk when ``set_state`` returns) or "batched".
         prices: price overrides ({"model": ModelPrice}) or a TOML path.
         subscription_providers: providers billed by subscription (their calls cost 0).
-        capture_content: put prompts, tool arguments and results on exported spans.
+        capture_content: put prompts, tool arguments and results on exported spans; default
+            ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (true or span_only...),
+            else False.
         max_content_chars: content longer than this is truncated on spans.
         strict: raise internal errors and bad input instead of logging them (tests).
         install_global: make our tracer provider the global one.
@@ -94,7 +102,7 @@ class Telemetry:
     def __init__(
         self,
         *,
-        service_name: str = "kit-telemetry",
+        service_name: str | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
         exporters: Iterable[str | SpanExporter] | None = None,
@@ -106,7 +114,7 @@ class Telemetry:
         state_durability: Durability = "sync",
         prices: Mapping[str, ModelPrice] | str | os.PathLike[str] | None = None,
         subscription_providers: Iterable[str] = (),
-        capture_content: bool = False,
+        capture_content: bool | None = None,
         max_content_chars: int = 4096,
         strict: bool = False,
         install_global: bool = False,
@@ -141,7 +149,10 @@ class Telemetry:
             raise ConfigError(
                 f"max_content_chars must be a positive int, got {max_content_chars!r}"
             )
-        self.service_name = service_name
+        resource = _resource(service_name)
+        self.service_name = str(resource.attributes[SERVICE_NAME])
+        if capture_content is None:
+            capture_content = _env_capture_content()
         self.capture_content = bool(capture_content)
         self.max_content_chars = max_content_chars
         self.strict = bool(strict)
@@ -191,13 +202,11 @@ class Telemetry:
 
             owns_provider = tracer_provider is None
             if tracer_provider is None:
-                tracer_provider = TracerProvider(
-                    resource=Resource.create({"service.name": service_name})
-                )
+                tracer_provider = TracerProvider(resource=resource)
             self.tracer_provider = tracer_provider
             self._owns_provider = owns_provider
             if exporters is None:
-                exporters = ("console",) if owns_provider else ()
+                exporters = _env_exporters() if owns_provider else ()
             elif isinstance(exporters, (str, SpanExporter)):
                 exporters = (exporters,)  # one exporter given on its own
             self._processors = [self.aggregator, self._extensions]
@@ -425,6 +434,44 @@ _OPTIONS = frozenset(
     for name, parameter in inspect.signature(Telemetry.__init__).parameters.items()
     if parameter.kind is inspect.Parameter.KEYWORD_ONLY
 )
+
+
+def _resource(service_name: str | None) -> Resource:
+    """The provider's resource: the name given, else the environment's, else ours.
+
+    ``Resource.create`` reads ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME``, and
+    lets attributes given to it win, as the OpenTelemetry SDK specifies.
+    """
+    resource = Resource.create({} if service_name is None else {SERVICE_NAME: service_name})
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: "kit-telemetry"}))
+    return resource
+
+
+# The exporters OTEL_TRACES_EXPORTER may name, as kit-telemetry's exporter specs.
+_ENV_EXPORTERS = {"otlp": "otlp", "console": "console", "none": "none"}
+
+
+def _env_exporters() -> tuple[str, ...]:
+    """``OTEL_TRACES_EXPORTER`` as exporter specs; ("console",) when it is not set."""
+    raw = os.environ.get(OTEL_TRACES_EXPORTER, "").strip()
+    if not raw:
+        return ("console",)
+    names = [name.strip().lower() for name in raw.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(_ENV_EXPORTERS))
+    if unknown:
+        raise ConfigError(
+            f"{OTEL_TRACES_EXPORTER}={raw!r}: {', '.join(unknown)} is not one of "
+            f"{', '.join(_ENV_EXPORTERS)}"
+        )
+    specs = tuple(dict.fromkeys(_ENV_EXPORTERS[name] for name in names))
+    return ("none",) if "none" in specs else specs
+
+
+def _env_capture_content() -> bool:
+    """Whether ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` asks for content on spans."""
+    raw = os.environ.get(CAPTURE_MESSAGE_CONTENT, "").strip().lower()
+    return raw in ("true", "1", "span_only", "span_and_event")
 
 
 def _metrics_for(

@@ -3,7 +3,9 @@ is built only when asked for, and the one error policy."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -162,3 +164,86 @@ def test_a_failure_is_raised_when_strict_and_logged_once_per_kind_otherwise(
 def test_a_misspelt_option_is_a_config_error_naming_the_allowed_ones() -> None:
     with pytest.raises(kt.ConfigError, match=r"servce_name.*allowed: .*service_name"):
         kt.configure(servce_name="x")  # type: ignore[call-arg]
+
+
+# --- standard OpenTelemetry settings, each in a process of its own ---------------------------
+_REPORT = (
+    "import json, sys, kit_telemetry as kt\n"
+    "{configure}\n"
+    "with tel.session('s') as session, session.run('go', agent_name='envtest') as run:\n"
+    "    pass\n"
+    "tel.shutdown()\n"
+    "print(json.dumps({{'service': tel.service_name,\n"
+    "    'resource': tel.tracer_provider.resource.attributes.get('service.name'),\n"
+    "    'capture': tel.capture_content}}))\n"
+)
+
+
+def _configured(env: dict[str, str], configure: str, tmp_path: Path) -> dict[str, object]:
+    """What ``configure`` made of the environment ``env``, in a fresh process."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", _REPORT.format(configure=configure)],
+        env={**environment, **env},
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    result["console"] = "envtest" in done.stderr  # the console exporter's run line
+    return result
+
+
+def test_otel_service_name_names_the_service_unless_given(tmp_path: Path) -> None:
+    env = {"OTEL_SERVICE_NAME": "billing-agent"}
+    from_env = _configured(env, "tel = kt.configure(exporters=('none',))", tmp_path)
+    given = _configured(env, "tel = kt.configure(service_name='x', exporters=('none',))", tmp_path)
+    default = _configured({}, "tel = kt.configure(exporters=('none',))", tmp_path)
+    assert (from_env["service"], from_env["resource"]) == ("billing-agent", "billing-agent")
+    assert given["resource"] == "x"
+    assert default["resource"] == "kit-telemetry"
+
+
+def test_otel_resource_attributes_name_the_service_too(tmp_path: Path) -> None:
+    env = {"OTEL_RESOURCE_ATTRIBUTES": "service.name=from-attrs,team=ml"}
+    assert (
+        _configured(env, "tel = kt.configure(exporters=('none',))", tmp_path)["resource"]
+        == "from-attrs"
+    )
+
+
+def test_otel_traces_exporter_chooses_the_default_exporters(tmp_path: Path) -> None:
+    """``none`` exports nothing; unset, the console; given exporters win over the variable."""
+    none = _configured({"OTEL_TRACES_EXPORTER": "none"}, "tel = kt.configure()", tmp_path)
+    unset = _configured({}, "tel = kt.configure()", tmp_path)
+    console = _configured(
+        {"OTEL_TRACES_EXPORTER": "none"}, "tel = kt.configure(exporters=('console',))", tmp_path
+    )
+    assert (none["console"], unset["console"], console["console"]) == (False, True, True)
+
+
+def test_an_unknown_otel_traces_exporter_is_a_config_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import kit_telemetry as kt; kt.configure()"],
+        env={**os.environ, "OTEL_TRACES_EXPORTER": "zipkinn"},
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "ConfigError: OTEL_TRACES_EXPORTER='zipkinn': zipkinn is not one of" in done.stderr
+
+
+def test_genai_capture_content_variable_turns_content_on_unless_given(tmp_path: Path) -> None:
+    env = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"}
+    on = _configured(env, "tel = kt.configure(exporters=('none',))", tmp_path)
+    off = _configured(
+        env, "tel = kt.configure(exporters=('none',), capture_content=False)", tmp_path
+    )
+    unset = _configured({}, "tel = kt.configure(exporters=('none',))", tmp_path)
+    assert (on["capture"], off["capture"], unset["capture"]) == (True, False, False)
