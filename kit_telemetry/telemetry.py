@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, TextIO, TypeVar
 from opentelemetry import trace as trace_api
 from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
 from opentelemetry.metrics import MeterProvider
+from opentelemetry.sdk.environment_variables import OTEL_SDK_DISABLED
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -167,8 +168,20 @@ class Telemetry:
         self._processors: list[SpanProcessor] = []
         self._owns_provider = False
         try:
+            disabled = _sdk_disabled()
+            if disabled:
+                # The SDK's providers hand out tracers that record nothing: say it once,
+                # and serve and export nothing either. Budgets are not telemetry: they hold.
+                logger.warning(
+                    "kit-telemetry: %s is set: no spans, events or metrics are recorded, "
+                    "exported or served; budgets still apply",
+                    OTEL_SDK_DISABLED,
+                )
+                prometheus, meter_provider, exporters = None, None, ()
             # Metrics first: everything else reports its errors through them.
-            self.metrics = _metrics_for(prometheus, meter_provider, max_label_values)
+            self.metrics = _metrics_for(
+                prometheus, meter_provider, max_label_values, disabled=disabled
+            )
             if self.metrics is not None:
                 self._errors.count_with(self.metrics.record_internal_error)
             self.prices = PriceTable(prices, subscription_providers=subscription_providers)
@@ -468,6 +481,11 @@ def _env_exporters() -> tuple[str, ...]:
     return ("none",) if "none" in specs else specs
 
 
+def _sdk_disabled() -> bool:
+    """``OTEL_SDK_DISABLED=true``, read as the OpenTelemetry SDK reads it."""
+    return os.environ.get(OTEL_SDK_DISABLED, "").strip().lower() == "true"
+
+
 def _env_capture_content() -> bool:
     """Whether ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` asks for content on spans."""
     raw = os.environ.get(CAPTURE_MESSAGE_CONTENT, "").strip().lower()
@@ -478,6 +496,8 @@ def _metrics_for(
     prometheus: str | CollectorRegistry | None,
     meter_provider: MeterProvider | None,
     max_label_values: int,
+    *,
+    disabled: bool = False,
 ) -> KitMetrics | None:
     """The metrics recorder, or None when nothing could read the metrics.
 
@@ -485,6 +505,8 @@ def _metrics_for(
     given, a meter provider, or prometheus-client's multi-process files. Otherwise neither
     the recording nor prometheus-client's import (a quarter of the start-up) is paid for.
     """
+    if disabled:
+        return None
     if isinstance(prometheus, str):
         registry = None
     elif prometheus is None:

@@ -247,3 +247,41 @@ def test_genai_capture_content_variable_turns_content_on_unless_given(tmp_path: 
     )
     unset = _configured({}, "tel = kt.configure(exporters=('none',))", tmp_path)
     assert (on["capture"], off["capture"], unset["capture"]) == (True, False, False)
+
+
+def test_otel_sdk_disabled_records_nothing_but_budgets_still_hold(tmp_path: Path) -> None:
+    """The documented choice: telemetry off, budgets on (they guard money, not telemetry)."""
+    code = (
+        "import kit_telemetry as kt\n"
+        "from prometheus_client import CollectorRegistry\n"
+        "registry = CollectorRegistry()\n"
+        "tel = kt.configure(prometheus=registry, budgets=[kt.Budget(name='loop', scope='run',"
+        " max_llm_calls=2)])\n"
+        "refused = []\n"
+        "with tel.session('s') as session:\n"
+        "    for prompt in ('first', 'second'):\n"
+        "        with session.run(prompt, agent_name='envtest') as run:\n"
+        "            for _ in range(3):\n"
+        "                try:\n"
+        "                    with run.llm_call('openai', 'gpt-4o', max_tokens=10) as call:\n"
+        "                        call.record_usage(input_tokens=5, output_tokens=1)\n"
+        "                except kt.BudgetExceeded as exc:\n"
+        "                    refused.append(exc.budget)\n"
+        "tel.shutdown()\n"
+        "print(refused, tel.metrics, registry.get_sample_value('kit_llm_calls_total',"
+        " {'provider': 'openai', 'model': 'gpt-4o', 'outcome': 'ok'}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "OTEL_SDK_DISABLED": "true"},
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    # The third call of each run is refused: each run counts on its own.
+    assert done.stdout.split("\n")[0] == "['loop', 'loop'] None None"
+    assert done.stderr.count("OTEL_SDK_DISABLED is set") == 1
+    assert "envtest" not in done.stderr  # no console run line: nothing exported

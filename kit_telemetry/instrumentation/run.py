@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.util.types import AttributeValue
@@ -44,15 +45,22 @@ class Run(SpanScope):
         self._next_turn = 0
         self._open_turn: Turn | None = None  # the implicit turn of run-level calls
         self._largest_input_tokens = 0
+        self._random_id: str | None = None
         # Why the run stopped, when the API knows better than the last finish reason.
         self.stop_reason: str | None = None
 
     @property
     def run_id(self) -> str:
-        """This run's id (the hex trace id of its span)."""
+        """This run's id: the hex trace id of its span (or a random one when the span does
+        not record, with ``OTEL_SDK_DISABLED``, so run budgets still count per run)."""
         if self._span is None:
             return ""
-        return format(self._span.get_span_context().trace_id, "032x")
+        context = self._span.get_span_context()
+        if not context.is_valid:
+            if self._random_id is None:
+                self._random_id = uuid.uuid4().hex
+            return self._random_id
+        return format(context.trace_id, "032x")
 
     def start(self) -> None:
         """Start the run's span (``with`` does this)."""
