@@ -208,3 +208,20 @@ def test_unwritable_traces_path_is_a_usage_error_naming_it(tmp_path: Path) -> No
     assert done.returncode == 2
     assert str(target) in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_each_demo_starts_its_trace_file_afresh_unless_appending(tmp_path: Path) -> None:
+    """Two demos with one seed must not merge into one session in the report."""
+    for _ in range(2):
+        done = _demo(tmp_path, "--runs", "2", "--traces", "t.jsonl", "--prometheus", "none")
+        assert done.returncode == 0, done.stderr
+    once = read_otlp_json(tmp_path / "t.jsonl")
+    assert (
+        _demo(
+            tmp_path, "--runs", "2", "--traces", "t.jsonl", "--prometheus", "none", "--append"
+        ).returncode
+        == 0
+    )
+    twice = read_otlp_json(tmp_path / "t.jsonl")
+    assert len(once.spans) > 0
+    assert len(twice.spans) == 2 * len(once.spans)

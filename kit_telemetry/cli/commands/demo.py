@@ -41,6 +41,11 @@ def register(subparsers: Any) -> None:
         "--traces", default=DEFAULT_TRACES, help=f"OTLP/JSON trace file (default {DEFAULT_TRACES})"
     )
     parser.add_argument(
+        "--append",
+        action="store_true",
+        help="add to the trace file instead of starting it afresh",
+    )
+    parser.add_argument(
         "--prometheus",
         default=DEFAULT_PROMETHEUS,
         metavar="HOST:PORT",
@@ -84,6 +89,14 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write("demo: --runs and --sessions must be at least 1\n")
         return 2
     prometheus = None if args.prometheus == "none" else args.prometheus
+    if not args.append:
+        # Each demo its own file: two demos with one seed would merge into one session.
+        try:
+            with open(args.traces, "w", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            err.write(f"demo: cannot start the trace file {args.traces!r}: {exc}\n")
+            return 2
     _show_notifications(err)
     try:
         tel = Telemetry(
