@@ -344,7 +344,7 @@ class UsageAggregator(SpanProcessor):
             return self._end_session(span, payload) if role == SESSION_END else []
         if not node.run.session_id and payload.session_id:
             # The conversation id came late (set at a span's end): the run joins it now.
-            self._adopt_session(node.run, payload.session_id)
+            self._adopt_session(node.run, payload.session_id, span.start_time or time.time_ns())
         role = node.role
         if role == LLM:
             return self._end_llm(span, node, payload)
@@ -356,13 +356,13 @@ class UsageAggregator(SpanProcessor):
             return self._end_run(span, node, payload)
         return []
 
-    def _adopt_session(self, run: RunTally, session_id: str) -> None:
-        """Move a run counted so far under no session to ``session_id``."""
+    def _adopt_session(self, run: RunTally, session_id: str, seen_ns: int) -> None:
+        """Move a run counted so far under no session to ``session_id`` (first seen at ``seen_ns``)."""
         with self._lock:
             if run.session_id:  # another span of the run got there first
                 return
             old = run.session
-            new = self._session(session_id, old.started_ns)
+            new = self._session(session_id, seen_ns)
             moved, source, target = run.totals, old.totals, new.totals
             for field in ("llm_call_count", "cost_usd", "unpriced_call_count", "turn_count"):
                 setattr(source, field, getattr(source, field) - getattr(moved, field))
