@@ -22,6 +22,24 @@ GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
 GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+# The cache-write name of the current conventions (cache_creation was its first spelling).
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"
+
+# --- older generations of the GenAI names, read on spans of other instrumentations ---------
+# gen_ai.usage.prompt_tokens / completion_tokens: the GenAI names before input/output
+# (semconv <= 1.26, OpenLLMetry's LLM_USAGE_PROMPT_TOKENS); prompt includes cached tokens.
+GEN_AI_USAGE_PROMPT_TOKENS = "gen_ai.usage.prompt_tokens"
+GEN_AI_USAGE_COMPLETION_TOKENS = "gen_ai.usage.completion_tokens"
+# OpenLLMetry (traceloop opentelemetry-semantic-conventions-ai) cache and reasoning names.
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_FLAT = "gen_ai.usage.cache_read_input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_FLAT = "gen_ai.usage.cache_creation_input_tokens"
+GEN_AI_USAGE_REASONING_TOKENS_FLAT = "gen_ai.usage.reasoning_tokens"
+# OpenLLMetry's first names (llm.usage.*); prompt includes cached tokens.
+LLM_USAGE_PROMPT_TOKENS = "llm.usage.prompt_tokens"
+LLM_USAGE_COMPLETION_TOKENS = "llm.usage.completion_tokens"
+# OpenLLMetry marks its LLM spans with llm.request.type instead of gen_ai.operation.name.
+LLM_REQUEST_TYPE = "llm.request.type"
+LLM_REQUEST_TYPES = frozenset({"chat", "completion"})
 GEN_AI_CONVERSATION_ID = "gen_ai.conversation.id"
 GEN_AI_AGENT_NAME = "gen_ai.agent.name"
 GEN_AI_TOOL_NAME = "gen_ai.tool.name"
@@ -38,6 +56,27 @@ OP_CHAT = "chat"
 OP_EXECUTE_TOOL = "execute_tool"
 # Operations of other instrumentations that are LLM calls too.
 LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content"})
+
+# --- OpenInference (Arize Phoenix: openinference-semantic-conventions) --------------------
+OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
+OI_KIND_LLM = "LLM"
+OI_KIND_TOOL = "TOOL"
+OI_KIND_AGENT = "AGENT"
+OI_KIND_CHAIN = "CHAIN"  # a workflow; the run only at the root of a trace (LangChain, LangGraph)
+OI_LLM_MODEL_NAME = "llm.model_name"
+OI_LLM_PROVIDER = "llm.provider"
+OI_LLM_SYSTEM = "llm.system"
+# llm.token_count.prompt is the whole prompt; the prompt_details.* counts are parts of it.
+OI_LLM_TOKEN_COUNT_PROMPT = "llm.token_count.prompt"
+OI_LLM_TOKEN_COUNT_COMPLETION = "llm.token_count.completion"
+OI_LLM_TOKEN_COUNT_CACHE_READ = "llm.token_count.prompt_details.cache_read"
+OI_LLM_TOKEN_COUNT_CACHE_WRITE = "llm.token_count.prompt_details.cache_write"
+OI_LLM_TOKEN_COUNT_REASONING = "llm.token_count.completion_details.reasoning"
+OI_LLM_FINISH_REASON = "llm.finish_reason"
+OI_SESSION_ID = "session.id"
+OI_AGENT_NAME = "agent.name"
+OI_TOOL_NAME = "tool.name"
+OI_TOOL_ID = "tool.id"
 
 # --- kit-telemetry's own --------------------------------------------------------------
 SPAN_SESSION_START = "kit.session.start"

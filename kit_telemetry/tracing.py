@@ -7,7 +7,8 @@ The API stages the payload before it starts the span (so ``on_start`` callbacks 
 it), binds it to the span id once started and unbinds it after the span has ended.
 
 Spans made by other instrumentations have no payload: ``payload_from_attributes`` reads
-the same facts from their GenAI attributes, so the processors treat both alike.
+the same facts from their attributes (every generation of the GenAI conventions,
+OpenLLMetry's and OpenInference's), so the processors treat both alike.
 """
 
 from __future__ import annotations
@@ -155,26 +156,97 @@ PAYLOADS = PayloadRegistry()
 
 
 # --- spans of other instrumentations --------------------------------------------------------
+class _UsageNames(NamedTuple):
+    """Where one convention keeps a call's token counts.
+
+    Every convention read here reports the prompt total *with* its cached tokens (the
+    GenAI conventions say so; OpenLLMetry and OpenInference add Anthropic's cache reads
+    and writes to its ``input_tokens``), so the uncached input is the total minus the
+    cache parts. Of each tuple of names the first one present counts: an instrumentation
+    in the middle of a rename may emit two spellings of the same count.
+    """
+
+    total_input: str
+    output: str
+    cache_read: tuple[str, ...]
+    cache_write: tuple[str, ...]
+    reasoning: tuple[str, ...]  # a part of output
+
+
+_GEN_AI_CACHE_READ = (
+    sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS_FLAT,
+)
+_GEN_AI_CACHE_WRITE = (
+    sc.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS_FLAT,
+)
+_GEN_AI_REASONING = (sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, sc.GEN_AI_USAGE_REASONING_TOKENS_FLAT)
+
+# In order of preference: the first convention with a total input or an output count wins.
+_USAGE_CONVENTIONS = (
+    _UsageNames(  # GenAI conventions, current names
+        sc.GEN_AI_USAGE_INPUT_TOKENS,
+        sc.GEN_AI_USAGE_OUTPUT_TOKENS,
+        _GEN_AI_CACHE_READ,
+        _GEN_AI_CACHE_WRITE,
+        _GEN_AI_REASONING,
+    ),
+    _UsageNames(  # GenAI conventions before input/output; OpenLLMetry
+        sc.GEN_AI_USAGE_PROMPT_TOKENS,
+        sc.GEN_AI_USAGE_COMPLETION_TOKENS,
+        _GEN_AI_CACHE_READ,
+        _GEN_AI_CACHE_WRITE,
+        _GEN_AI_REASONING,
+    ),
+    _UsageNames(  # OpenLLMetry's first names
+        sc.LLM_USAGE_PROMPT_TOKENS,
+        sc.LLM_USAGE_COMPLETION_TOKENS,
+        _GEN_AI_CACHE_READ,
+        _GEN_AI_CACHE_WRITE,
+        _GEN_AI_REASONING,
+    ),
+    _UsageNames(  # OpenInference
+        sc.OI_LLM_TOKEN_COUNT_PROMPT,
+        sc.OI_LLM_TOKEN_COUNT_COMPLETION,
+        (sc.OI_LLM_TOKEN_COUNT_CACHE_READ,),
+        (sc.OI_LLM_TOKEN_COUNT_CACHE_WRITE,),
+        (sc.OI_LLM_TOKEN_COUNT_REASONING,),
+    ),
+)
+_SESSION_KEYS = (sc.GEN_AI_CONVERSATION_ID, sc.OI_SESSION_ID)
+_MODEL_KEYS = (sc.GEN_AI_REQUEST_MODEL, sc.GEN_AI_RESPONSE_MODEL, sc.OI_LLM_MODEL_NAME)
+_PROVIDER_KEYS = (sc.GEN_AI_PROVIDER_NAME, sc.GEN_AI_SYSTEM, sc.OI_LLM_PROVIDER, sc.OI_LLM_SYSTEM)
+
+
 def payload_from_attributes(span: ReadableSpan) -> SpanPayload:
-    """The facts of a span made by other code, read from its GenAI attributes."""
+    """The facts of a span made by other code, read from its attributes.
+
+    Read: the GenAI conventions (``gen_ai.operation.name``), OpenLLMetry's LLM spans
+    (``llm.request.type``) and OpenInference's span kinds (``openinference.span.kind``:
+    LLM, TOOL, AGENT, and CHAIN at the root of a trace, which is how LangChain and
+    LangGraph agents appear).
+    """
     attributes = span.attributes or {}
     op = attributes.get(sc.GEN_AI_OPERATION_NAME)
-    session_id = _str(attributes, sc.GEN_AI_CONVERSATION_ID)
+    session_id = _first_str(attributes, _SESSION_KEYS)
+    if op is None:
+        kind = attributes.get(sc.OPENINFERENCE_SPAN_KIND)
+        if kind is not None:
+            return _openinference_payload(span, attributes, kind, session_id)
+        if attributes.get(sc.LLM_REQUEST_TYPE) in sc.LLM_REQUEST_TYPES:
+            op = sc.OP_CHAT
     if op == sc.OP_INVOKE_AGENT:
         return SpanPayload(RUN, session_id, _str(attributes, sc.GEN_AI_AGENT_NAME) or "agent")
     if op in sc.LLM_OPERATIONS:
-        model = _str(attributes, sc.GEN_AI_REQUEST_MODEL) or _str(
-            attributes, sc.GEN_AI_RESPONSE_MODEL
-        )
-        provider = _str(attributes, sc.GEN_AI_PROVIDER_NAME) or _str(attributes, sc.GEN_AI_SYSTEM)
-        return SpanPayload(LLM, session_id, model or "unknown", provider or "unknown")
+        return _llm_payload(attributes, session_id)
     if op == sc.OP_EXECUTE_TOOL:
-        call_id = attributes.get(sc.GEN_AI_TOOL_CALL_ID)
         return SpanPayload(
             TOOL,
             session_id,
             _str(attributes, sc.GEN_AI_TOOL_NAME) or "unknown",
-            call_id if isinstance(call_id, str) else None,
+            _str(attributes, sc.GEN_AI_TOOL_CALL_ID) or None,
         )
     if op is None and sc.KIT_TURN_INDEX in attributes:
         return SpanPayload(TURN, session_id, detail=_int(attributes, sc.KIT_TURN_INDEX))
@@ -188,41 +260,83 @@ def payload_from_attributes(span: ReadableSpan) -> SpanPayload:
     return SpanPayload(OTHER, session_id)
 
 
+def _llm_payload(attributes: Mapping[str, Any], session_id: str) -> SpanPayload:
+    # Providers are matched in lower case: OpenLLMetry writes gen_ai.system "Anthropic".
+    provider = _first_str(attributes, _PROVIDER_KEYS).lower()
+    return SpanPayload(
+        LLM, session_id, _first_str(attributes, _MODEL_KEYS) or "unknown", provider or "unknown"
+    )
+
+
+def _openinference_payload(
+    span: ReadableSpan, attributes: Mapping[str, Any], kind: object, session_id: str
+) -> SpanPayload:
+    if kind == sc.OI_KIND_LLM:
+        return _llm_payload(attributes, session_id)
+    if kind == sc.OI_KIND_TOOL:
+        return SpanPayload(
+            TOOL,
+            session_id,
+            _str(attributes, sc.OI_TOOL_NAME) or "unknown",
+            _str(attributes, sc.OI_TOOL_ID) or None,
+        )
+    parent = span.parent
+    if kind == sc.OI_KIND_AGENT or (
+        kind == sc.OI_KIND_CHAIN and (parent is None or parent.is_remote)
+    ):
+        return SpanPayload(RUN, session_id, _str(attributes, sc.OI_AGENT_NAME) or span.name)
+    return SpanPayload(OTHER, session_id)
+
+
 def read_end_attributes(span: ReadableSpan, payload: SpanPayload) -> None:
     """Fill a foreign span's payload with what its attributes say at its end."""
     attributes = span.attributes or {}
     error = span.status.status_code is _ERROR
     if payload.role == LLM:
         payload.outcome = _str(attributes, sc.KIT_LLM_OUTCOME) or ("error" if error else "ok")
-        if (
-            sc.GEN_AI_USAGE_INPUT_TOKENS in attributes
-            or sc.GEN_AI_USAGE_OUTPUT_TOKENS in attributes
-        ):
-            total_input = _int(attributes, sc.GEN_AI_USAGE_INPUT_TOKENS)
-            cache_read = _int(attributes, sc.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
-            cache_write = _int(attributes, sc.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
+        tokens = _tokens_of(attributes)
+        if tokens is not None:
             cost = _float(attributes.get(sc.KIT_USAGE_COST_USD))
             reasons = attributes.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
             reason = reasons[0] if isinstance(reasons, (tuple, list)) and reasons else None
-            response_id = attributes.get(sc.GEN_AI_RESPONSE_ID)
-            tokens = TokenUsage(
-                input_tokens=max(total_input - cache_read - cache_write, 0),
-                output_tokens=_int(attributes, sc.GEN_AI_USAGE_OUTPUT_TOKENS),
-                cache_read_tokens=cache_read,
-                cache_write_tokens=cache_write,
-                reasoning_tokens=_int(attributes, sc.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
-            )
+            if not isinstance(reason, str):
+                reason = _str(attributes, sc.OI_LLM_FINISH_REASON) or None
             payload.usage = LLMUsage(
                 tokens=tokens,
                 cost_usd=cost,
                 priced=cost is not None,
-                finish_reason=reason if isinstance(reason, str) else None,
-                response_id=response_id if isinstance(response_id, str) else None,
+                finish_reason=reason,
+                response_id=_str(attributes, sc.GEN_AI_RESPONSE_ID) or None,
             )
     elif payload.role == TOOL:
         payload.is_error = error or attributes.get(sc.KIT_TOOL_IS_ERROR) is True
     elif payload.role == RUN:
         payload.stop_reason = _str(attributes, sc.KIT_RUN_STOP_REASON) or None
+
+
+def _tokens_of(attributes: Mapping[str, Any]) -> TokenUsage | None:
+    """A call's disjoint token counts, from the first convention it reports usage in."""
+    for names in _USAGE_CONVENTIONS:
+        if names.total_input in attributes or names.output in attributes:
+            break
+    else:
+        return None
+    total_input = _int(attributes, names.total_input)
+    cache_read = _first_int(attributes, names.cache_read)
+    cache_write = _first_int(attributes, names.cache_write)
+    output = _int(attributes, names.output)
+    input_tokens = total_input - cache_read - cache_write
+    if input_tokens < 0:
+        # The parts exceed the whole, so this instrumentation passed on Anthropic's own
+        # input_tokens (which excludes the cache) as the total: it is the uncached input.
+        input_tokens = total_input
+    return TokenUsage(
+        input_tokens=input_tokens,
+        output_tokens=output,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=min(_first_int(attributes, names.reasoning), output),
+    )
 
 
 def error_type_of(span: ReadableSpan) -> str:
@@ -246,3 +360,18 @@ def _int(attributes: Mapping[str, Any], key: str) -> int:
 def _str(attributes: Mapping[str, Any], key: str) -> str:
     value = attributes.get(key)
     return value if isinstance(value, str) else ""
+
+
+def _first_str(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> str:
+    for key in keys:
+        value = attributes.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _first_int(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> int:
+    for key in keys:
+        if key in attributes:
+            return _int(attributes, key)
+    return 0

@@ -18,8 +18,9 @@ provider                   input as reported                           reasoning
 =========================  ==========================================  ==================
 OpenAI Chat Completions    ``prompt_tokens`` includes cached tokens    inside output
 OpenAI Responses           ``input_tokens`` includes cached tokens     inside output
-Anthropic Messages         ``input_tokens`` excludes cache reads and   not reported
-                           writes
+Anthropic Messages         ``input_tokens`` excludes cache reads and   inside output
+                           writes                                      (thinking, when
+                                                                       reported)
 Gemini                     ``prompt_token_count`` includes cached      beside output
                            tokens                                      (thoughts)
 =========================  ==========================================  ==================
@@ -159,8 +160,9 @@ def from_anthropic(obj: object) -> UsageKwargs:
     ``cache_read_input_tokens`` and ``cache_creation_input_tokens``. When
     ``cache_creation_input_tokens`` is missing, the per-TTL ``cache_creation`` breakdown
     (``ephemeral_5m_input_tokens`` + ``ephemeral_1h_input_tokens``) is summed instead.
-    Extended-thinking tokens are billed as output but not reported apart, so
-    ``reasoning_tokens`` is 0. The finish reason is ``stop_reason``.
+    Extended-thinking tokens are billed as output; ``reasoning_tokens`` is their part
+    of it, ``output_tokens_details.thinking_tokens`` (anthropic 2.x), or 0 when the
+    response does not report it. The finish reason is ``stop_reason``.
 
     Args:
         obj: a ``Message`` (SDK object or dict), or its ``usage``.
@@ -169,15 +171,17 @@ def from_anthropic(obj: object) -> UsageKwargs:
         The keyword arguments of ``record_usage``.
 
     Raises:
-        UsageError: ``obj`` is not an Anthropic usage or message, or a count is not a
-            non-negative integer.
+        UsageError: ``obj`` is not an Anthropic usage or message, a count is not a
+            non-negative integer, or the thinking count exceeds the output count.
     """
     response, usage = _split("from_anthropic", obj, ("usage",), _ANTHROPIC_FIELDS)
     reader = _Reader("from_anthropic", usage, "usage" if response is not None else "")
-    if reader.has_any(("input_tokens_details", "output_tokens_details")):
+    # Only input_tokens_details tells the two apart: anthropic 2.x's Usage has an
+    # output_tokens_details of its own (thinking tokens), None on most responses.
+    if reader.has_any(("input_tokens_details",)):
         raise UsageError(
-            "from_anthropic: got an OpenAI Responses usage (it has input_tokens_details / "
-            "output_tokens_details); use from_openai"
+            "from_anthropic: got an OpenAI Responses usage (it has input_tokens_details); "
+            "use from_openai"
         )
     if reader.present("cache_creation_input_tokens"):
         cache_write = reader.count("cache_creation_input_tokens")
@@ -185,12 +189,17 @@ def from_anthropic(obj: object) -> UsageKwargs:
         cache_write = reader.count("cache_creation", "ephemeral_5m_input_tokens") + reader.count(
             "cache_creation", "ephemeral_1h_input_tokens"
         )
+    output = reader.count("output_tokens")
+    thinking = reader.count("output_tokens_details", "thinking_tokens")
+    reader.require_within(
+        thinking, ("output_tokens_details", "thinking_tokens"), output, "output_tokens"
+    )
     result = UsageKwargs(
         input_tokens=reader.count("input_tokens"),
-        output_tokens=reader.count("output_tokens"),
+        output_tokens=output,
         cache_read_tokens=reader.count("cache_read_input_tokens"),
         cache_write_tokens=cache_write,
-        reasoning_tokens=0,
+        reasoning_tokens=thinking,
     )
     if response is not None:
         top = _Reader("from_anthropic", response, "")

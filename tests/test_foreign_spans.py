@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry
 
 import kit_telemetry as kt
 from kit_telemetry.pricing import PriceTable
+from kit_telemetry.testing import capture
 from kit_telemetry.tokens import TokenUsage
 
 EVENT_JSON = str(Path(__file__).parent / "extensions_fixtures" / "event_json.py")
@@ -464,3 +465,377 @@ def test_configure_on_a_given_provider_serves_foreign_spans() -> None:
     assert (calls, tools, runs) == (2, 1, 1)
     # The provider's own exporter still gets every span, untouched.
     assert len(exporter.get_finished_spans()) == 5
+
+
+# --- every generation of the conventions, OpenLLMetry and OpenInference -------------------------
+# Published prices per million tokens (Anthropic, Claude Sonnet 4.5; OpenAI, gpt-4o).
+SONNET_INPUT, SONNET_OUTPUT, SONNET_CACHE_READ, SONNET_CACHE_WRITE = 3.00, 15.00, 0.30, 3.75
+SONNET = kt.ModelPrice(
+    input_per_mtok=SONNET_INPUT,
+    output_per_mtok=SONNET_OUTPUT,
+    cache_read_per_mtok=SONNET_CACHE_READ,
+    cache_write_per_mtok=SONNET_CACHE_WRITE,
+)
+PRICES = {"claude-sonnet-4-5": SONNET, "gpt-4o": GPT_4O}
+
+# A cache-heavy Claude call: 1,000 new input tokens, 100,000 read from and 20,000 written to
+# the prompt cache, 2,000 output tokens.
+UNCACHED, CACHE_READ, CACHE_WRITE, OUTPUT = 1_000, 100_000, 20_000, 2_000
+TOTAL_INPUT = UNCACHED + CACHE_READ + CACHE_WRITE
+
+
+def sonnet_usd(uncached: int, cache_read: int, cache_write: int, output: int) -> float:
+    return (
+        uncached * SONNET_INPUT
+        + cache_read * SONNET_CACHE_READ
+        + cache_write * SONNET_CACHE_WRITE
+        + output * SONNET_OUTPUT
+    ) / 1e6
+
+
+CACHE_HEAVY_USD = sonnet_usd(UNCACHED, CACHE_READ, CACHE_WRITE, OUTPUT)
+
+# (span name, attributes naming the call, attributes of its usage) as each instrumentation
+# writes them; every one reports the prompt total with the cached tokens in it.
+GENERATIONS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
+    "gen_ai current (cache_write)": (
+        "chat claude-sonnet-4-5",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+        },
+        {
+            "gen_ai.usage.input_tokens": TOTAL_INPUT,
+            "gen_ai.usage.output_tokens": OUTPUT,
+            "gen_ai.usage.cache_read.input_tokens": CACHE_READ,
+            "gen_ai.usage.cache_write.input_tokens": CACHE_WRITE,
+        },
+    ),
+    "gen_ai cache_creation, gen_ai.system": (
+        "chat claude-sonnet-4-5",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+        },
+        {
+            "gen_ai.usage.input_tokens": TOTAL_INPUT,
+            "gen_ai.usage.output_tokens": OUTPUT,
+            "gen_ai.usage.cache_read.input_tokens": CACHE_READ,
+            "gen_ai.usage.cache_creation.input_tokens": CACHE_WRITE,
+        },
+    ),
+    "gen_ai prompt/completion (OpenLLMetry)": (
+        "anthropic.chat",
+        {
+            "llm.request.type": "chat",
+            "gen_ai.system": "Anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+        },
+        {
+            "gen_ai.usage.prompt_tokens": TOTAL_INPUT,
+            "gen_ai.usage.completion_tokens": OUTPUT,
+            "gen_ai.usage.cache_read_input_tokens": CACHE_READ,
+            "gen_ai.usage.cache_creation_input_tokens": CACHE_WRITE,
+        },
+    ),
+    "llm.usage (OpenLLMetry, first names)": (
+        "anthropic.chat",
+        {
+            "llm.request.type": "completion",
+            "gen_ai.system": "Anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+        },
+        {
+            "llm.usage.prompt_tokens": TOTAL_INPUT,
+            "llm.usage.completion_tokens": OUTPUT,
+            "gen_ai.usage.cache_read_input_tokens": CACHE_READ,
+            "gen_ai.usage.cache_creation_input_tokens": CACHE_WRITE,
+        },
+    ),
+    "OpenInference": (
+        "Messages",
+        {
+            "openinference.span.kind": "LLM",
+            "llm.provider": "anthropic",
+            "llm.system": "anthropic",
+            "llm.model_name": "claude-sonnet-4-5",
+        },
+        {
+            "llm.token_count.prompt": TOTAL_INPUT,
+            "llm.token_count.completion": OUTPUT,
+            "llm.token_count.prompt_details.cache_read": CACHE_READ,
+            "llm.token_count.prompt_details.cache_write": CACHE_WRITE,
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("usage_at_start", [False, True], ids=["usage at end", "usage at start"])
+@pytest.mark.parametrize("generation", list(GENERATIONS))
+def test_every_convention_gives_disjoint_kinds_and_the_published_price(
+    generation: str, usage_at_start: bool
+) -> None:
+    """A provider SDK instrumented by any of them, under a kit run: cache writes are priced as
+    cache writes (not as input, which is 8 % low here), in the event, the run and the metrics."""
+    name, call_attributes, usage_attributes = GENERATIONS[generation]
+    with capture(prices=PRICES) as cap:
+        tracer = cap.telemetry.tracer_provider.get_tracer("some.instrumentation")
+        with cap.telemetry.session("s-1") as session, session.run("go") as run:
+            start = {**call_attributes, **(usage_attributes if usage_at_start else {})}
+            with tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=start) as span:
+                if not usage_at_start:
+                    span.set_attributes(usage_attributes)
+        (event,) = cap.events_of(kt.EventType.LLM_USAGE)
+        labels = {"provider": "anthropic", "model": "claude-sonnet-4-5"}
+        metrics = {
+            kind: cap.metric("kit_llm_tokens_total", **labels, token_type=kind)
+            for kind in ("input", "cache_read", "cache_write", "output")
+        }
+        cost_metric = cap.metric("kit_llm_cost_usd_total", **labels)
+    assert isinstance(event, kt.LLMUsageEvent)
+    assert (event.provider, event.model, event.session_id) == (
+        "anthropic",
+        "claude-sonnet-4-5",
+        "s-1",
+    )
+    tokens = (event.input_tokens, event.cache_read_tokens, event.cache_write_tokens)
+    assert tokens == (UNCACHED, CACHE_READ, CACHE_WRITE)
+    assert event.output_tokens == OUTPUT
+    assert event.cost_usd == pytest.approx(CACHE_HEAVY_USD)
+    as_plain_input = sonnet_usd(UNCACHED + CACHE_WRITE, CACHE_READ, 0, OUTPUT)
+    assert as_plain_input < 0.93 * CACHE_HEAVY_USD  # what reading one name too few costs
+    end = run.end_event
+    assert end is not None
+    assert (end.llm_call_count, end.input_tokens, end.cache_write_tokens) == (1, UNCACHED, 20_000)
+    assert end.cost_usd == pytest.approx(CACHE_HEAVY_USD)
+    assert metrics == {
+        "input": UNCACHED,
+        "cache_read": CACHE_READ,
+        "cache_write": CACHE_WRITE,
+        "output": OUTPUT,
+    }
+    assert cost_metric == pytest.approx(CACHE_HEAVY_USD)
+
+
+def test_the_first_spelling_of_a_count_wins_when_an_instrumentation_sends_two() -> None:
+    """Mid-rename instrumentations send cache_write and cache_creation: counted once, not twice."""
+    with capture(prices=PRICES) as cap:
+        tracer = cap.telemetry.tracer_provider.get_tracer("some.instrumentation")
+        with cap.telemetry.session("s-1") as session, session.run("go") as run:
+            name, call_attributes, usage_attributes = GENERATIONS["gen_ai current (cache_write)"]
+            with tracer.start_as_current_span(name, attributes=call_attributes) as span:
+                span.set_attributes(
+                    {**usage_attributes, "gen_ai.usage.cache_creation.input_tokens": CACHE_WRITE}
+                )
+    end = run.end_event
+    assert end is not None
+    assert (end.input_tokens, end.cache_write_tokens) == (UNCACHED, CACHE_WRITE)
+    assert end.cost_usd == pytest.approx(CACHE_HEAVY_USD)
+
+
+def test_a_total_smaller_than_its_cached_parts_is_read_as_the_uncached_input() -> None:
+    """Instrumentations that pass on Anthropic's own input_tokens (cache excluded) lose no input."""
+    with capture(prices=PRICES) as cap:
+        tracer = cap.telemetry.tracer_provider.get_tracer("some.instrumentation")
+        with cap.telemetry.session("s-1") as session, session.run("go") as run:
+            name, call_attributes, _ = GENERATIONS["gen_ai current (cache_write)"]
+            with tracer.start_as_current_span(name, attributes=call_attributes) as span:
+                span.set_attributes(
+                    {
+                        "gen_ai.usage.input_tokens": UNCACHED,
+                        "gen_ai.usage.output_tokens": OUTPUT,
+                        "gen_ai.usage.cache_read.input_tokens": CACHE_READ,
+                        "gen_ai.usage.cache_write.input_tokens": CACHE_WRITE,
+                    }
+                )
+    end = run.end_event
+    assert end is not None
+    assert (end.input_tokens, end.cache_read_tokens, end.cache_write_tokens) == (
+        UNCACHED,
+        CACHE_READ,
+        CACHE_WRITE,
+    )
+    assert end.cost_usd == pytest.approx(CACHE_HEAVY_USD)
+
+
+# --- the session named at a span's end ----------------------------------------------------------
+def test_conversation_id_set_at_the_end_of_a_chat_span_names_the_runs_session() -> None:
+    """The Responses API hands the conversation id back with the answer: the call, the run's end
+    and the session totals carry it, and nothing stays counted under no session."""
+    with capture(prices=PRICES) as cap:
+        tracer = cap.telemetry.tracer_provider.get_tracer("framework")
+        with tracer.start_as_current_span(
+            "invoke_agent support",
+            attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "support"},
+        ):
+            tool(tracer, "bash", "call_1")
+            with tracer.start_as_current_span(
+                "chat gpt-4o",
+                attributes={
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": "openai",
+                    "gen_ai.request.model": "gpt-4o",
+                },
+            ) as span:
+                span.set_attributes(
+                    {
+                        "gen_ai.usage.input_tokens": 1200,
+                        "gen_ai.usage.cache_read.input_tokens": 200,
+                        "gen_ai.usage.output_tokens": 150,
+                        "gen_ai.conversation.id": "conv_68a1",
+                    }
+                )
+            chat(tracer, "gpt-4o", total_input=300, output=20)
+        aggregator = cap.telemetry.aggregator
+        late, nobody = aggregator.session_usage("conv_68a1"), aggregator.session_usage("")
+        runs = cap.metric("kit_agent_runs_total", agent="support", stop_reason="stop")
+    usage = cap.events_of(kt.EventType.LLM_USAGE)
+    (end,) = cap.events_of(kt.EventType.AGENT_END)
+    assert [e.session_id for e in usage] == ["conv_68a1", "conv_68a1"]
+    assert isinstance(end, kt.AgentEndEvent) and end.session_id == "conv_68a1"
+    expected = cost(1000, 200, 150) + cost(300, 0, 20)
+    assert (late.run_count, late.llm_call_count, late.tool_call_count) == (1, 2, 1)
+    assert (late.input_tokens, late.cache_read_tokens) == (1300, 200)
+    assert late.cost_usd == pytest.approx(expected)
+    assert (nobody.run_count, nobody.llm_call_count, nobody.input_tokens) == (0, 0, 0)
+    assert nobody.tool_call_count == 0 and nobody.cost_usd == 0
+    assert end.cost_usd == pytest.approx(expected)
+    assert runs == 1
+
+
+def test_conversation_id_set_at_the_end_of_the_agent_span_names_the_session() -> None:
+    """An agent span that learns its conversation id last still ends in that session."""
+    with capture(prices=PRICES) as cap:
+        tracer = cap.telemetry.tracer_provider.get_tracer("framework")
+        with tracer.start_as_current_span(
+            "invoke_agent support",
+            attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "support"},
+        ) as agent:
+            chat(tracer, "gpt-4o", total_input=400, output=40)
+            agent.set_attribute("gen_ai.conversation.id", "conv-late")
+        late = cap.telemetry.aggregator.session_usage("conv-late")
+    (end,) = cap.events_of(kt.EventType.AGENT_END)
+    assert isinstance(end, kt.AgentEndEvent)
+    assert (end.session_id, end.llm_call_count) == ("conv-late", 1)
+    assert (late.run_count, late.llm_call_count, late.input_tokens) == (1, 1, 400)
+    assert late.cost_usd == pytest.approx(cost(400, 0, 40))
+
+
+# --- OpenInference traces (Phoenix / Arize) ------------------------------------------------------
+def oi_llm(tracer: Tracer, model: str, provider: str, usage: dict[str, Any]) -> None:
+    """An OpenInference LLM span: the model at start, token counts just before the end."""
+    with tracer.start_as_current_span(
+        "ChatAnthropic",
+        attributes={
+            "openinference.span.kind": "LLM",
+            "llm.model_name": model,
+            "llm.provider": provider,
+        },
+    ) as span:
+        span.set_attributes(usage)
+
+
+def test_openinference_trace_becomes_runs_calls_and_tools() -> None:
+    """A LangGraph trace: the root CHAIN is the run, nested CHAINs are steps, LLM and TOOL spans
+    are calls; session.id is the session; money from the published prices."""
+    with capture(prices=PRICES) as cap:
+        tracer = cap.telemetry.tracer_provider.get_tracer("openinference.instrumentation.langchain")
+        with tracer.start_as_current_span(
+            "LangGraph",
+            attributes={"openinference.span.kind": "CHAIN", "session.id": "thread-7"},
+        ):
+            with tracer.start_as_current_span(
+                "agent", attributes={"openinference.span.kind": "CHAIN"}
+            ):
+                oi_llm(
+                    tracer,
+                    "claude-sonnet-4-5",
+                    "anthropic",
+                    {
+                        "llm.token_count.prompt": TOTAL_INPUT,
+                        "llm.token_count.completion": OUTPUT,
+                        "llm.token_count.prompt_details.cache_read": CACHE_READ,
+                        "llm.token_count.prompt_details.cache_write": CACHE_WRITE,
+                        "llm.token_count.completion_details.reasoning": 500,
+                    },
+                )
+            with tracer.start_as_current_span(
+                "tools", attributes={"openinference.span.kind": "CHAIN"}
+            ):
+                with tracer.start_as_current_span(
+                    "read_file",
+                    attributes={
+                        "openinference.span.kind": "TOOL",
+                        "tool.name": "read_file",
+                        "tool.id": "toolu_01",
+                    },
+                ) as failing:
+                    failing.set_status(Status(StatusCode.ERROR, "no such file"))
+            oi_llm(
+                tracer,
+                "gpt-4o",
+                "openai",
+                {
+                    "llm.token_count.prompt": 1200,
+                    "llm.token_count.completion": 150,
+                    "llm.token_count.prompt_details.cache_read": 200,
+                },
+            )
+        tools = cap.metric("kit_tool_calls_total", tool="read_file", outcome="error")
+    types = [e.type.value for e in cap.events]
+    assert types == [
+        "agent_start",
+        "user_input",
+        "llm_usage",
+        "tool_call",
+        "tool_result",
+        "llm_usage",
+        "agent_end",
+    ]
+    claude, gpt = cap.events_of(kt.EventType.LLM_USAGE)
+    assert isinstance(claude, kt.LLMUsageEvent) and isinstance(gpt, kt.LLMUsageEvent)
+    assert (claude.provider, claude.model, claude.session_id) == (
+        "anthropic",
+        "claude-sonnet-4-5",
+        "thread-7",
+    )
+    assert (claude.cache_write_tokens, claude.reasoning_tokens) == (CACHE_WRITE, 500)
+    assert claude.cost_usd == pytest.approx(CACHE_HEAVY_USD)
+    assert (gpt.input_tokens, gpt.cache_read_tokens) == (1000, 200)
+    (result,) = cap.events_of(kt.EventType.TOOL_RESULT)
+    assert isinstance(result, kt.ToolResultEvent)
+    assert (result.tool_name, result.call_id, result.is_error) == ("read_file", "toolu_01", True)
+    (end,) = cap.events_of(kt.EventType.AGENT_END)
+    assert isinstance(end, kt.AgentEndEvent)
+    assert (end.agent_name, end.session_id) == ("LangGraph", "thread-7")
+    assert (end.llm_call_count, end.tool_names) == (2, ("read_file",))
+    assert end.input_tokens == UNCACHED + 1000
+    assert end.cost_usd == pytest.approx(CACHE_HEAVY_USD + cost(1000, 200, 150))
+    assert tools == 1
+
+
+def test_openinference_agent_span_is_a_run_and_names_its_agent() -> None:
+    """An AGENT span (e.g. the OpenAI Agents SDK's) is a run even below another span."""
+    with capture(prices=PRICES) as cap:
+        tracer = cap.telemetry.tracer_provider.get_tracer("openinference.instrumentation")
+        with tracer.start_as_current_span("workflow"):
+            with tracer.start_as_current_span(
+                "Triage",
+                attributes={
+                    "openinference.span.kind": "AGENT",
+                    "agent.name": "triage",
+                    "session.id": "s-oi",
+                },
+            ):
+                oi_llm(
+                    tracer,
+                    "gpt-4o",
+                    "openai",
+                    {"llm.token_count.prompt": 100, "llm.token_count.completion": 10},
+                )
+    (end,) = cap.events_of(kt.EventType.AGENT_END)
+    assert isinstance(end, kt.AgentEndEvent)
+    assert (end.agent_name, end.session_id, end.llm_call_count) == ("triage", "s-oi", 1)
+    assert end.cost_usd == pytest.approx(cost(100, 0, 10))

@@ -488,3 +488,91 @@ def test_usage_kwargs_keys_are_the_token_kinds_and_record_usage_parameters() -> 
     assert usage.UsageKwargs.__required_keys__ == frozenset(TOKEN_KINDS)
     keys = usage.UsageKwargs.__required_keys__ | usage.UsageKwargs.__optional_keys__
     assert keys <= set(inspect.signature(kt.LLMCall.record_usage).parameters)
+
+
+# --- the anthropic SDK's own objects ----------------------------------------------------------
+
+
+def anthropic_message(**usage_fields: Any) -> Any:
+    """A real ``anthropic.types.Message``, as ``client.messages.create`` returns it."""
+    from anthropic.types import Message, Usage
+
+    return Message(
+        id="msg_01XFDUDYJgAACzvnptvVoYEL",
+        type="message",
+        role="assistant",
+        model="claude-sonnet-4-5",
+        content=[{"type": "text", "text": "Done."}],
+        stop_reason="end_turn",
+        stop_sequence=None,
+        usage=Usage(**usage_fields),
+    )
+
+
+def test_from_anthropic_reads_the_current_sdk_message() -> None:
+    """anthropic 2.x's Usage has output_tokens_details (None here): it is still Anthropic's."""
+    message = anthropic_message(
+        input_tokens=210,
+        output_tokens=480,
+        cache_read_input_tokens=12_000,
+        cache_creation_input_tokens=3_500,
+    )
+    assert message.usage.output_tokens_details is None  # the field that used to be rejected
+    assert usage.from_anthropic(message) == {
+        "input_tokens": 210,
+        "output_tokens": 480,
+        "cache_read_tokens": 12_000,
+        "cache_write_tokens": 3_500,
+        "reasoning_tokens": 0,
+        "response_id": "msg_01XFDUDYJgAACzvnptvVoYEL",
+        "finish_reason": "end_turn",
+    }
+    assert usage.from_anthropic(message.usage)["cache_write_tokens"] == 3_500
+
+
+def test_from_anthropic_reads_thinking_tokens_as_part_of_the_output() -> None:
+    """output_tokens_details.thinking_tokens is the reasoning share of output_tokens."""
+    message = anthropic_message(
+        input_tokens=50, output_tokens=900, output_tokens_details={"thinking_tokens": 700}
+    )
+    result = usage.from_anthropic(message)
+    assert (result["output_tokens"], result["reasoning_tokens"]) == (900, 700)
+    with pytest.raises(UsageError, match=r"thinking_tokens is 901, more than .*output_tokens 900"):
+        usage.from_anthropic(
+            {
+                "input_tokens": 1,
+                "output_tokens": 900,
+                "output_tokens_details": {"thinking_tokens": 901},
+            }
+        )
+
+
+def test_readme_record_usage_line_works_with_the_current_anthropic_sdk() -> None:
+    """``call.record_usage(**kt.usage.from_anthropic(response))`` prices the call exactly."""
+    from kit_telemetry.testing import capture
+
+    message = anthropic_message(
+        input_tokens=1_000,
+        output_tokens=2_000,
+        cache_read_input_tokens=100_000,
+        cache_creation_input_tokens=20_000,
+    )
+    price = kt.ModelPrice(
+        input_per_mtok=3.0,
+        output_per_mtok=15.0,
+        cache_read_per_mtok=0.30,
+        cache_write_per_mtok=3.75,
+    )
+    with capture(prices={"claude-sonnet-4-5": price}) as cap:
+        with cap.telemetry.session("s-anth") as session, session.run("go") as run:
+            with run.llm_call(provider="anthropic", model="claude-sonnet-4-5") as call:
+                call.record_usage(**kt.usage.from_anthropic(message))
+    expected = (1_000 * 3.0 + 2_000 * 15.0 + 100_000 * 0.30 + 20_000 * 3.75) / 1e6
+    end = run.end_event
+    assert end is not None
+    assert (end.input_tokens, end.cache_write_tokens, end.stop_reason) == (
+        1_000,
+        20_000,
+        "end_turn",
+    )
+    assert end.cost_usd == pytest.approx(expected)

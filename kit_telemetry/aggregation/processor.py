@@ -342,6 +342,9 @@ class UsageAggregator(SpanProcessor):
         role = payload.role
         if node is None or node.run is None:
             return self._end_session(span, payload) if role == SESSION_END else []
+        if not node.run.session_id and payload.session_id:
+            # The conversation id came late (set at a span's end): the run joins it now.
+            self._adopt_session(node.run, payload.session_id, span.start_time or time.time_ns())
         role = node.role
         if role == LLM:
             return self._end_llm(span, node, payload)
@@ -352,6 +355,28 @@ class UsageAggregator(SpanProcessor):
         if role == RUN:
             return self._end_run(span, node, payload)
         return []
+
+    def _adopt_session(self, run: RunTally, session_id: str, seen_ns: int) -> None:
+        """Move a run counted so far under no session to ``session_id`` (first seen at ``seen_ns``)."""
+        with self._lock:
+            if run.session_id:  # another span of the run got there first
+                return
+            old = run.session
+            new = self._session(session_id, seen_ns)
+            moved, source, target = run.totals, old.totals, new.totals
+            for field in ("llm_call_count", "cost_usd", "unpriced_call_count", "turn_count"):
+                setattr(source, field, getattr(source, field) - getattr(moved, field))
+                setattr(target, field, getattr(target, field) + getattr(moved, field))
+            source.tokens = TokenUsage(
+                **{k: v - getattr(moved.tokens, k) for k, v in source.tokens.as_fields().items()}
+            )
+            target.tokens += moved.tokens
+            for name in moved.tool_names:
+                source.tool_names.remove(name)
+            target.tool_names.extend(moved.tool_names)
+            old.run_count -= 1
+            new.run_count += 1
+            run.session, run.session_id = new, session_id
 
     def _end_llm(self, span: ReadableSpan, node: SpanPayload, payload: SpanPayload) -> list[Event]:
         run = node.run
