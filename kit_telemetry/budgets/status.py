@@ -247,14 +247,14 @@ class _BudgetReporter:
                     if total is None or total.window_start != counter.window_start:
                         total = self._totals[name] = _SpendTotal(counter.window_start)
                     total.update(counter.scope_key, spent, reserved)
-                    total_spent, total_reserved = total.spent, total.reserved
-                self.metric(
-                    "set_budget_usage",
-                    name,
-                    None,
-                    _display("usd", total_spent),
-                    _display("usd", total_reserved),
-                )
+                    # Set under the lock: another thread's older total must not land last.
+                    self.metric(
+                        "set_budget_usage",
+                        name,
+                        None,
+                        _display("usd", total.spent),
+                        _display("usd", total.reserved),
+                    )
         end = counter.window_end
         if end is not None and self._window_end.get(name) != end:
             self._window_end[name] = end
@@ -290,13 +290,13 @@ class _BudgetReporter:
             # Too many keys to label: the budget's total over its live keys, unlabelled.
             with self._lock:
                 self._totals[plan.name] = total
-            self.metric(
-                "set_budget_usage",
-                plan.name,
-                None,
-                _display("usd", total.spent),
-                _display("usd", total.reserved),
-            )
+                self.metric(
+                    "set_budget_usage",
+                    plan.name,
+                    None,
+                    _display("usd", total.spent),
+                    _display("usd", total.reserved),
+                )
         self._max_ratio[plan.name] = (start, best)
         self.metric("set_budget_max_utilization", plan.name, best)
         if end is not None:
