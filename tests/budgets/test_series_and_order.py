@@ -23,6 +23,7 @@ from kit_telemetry.budgets.alerts import LogAlertSink
 from kit_telemetry.budgets.calls import CallScope
 from kit_telemetry.budgets.config import Budget, BudgetConfig
 from kit_telemetry.budgets.enforcer import BudgetEnforcer
+from kit_telemetry.budgets.ledger import Counter
 from kit_telemetry.budgets.memory import MemoryLedger
 from kit_telemetry.events import BudgetAlertEvent
 from kit_telemetry.metrics import KitMetrics
@@ -327,3 +328,26 @@ def test_many_keyed_total_is_exact_under_many_threads(clock: Any) -> None:
     # 8 x 25 sessions x 4 calls x $0.01 = $8.00, summed in micro-USD, so exactly 8.0.
     assert total == threads * sessions * calls * round(cost * 1e6) / 1e6 == 8.0
     assert [s.spent for s in enforcer.status() if s.scope_key == "w0-s0"] == [pytest.approx(0.04)]
+
+
+def test_refusal_sends_earned_warnings_first(clock: Any) -> None:
+    """Spend that arrived without alerts (another process, a restart) still warns before exceeded."""
+    ledger = MemoryLedger()
+    alerts: list[BudgetAlertEvent] = []
+    enforcer = BudgetEnforcer(
+        BudgetConfig(budgets=(Budget(name="g", limit_usd=1.0, warn_at=(0.5, 0.8)),)),
+        ledger=ledger,
+        clock=clock,
+        on_alert=alerts.append,
+    )
+    # $0.85 written straight to the ledger, as a process that died before alerting would.
+    counter = Counter(budget="g", unit="usd", scope_key="global", limit=1_000_000)
+    ledger.commit(None, [(counter, 850_000)], now_s=clock.now)
+    with pytest.raises(kt.BudgetExceeded):
+        enforcer.admit_llm_call(SCOPE, worst_case_usd=0.20, worst_case_tokens=10)
+    assert [(a.kind, a.threshold, a.spent) for a in alerts] == [
+        ("warning", 0.5, pytest.approx(0.85)),
+        ("warning", 0.8, pytest.approx(0.85)),
+        ("exceeded", 1.0, pytest.approx(0.85)),
+    ]
+    assert alerts[2].requested == pytest.approx(0.20) and alerts[0].requested is None
