@@ -189,7 +189,10 @@ class BudgetAlertEvent(Event):
     """A budget crossed a warning threshold or was exhausted.
 
     ``spent_usd``/``limit_usd`` are set for USD budgets; ``spent``/``limit`` with ``unit``
-    hold the figures for every budget (USD, tokens or calls).
+    hold the figures for every budget (USD, tokens or calls). An ``exceeded`` alert for a
+    refused call also has ``requested`` (and ``reserved``, held by calls in flight): the
+    call was refused because ``spent + reserved + requested > limit``; both are None when
+    settled usage reached the limit.
     """
 
     type: ClassVar[EventType] = EventType.BUDGET_ALERT
@@ -203,6 +206,8 @@ class BudgetAlertEvent(Event):
     spent_usd: float | None = None
     limit_usd: float | None = None
     window_end: float | None = None
+    reserved: float | None = None
+    requested: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -92,7 +92,19 @@ class _FlushableSink(Protocol):
     def flush(self, timeout_s: float = 5.0) -> bool: ...
 
 
+def _amount(event: BudgetAlertEvent, amount: float) -> str:
+    return f"${amount:.4g}" if event.unit == "usd" else f"{amount:g} {event.unit}"
+
+
 def _describe(event: BudgetAlertEvent) -> str:
+    head = f"budget {event.budget!r} ({event.scope_key})"
+    if event.kind == "exceeded" and event.requested is not None:
+        in_flight = f" + {_amount(event, event.reserved)} in flight" if event.reserved else ""
+        return (
+            f"{head} refused a call: {_amount(event, event.spent)} spent{in_flight} + "
+            f"{_amount(event, event.requested)} requested would exceed its limit of "
+            f"{_amount(event, event.limit)}"
+        )
     if event.unit == "usd":
         figures = f"${event.spent:.4g} of ${event.limit:.4g}"
     else:
@@ -103,7 +115,7 @@ def _describe(event: BudgetAlertEvent) -> str:
         what = f"passed {event.threshold:.0%} of its limit"
     else:
         what = f"raised a {event.kind!r} alert"
-    return f"budget {event.budget!r} ({event.scope_key}) {what}: {figures}"
+    return f"{head} {what}: {figures}"
 
 
 class LogAlertSink:

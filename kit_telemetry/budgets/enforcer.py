@@ -8,14 +8,16 @@ Decisions per budget action:
 
 - ``raise``: a call that would take ``spent + reserved`` over the limit is refused with
   :class:`~kit_telemetry.errors.BudgetExceeded` and nothing is reserved anywhere.
-- ``warn``: the call is admitted; the would-be excess gives an ``exceeded`` alert and a
-  ``warned`` decision.
+- ``warn``: the call is admitted; the would-be excess gives a ``warned`` decision (the
+  ``exceeded`` alert waits until settled spend reaches the limit).
 - ``observe``: counted only (a dry run): no refusals, no alerts.
 
 After settlement each ``warn_at`` crossing and the exhaustion of a budget produce one
 :class:`~kit_telemetry.events.BudgetAlertEvent` per threshold, window and scope key, also
 across processes and restarts (the ledger records which alerts went out). A refusal by a
-``raise`` budget also counts as exhaustion.
+``raise`` budget also counts as exhaustion: its ``exceeded`` alert says what was refused.
+
+Every budget's metric series exist from construction (see ``status``).
 
 Nothing but ``BudgetExceeded`` is raised into the agent, and no call is admitted
 unchecked in silence: every admission either checks every matching budget or, when anything
@@ -99,16 +101,21 @@ class BudgetEnforcer:
         self._deny_on_ledger_error = config.on_ledger_error == "deny"
         self._plans = tuple(_Plan(b) for b in config.budgets)
         self._by_name = {plan.name: plan for plan in self._plans}
-        # Decisions matter for metrics and for warn budgets; skip the pass otherwise.
-        self._decisions_needed = metrics is not None or any(
-            plan.action == "warn" for plan in self._plans
-        )
+        # Decisions only feed metrics; skip the pass without them.
+        self._decisions_needed = metrics is not None
         self._alerts = _ThresholdAlerts(self._by_name, on_alert, self._report)
         self._llm_plans = tuple(
             plan for plan in self._plans if {"usd", "tokens", "llm_calls"} & plan.limits.keys()
         )
         self._tool_plans = tuple(plan for plan in self._plans if "tool_calls" in plan.limits)
-        self._report.limits(self._plans)
+        self._report.declare(self._plans)
+        if metrics is not None:
+            # Spend, utilisation and window end from the ledger before any call, so alert
+            # rules have every series from the start.
+            try:
+                self.status()
+            except Exception:
+                self._report.internal_error("budget", "reading budget status failed")
 
     # ----------------------------------------------------------------- public API
 
@@ -256,7 +263,9 @@ class BudgetEnforcer:
         Also sets the budget gauges: USD spent and reserved per scope key for ``global``,
         ``model`` and ``provider`` budgets (for other scopes, whose keys are many, the total
         over live keys without a scope key), the highest utilisation among scope keys for
-        every budget, and the window end of calendar budgets.
+        every budget, and the window end of calendar budgets. The enforcer calls it once
+        when it is built, so these series exist before the first call; commits keep them
+        current.
         """
         now = self._clock()
         try:
@@ -290,7 +299,15 @@ class BudgetEnforcer:
             spent, reserved = usage[refused]
             self._report.metric("record_budget_decision", counter.budget, "denied")
             try:
-                self._alerts.exceeded(self.ledger, scope, counter, spent=spent, now=now)
+                self._alerts.refused(
+                    self.ledger,
+                    scope,
+                    counter,
+                    spent=spent,
+                    reserved=reserved,
+                    requested=amount,
+                    now=now,
+                )
             except Exception:  # the refusal stands; only its alert failed
                 self._report.internal_error("budget", "sending a budget alert failed")
             raise BudgetExceeded(
@@ -305,26 +322,25 @@ class BudgetEnforcer:
             )
         if self._decisions_needed:
             try:
-                self._decide(scope, amounts, usage, now)
+                self._decide(amounts, usage)
             except Exception:  # the call was checked and admitted; only reporting failed
                 self._report.internal_error("budget", "recording budget decisions failed")
         return Admission(scope, reservation_id, amounts)
 
     def _decide(
-        self,
-        scope: CallScope,
-        amounts: list[tuple[Counter, int]],
-        usage: tuple[tuple[int, int], ...],
-        now: float,
+        self, amounts: list[tuple[Counter, int]], usage: tuple[tuple[int, int], ...]
     ) -> None:
-        """Record one decision per budget; ``warn`` budgets that would exceed alert."""
+        """Record one decision per budget: ``warned`` when a ``warn`` budget would exceed.
+
+        No alert here: the call may cost far less than its worst case, so the ``exceeded``
+        alert waits for settled spend to reach the limit, after the warnings.
+        """
         decisions: dict[str, str] = {}
         for (counter, amount), (spent, reserved) in zip(amounts, usage, strict=True):
             decision = "allowed"
             plan = self._by_name[counter.budget]
             if plan.action == "warn" and spent + reserved + amount > counter.limit:
                 decision = "warned"
-                self._alerts.exceeded(self.ledger, scope, counter, spent=spent, now=now)
             if decisions.get(counter.budget) != "warned":
                 decisions[counter.budget] = decision
         for budget, decision in decisions.items():

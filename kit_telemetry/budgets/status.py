@@ -2,22 +2,29 @@
 
 ``BudgetMetrics`` is the seam the figures leave by (``KitMetrics`` implements it);
 ``_BudgetReporter`` feeds it for the enforcer, best effort: a broken exporter must never
-break admission.
+break admission. Every budget's series exist from the moment the budgets load (limits,
+decision and alert counters at 0, spend, utilisation and window end read from the ledger)
+and are kept current after each commit, so alert rules see the first denial as an
+increase. Per-scope-key spend of many-keyed budgets (session, run, user, ...) cannot exist
+before its keys do: those budgets export an unlabelled total and the highest utilisation.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from .ledger import MICROS_PER_USD, Counter, CounterStatus
-from .plans import _Plan
+from .plans import _CACHE_LIMIT, _Plan
 
 __all__ = ["BudgetMetrics", "BudgetStatus"]
 
 logger = logging.getLogger("kit_telemetry")
+
+_EXCEEDED = 1.0  # the threshold value of an "exceeded" alert
 
 _LOW_CARDINALITY_SCOPES = ("global", "model", "provider")
 
@@ -45,6 +52,11 @@ class BudgetMetrics(Protocol):
 
     def record_budget_decision(self, budget: str, decision: str) -> None:
         """``kit_budget_decisions_total{decision=allowed|denied|warned}``."""
+        ...
+
+    def declare_budget_counters(self, budget: str, alerts: Sequence[tuple[str, str]]) -> None:
+        """Create the budget's counters at 0: every decision, and each ``(kind, threshold)``
+        alert, so ``increase()`` sees the first real one as a step from 0 to 1."""
         ...
 
     def record_budget_alert(self, budget: str, kind: str, threshold: str) -> None:
@@ -88,6 +100,34 @@ def _display(unit: str, amount: float) -> float:
     return amount / MICROS_PER_USD if unit == "usd" else float(amount)
 
 
+class _SpendTotal:
+    """A many-keyed budget's USD in one window, over the scope keys this process saw.
+
+    Such budgets export one unlabelled ``kit_budget_spent_usd`` series (their keys are too
+    many to label); this keeps it current between ``status()`` calls, which reset it from
+    the ledger. Past ``_CACHE_LIMIT`` keys the oldest is forgotten: its spend stays in the
+    total, its reservation leaves it.
+    """
+
+    __slots__ = ("keys", "reserved", "spent", "window_start")
+
+    def __init__(self, window_start: float) -> None:
+        self.window_start = window_start
+        self.keys: dict[str, tuple[int, int]] = {}
+        self.spent = 0
+        self.reserved = 0
+
+    def update(self, scope_key: str, spent: int, reserved: int) -> None:
+        """Set one key's figures (micro-USD) and adjust the totals."""
+        old_spent, old_reserved = self.keys.pop(scope_key, (0, 0))
+        self.spent += spent - old_spent
+        self.reserved += reserved - old_reserved
+        if len(self.keys) >= _CACHE_LIMIT:
+            _, forgotten = self.keys.pop(next(iter(self.keys)))  # the least recently updated
+            self.reserved -= forgotten
+        self.keys[scope_key] = (spent, reserved)
+
+
 class _BudgetReporter:
     """The enforcer's budget metrics and status rows; every metric call is best effort.
 
@@ -95,11 +135,14 @@ class _BudgetReporter:
         metrics: the budget gauges and counters; None records nothing.
     """
 
-    __slots__ = ("_max_ratio", "metrics")
+    __slots__ = ("_lock", "_max_ratio", "_totals", "_window_end", "metrics")
 
     def __init__(self, metrics: BudgetMetrics | None) -> None:
         self.metrics = metrics
+        self._lock = threading.Lock()
         self._max_ratio: dict[str, tuple[float, float]] = {}
+        self._window_end: dict[str, float] = {}
+        self._totals: dict[str, _SpendTotal] = {}
 
     def metric(self, method: str, *args: object) -> None:
         # Metrics are best effort: a broken exporter must not break admission.
@@ -120,12 +163,22 @@ class _BudgetReporter:
             except Exception:
                 logger.warning("recording an internal error failed", exc_info=True)
 
-    def limits(self, plans: Iterable[_Plan]) -> None:
-        """Set every budget's limit gauges (they change only with the configuration)."""
-        if self.metrics is not None:
-            for plan in plans:
-                for unit, limit in plan.limits.items():
-                    self.metric("set_budget_limit", plan.name, unit, _display(unit, limit))
+    def declare(self, plans: Iterable[_Plan]) -> None:
+        """Create every budget's limit gauges and its counters at 0, when budgets load.
+
+        Limits change only with the configuration. Decision and alert counters are
+        created at 0 for every decision and for every alert the budget can send (a
+        warning per ``warn_at`` fraction, ``exceeded`` at 1), so that Prometheus sees the
+        first denial or alert as an increase rather than a series appearing at 1.
+        """
+        if self.metrics is None:
+            return
+        for plan in plans:
+            for unit, limit in plan.limits.items():
+                self.metric("set_budget_limit", plan.name, unit, _display(unit, limit))
+            alerts = [("warning", f"{t:g}") for t in plan.warn_at]
+            alerts.append(("exceeded", f"{_EXCEEDED:g}"))
+            self.metric("declare_budget_counters", plan.name, alerts)
 
     def statuses(
         self, plans: Sequence[_Plan], live: Iterable[CounterStatus], now: float
@@ -173,35 +226,58 @@ class _BudgetReporter:
         return out
 
     def usage(self, plan: _Plan, counter: Counter, spent: int, reserved: int) -> None:
-        """Gauges after a commit: USD usage of few-keyed budgets, the highest utilisation."""
-        if counter.unit == "usd" and plan.budget.scope in _LOW_CARDINALITY_SCOPES:
-            self.metric(
-                "set_budget_usage",
-                plan.name,
-                counter.scope_key,
-                _display("usd", spent),
-                _display("usd", reserved),
-            )
+        """Gauges after a commit: USD usage, the highest utilisation, the window end.
+
+        Few-keyed budgets get their key's USD series; many-keyed ones their unlabelled
+        total (see :class:`_SpendTotal`).
+        """
+        name = plan.name
+        if counter.unit == "usd":
+            if plan.budget.scope in _LOW_CARDINALITY_SCOPES:
+                self.metric(
+                    "set_budget_usage",
+                    name,
+                    counter.scope_key,
+                    _display("usd", spent),
+                    _display("usd", reserved),
+                )
+            else:
+                with self._lock:
+                    total = self._totals.get(name)
+                    if total is None or total.window_start != counter.window_start:
+                        total = self._totals[name] = _SpendTotal(counter.window_start)
+                    total.update(counter.scope_key, spent, reserved)
+                    # Set under the lock: another thread's older total must not land last.
+                    self.metric(
+                        "set_budget_usage",
+                        name,
+                        None,
+                        _display("usd", total.spent),
+                        _display("usd", total.reserved),
+                    )
+        end = counter.window_end
+        if end is not None and self._window_end.get(name) != end:
+            self._window_end[name] = end
+            self.metric("set_budget_window_end", name, end)
         ratio = spent / counter.limit
-        window_start, best = self._max_ratio.get(plan.name, (counter.window_start, 0.0))
+        window_start, best = self._max_ratio.get(name, (counter.window_start, 0.0))
         if window_start != counter.window_start:
             best = 0.0  # a new window starts from zero
         if ratio > best or window_start != counter.window_start:
-            self._max_ratio[plan.name] = (counter.window_start, max(ratio, best))
-            self.metric("set_budget_max_utilization", plan.name, max(ratio, best))
+            self._max_ratio[name] = (counter.window_start, max(ratio, best))
+            self.metric("set_budget_max_utilization", name, max(ratio, best))
 
     def _status_metrics(
         self, plan: _Plan, rows: list[CounterStatus], start: float, end: float | None
     ) -> None:
         best = 0.0
         few_keys = plan.budget.scope in _LOW_CARDINALITY_SCOPES
-        total_spent = total_reserved = 0
+        total = _SpendTotal(start)
         for row in rows:
             best = max(best, row.spent / row.counter.limit)
             if row.counter.unit != "usd":
                 continue
-            total_spent += row.spent
-            total_reserved += row.reserved
+            total.update(row.counter.scope_key, row.spent, row.reserved)
             if few_keys:
                 self.metric(
                     "set_budget_usage",
@@ -212,14 +288,17 @@ class _BudgetReporter:
                 )
         if not few_keys and "usd" in plan.limits:
             # Too many keys to label: the budget's total over its live keys, unlabelled.
-            self.metric(
-                "set_budget_usage",
-                plan.name,
-                None,
-                _display("usd", total_spent),
-                _display("usd", total_reserved),
-            )
+            with self._lock:
+                self._totals[plan.name] = total
+                self.metric(
+                    "set_budget_usage",
+                    plan.name,
+                    None,
+                    _display("usd", total.spent),
+                    _display("usd", total.reserved),
+                )
         self._max_ratio[plan.name] = (start, best)
         self.metric("set_budget_max_utilization", plan.name, best)
         if end is not None:
+            self._window_end[plan.name] = end
             self.metric("set_budget_window_end", plan.name, end)

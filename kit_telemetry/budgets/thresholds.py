@@ -1,5 +1,11 @@
 """Threshold alerts: a budget's usage crossing a ``warn_at`` fraction or its limit.
 
+Kinds follow what happened: a ``warning`` when settled spend crosses a ``warn_at``
+fraction, an ``exceeded`` alert when settled spend reaches the limit or when a ``raise``
+budget refuses a call because ``spent + reserved + requested > limit`` (the event then
+carries ``requested`` and ``reserved``). A refusal first sends any warning its spend has
+earned, so warnings always come before the ``exceeded`` alert.
+
 Each crossing becomes one :class:`~kit_telemetry.events.BudgetAlertEvent` per threshold,
 window and scope key, also across processes and restarts: the ledger records which alerts
 went out. The enforcer decides when usage is checked; delivery to sinks is ``alerts``.
@@ -14,11 +20,9 @@ from ..events import BudgetAlertEvent
 from .calls import CallScope
 from .ledger import Counter, LedgerBackend, LedgerError
 from .plans import _CACHE_LIMIT, _Plan
-from .status import _BudgetReporter, _display
+from .status import _EXCEEDED, _BudgetReporter, _display
 
 logger = logging.getLogger("kit_telemetry")
-
-_EXCEEDED = 1.0  # the threshold value of an "exceeded" alert
 
 
 class _ThresholdAlerts:
@@ -54,6 +58,52 @@ class _ThresholdAlerts:
         now: float,
     ) -> None:
         """Alert on every ``warn_at`` threshold and on the limit that ``spent`` has reached."""
+        self._warnings(ledger, scope, plan, counter, spent=spent, now=now)
+        if spent >= counter.limit:
+            self.send(
+                ledger, scope, counter, kind="exceeded", threshold=_EXCEEDED, spent=spent, now=now
+            )
+
+    def refused(
+        self,
+        ledger: LedgerBackend,
+        scope: CallScope,
+        counter: Counter,
+        *,
+        spent: int,
+        reserved: int,
+        requested: int,
+        now: float,
+    ) -> None:
+        """Alert that a call was refused: ``spent + reserved + requested`` would pass the limit.
+
+        Warnings that ``spent`` has earned but not yet sent (usage from another process,
+        or from before a restart) go out first, so the order stays warnings, then
+        ``exceeded``.
+        """
+        plan = self._plans[counter.budget]
+        self._warnings(ledger, scope, plan, counter, spent=spent, now=now)
+        self.send(
+            ledger,
+            scope,
+            counter,
+            kind="exceeded",
+            threshold=_EXCEEDED,
+            spent=spent,
+            now=now,
+            refusal=(reserved, requested),
+        )
+
+    def _warnings(
+        self,
+        ledger: LedgerBackend,
+        scope: CallScope,
+        plan: _Plan,
+        counter: Counter,
+        *,
+        spent: int,
+        now: float,
+    ) -> None:
         limit = counter.limit
         for threshold in plan.warn_at:
             if spent >= threshold * limit:
@@ -66,16 +116,6 @@ class _ThresholdAlerts:
                     spent=spent,
                     now=now,
                 )
-        if spent >= limit:
-            self.exceeded(ledger, scope, counter, spent=spent, now=now)
-
-    def exceeded(
-        self, ledger: LedgerBackend, scope: CallScope, counter: Counter, *, spent: int, now: float
-    ) -> None:
-        """Alert that ``counter``'s budget is used up (or would be, by a refused call)."""
-        self.send(
-            ledger, scope, counter, kind="exceeded", threshold=_EXCEEDED, spent=spent, now=now
-        )
 
     def send(
         self,
@@ -87,8 +127,12 @@ class _ThresholdAlerts:
         threshold: float,
         spent: int,
         now: float,
+        refusal: tuple[int, int] | None = None,
     ) -> None:
-        """Send one alert per (counter, threshold, kind), agreed with the ledger."""
+        """Send one alert per (counter, threshold, kind), agreed with the ledger.
+
+        ``refusal`` is ``(reserved, requested)`` of a refused call, None otherwise.
+        """
         if self._plans[counter.budget].action == "observe":
             return
         known = (counter.key, threshold, kind)
@@ -120,6 +164,8 @@ class _ThresholdAlerts:
             spent_usd=_display(unit, spent) if is_usd else None,
             limit_usd=_display(unit, counter.limit) if is_usd else None,
             window_end=counter.window_end,
+            reserved=None if refusal is None else _display(unit, refusal[0]),
+            requested=None if refusal is None else _display(unit, refusal[1]),
         )
         logger.debug(
             "budget %r (%s): %s alert at %g of the limit: spent %g of %g %s",

@@ -84,7 +84,8 @@ def webhook_payload(event: BudgetAlertEvent) -> dict[str, Any]:
     """The JSON body a webhook receives for ``event``.
 
     Times are Unix seconds; ``window_end`` is ``None`` for budgets without a window, and
-    ``spent_usd``/``limit_usd`` are ``None`` for token and call budgets.
+    ``spent_usd``/``limit_usd`` are ``None`` for token and call budgets; ``reserved`` and
+    ``requested`` are set only on the ``exceeded`` alert of a refused call.
     """
     return {
         "budget": event.budget,
@@ -97,6 +98,8 @@ def webhook_payload(event: BudgetAlertEvent) -> dict[str, Any]:
         "spent_usd": event.spent_usd,
         "limit_usd": event.limit_usd,
         "window_end": event.window_end,
+        "reserved": event.reserved,
+        "requested": event.requested,
         # int / int is correctly rounded; dividing by 1e9 would round the nanoseconds first.
         "timestamp": event.timestamp_ns / 1_000_000_000,
     }

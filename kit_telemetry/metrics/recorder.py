@@ -307,6 +307,19 @@ class KitMetrics:
         """Count an alert: kind warning or exceeded, at ``threshold`` (e.g. "0.8")."""
         self._record(KIT_BUDGET_ALERTS, (budget, kind, threshold), 1)
 
+    def declare_budget_counters(self, budget: str, alerts: Sequence[tuple[str, str]]) -> None:
+        """Create ``budget``'s counters at 0: one decision series per decision and one
+        alert series per ``(kind, threshold)``.
+
+        A labelled counter only appears in a scrape once its child exists; created at 0
+        when the budgets load, the first denial is a step from 0 to 1 that ``increase()``
+        sees, instead of a series born at 1.
+        """
+        for decision in sorted(BUDGET_DECISIONS):
+            self._record(KIT_BUDGET_DECISIONS, (budget, decision), 0)
+        for kind, threshold in alerts:
+            self._record(KIT_BUDGET_ALERTS, (budget, kind, threshold), 0)
+
     # --- binding (the slow path, once per label combination) ---------------------------
 
     def _record(self, name: str, labels: tuple[str, ...], value: float) -> None:

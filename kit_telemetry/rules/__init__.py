@@ -9,6 +9,8 @@ For each budget, from the budget gauges of the metric catalogue (``kit_telemetry
   limit will be reached before the window ends (calendar windows, using
   ``kit_budget_window_end_timestamp_seconds``) or within a horizon (rolling windows);
 - ``KitBudgetCallsDenied`` for ``raise`` budgets: calls were refused in the last 5 minutes.
+  ``increase()`` sees the first refusal because the enforcer exports every budget's
+  decision and alert counters at 0 from the moment the budgets load.
 
 USD budgets of the few-keyed scopes (``global``, ``model``, ``provider``) have their spend
 exported per scope key, so their rules divide ``kit_budget_spent_usd`` by

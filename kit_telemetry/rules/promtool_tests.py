@@ -2,8 +2,9 @@
 
 Each budget gets test groups built from the same ``specs`` as its rules: series that
 step through every ``warn_at`` band to exhaustion, spend forecast to run out (windowed
-budgets) and refused calls (``raise`` budgets), with exactly the alerts expected at each
-step, including steps where none fires.
+budgets) and refused calls (``raise`` budgets: the first denial, a step from 0 to 1),
+with exactly the alerts expected at each step, including steps where none fires. Series
+start at 0, as the enforcer exports them from the moment the budgets load.
 """
 
 from __future__ import annotations
@@ -166,15 +167,21 @@ def _forecast_case(measure: Measure) -> _Case:
 
 
 def _denied_case(budget: Budget) -> _Case:
+    """The first denial fires: the series exists at 0 from load, then steps to 1.
+
+    Both decision series start at 0 (the enforcer creates them when budgets load); the
+    alert must fire on the step to 1, hold while it is in the range, and clear after.
+    """
     rule = denied_rule(budget)
     name = promql_quote(budget.name)
     case = _Case(name=f"budget {budget.name!r}: calls denied")
-    case.series.append((f'{_DECISIONS}{{budget={name},decision="allowed"}}', "0+5x6"))
-    case.series.append((f'{_DECISIONS}{{budget={name},decision="denied"}}', "0 0 0 1 3 3 3"))
+    case.series.append((f'{_DECISIONS}{{budget={name},decision="allowed"}}', "0 0 1 2 3 4 5 6 7 8"))
+    case.series.append((f'{_DECISIONS}{{budget={name},decision="denied"}}', "0 0 0 1 1 1 1 1 1 1"))
+    fired = [_Expect(rule=rule, labels={"budget": budget.name}, value=None)]
     case.checks.append((2, ALERT_CALLS_DENIED, []))
-    case.checks.append(
-        (4, ALERT_CALLS_DENIED, [_Expect(rule=rule, labels={"budget": budget.name}, value=None)])
-    )
+    case.checks.append((3, ALERT_CALLS_DENIED, fired))
+    case.checks.append((7, ALERT_CALLS_DENIED, fired))
+    case.checks.append((9, ALERT_CALLS_DENIED, []))
     return case
 
 

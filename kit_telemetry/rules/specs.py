@@ -350,7 +350,11 @@ def forecast_rule(measure: Measure) -> Rule:
 
 
 def denied_rule(budget: Budget) -> Rule:
-    """The rule firing when a ``raise`` budget refused calls in the last 5 minutes."""
+    """The rule firing when a ``raise`` budget refused calls in the last 5 minutes.
+
+    ``increase()`` needs two samples of a series, so it sees the first denial only
+    because the enforcer creates the decision series at 0 when the budgets load.
+    """
     measure = Measure(budget=budget)
     return Rule(
         alert=ALERT_CALLS_DENIED,
@@ -364,7 +368,8 @@ def denied_rule(budget: Budget) -> Rule:
         summary=(f'Budget "{budget.name}" is refusing calls',),
         description=(
             f'Budget "{budget.name}" (scope {budget.scope}) refused calls in the last '
-            f"{_DENIED_RANGE}: its limit of {_limits_phrase(measure)} was reached.",
+            f"{_DENIED_RANGE}: spent plus requested would have exceeded its limit of "
+            f"{_limits_phrase(measure)}.",
         ),
     )
 

@@ -181,6 +181,8 @@ def test_webhook_retries_503_with_backoff_then_delivers_the_json_body(
             "spent_usd": 0.026,
             "limit_usd": 0.05,
             "window_end": 1_700_003_600.0,
+            "reserved": None,
+            "requested": None,
             "timestamp": 1_700_000_000.25,
         }
     ]

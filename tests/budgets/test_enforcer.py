@@ -6,6 +6,7 @@ import logging
 import math
 import pickle
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -61,6 +62,9 @@ class RecordingMetrics:
 
     def record_budget_alert(self, budget: str, kind: str, threshold: str) -> None:
         self._add("alert", budget, kind, threshold)
+
+    def declare_budget_counters(self, budget: str, alerts: Sequence[tuple[str, str]]) -> None:
+        self._add("declare", budget, tuple(alerts))
 
     def record_internal_error(self, component: str) -> None:
         self._add("internal_error", component)
