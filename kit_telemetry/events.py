@@ -69,6 +69,9 @@ class _TotalsEvent(Event):
     reasoning_tokens: int = 0
     cost_usd: float = 0.0
     unpriced_call_count: int = 0
+    # ``cost_usd`` stays a float users can sum; this says whether it is the whole cost or a
+    # lower bound (some call had no price), so an unpriced run never reads as a free one.
+    cost_complete: bool = True
     turn_count: int = 0
     duration_ms: float = 0.0
 
@@ -225,6 +228,7 @@ class UsageTotals:
     reasoning_tokens: int = 0
     cost_usd: float = 0.0
     unpriced_call_count: int = 0
+    cost_complete: bool = True  # False: ``cost_usd`` is a lower bound (unpriced calls)
 
     @property
     def tokens(self) -> TokenUsage:
@@ -285,6 +289,9 @@ def event_from_dict(data: dict[str, JSONValue]) -> Event:
             f"{raw_type} event: tool_names must be a list of strings, got {tool_names!r}"
         )
     kwargs: dict[str, Any] = {k: v for k, v in data.items() if k != "type"}
+    if "cost_complete" in fields and "cost_complete" not in kwargs:
+        # Dicts written before the flag existed still say whether a call went unpriced.
+        kwargs["cost_complete"] = not kwargs.get("unpriced_call_count")
     if "tool_names" in kwargs:
         kwargs["tool_names"] = tuple(kwargs["tool_names"])
     try:

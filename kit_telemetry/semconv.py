@@ -104,12 +104,16 @@ TOTAL_FIELDS = (
     *TOKEN_KINDS,
     "cost_usd",
     "unpriced_call_count",
+    "cost_complete",
     "turn_count",
     "duration_ms",
 )
 KIT_RUN_PREFIX = "kit.run."
 KIT_SESSION_PREFIX = "kit.session."
 KIT_SESSION_RUN_COUNT = "kit.session.run_count"
+# False when some call of the run (session) had no price: its cost_usd is a lower bound.
+KIT_RUN_COST_COMPLETE = "kit.run.cost_complete"
+KIT_SESSION_COST_COMPLETE = "kit.session.cost_complete"
 
 
 def total_attribute(prefix: str, field: str) -> str:

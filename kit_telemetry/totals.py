@@ -45,6 +45,7 @@ class RunningTotals:
             **self.tokens.as_fields(),
             "cost_usd": self.cost_usd,
             "unpriced_call_count": self.unpriced_call_count,
+            "cost_complete": self.unpriced_call_count == 0,
             "turn_count": self.turn_count,
             "duration_ms": duration_ms,
         }

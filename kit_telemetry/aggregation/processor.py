@@ -129,6 +129,7 @@ class UsageAggregator(SpanProcessor):
                 tool_call_count=len(t.tool_names),
                 cost_usd=t.cost_usd,
                 unpriced_call_count=t.unpriced_call_count,
+                cost_complete=t.unpriced_call_count == 0,
                 **t.tokens.as_fields(),
             )
 

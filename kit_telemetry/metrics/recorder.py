@@ -258,7 +258,11 @@ class KitMetrics:
                 raise UsageError(f"negative or NaN figure in {event!r}")
             series.runs(1)
             series.duration(duration_s)
-            series.cost(event.cost_usd)
+            # A run with an unpriced call has no known cost: observing its priced part would
+            # pull the histogram toward $0. Its unpriced calls are already counted, per model,
+            # in kit_llm_unpriced_calls_total by record_llm_call.
+            if event.cost_complete:
+                series.cost(event.cost_usd)
             series.llm_calls(event.llm_call_count)
             series.tool_calls(event.tool_call_count)
         except Exception as exc:
