@@ -807,7 +807,7 @@ def test_console_line_falls_back_to_the_span_for_name_duration_and_error() -> No
     )
     assert line == (
         "run planner: 0 turns, 3 LLM calls, 0 tools, tokens in 0 / cache 0 read / 0 write / out 0,"
-        " $1.5000 (+1 unpriced call), 0.50 s, stop=error"
+        " ≥$1.5000 (+1 unpriced call), 0.50 s, stop=error"
     )
 
 

@@ -73,7 +73,10 @@ def _cost(attributes: Mapping[str, object]) -> str:
         return "unpriced"
     if cost_usd is None:
         return "cost unknown"
-    text = f"${cost_usd:.4f}"
+    if not unpriced and attributes.get(_RUN["cost_complete"]) is not False:
+        return f"${cost_usd:.4f}"
+    # Some call had no price: the sum is what the priced calls cost, a lower bound.
+    text = f"≥${cost_usd:.4f}"
     if unpriced:
         text += f" (+{_plural(unpriced, 'unpriced call')})"
     return text

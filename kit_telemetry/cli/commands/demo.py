@@ -200,7 +200,10 @@ def _format_run(outcome: RunOutcome) -> str:
     tools = f"{end.tool_call_count}" + (
         f" ({outcome.failed_tools}!)" if outcome.failed_tools else ""
     )
-    cost = f"{end.cost_usd:.5f}" if end.unpriced_call_count == 0 else f"{end.cost_usd:.5f}*"
+    if end.llm_call_count and end.unpriced_call_count >= end.llm_call_count:
+        cost = "unpriced"
+    else:
+        cost = _cost_cell(end.cost_usd, complete=end.cost_complete)
     return _ROW.format(
         outcome.session_id[-10:],
         outcome.model[:18],
@@ -216,8 +219,14 @@ def _format_run(outcome: RunOutcome) -> str:
     )
 
 
+def _cost_cell(cost_usd: float, *, complete: bool) -> str:
+    # An unpriced call left out of the sum makes it a lower bound, never a plain figure.
+    return f"{cost_usd:.5f}" if complete else f"≥{cost_usd:.5f}"
+
+
 def _summary(outcomes: list[RunOutcome]) -> str:
-    per_model: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0])
+    # runs, llm calls, tokens, cost, unpriced calls
+    per_model: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0])
     for o in outcomes:
         if o.end is None:
             continue
@@ -226,15 +235,17 @@ def _summary(outcomes: list[RunOutcome]) -> str:
         row[1] += o.end.llm_call_count
         row[2] += o.end.tokens.total
         row[3] += o.end.cost_usd
+        row[4] += o.end.unpriced_call_count
     lines = [f"{'model':<20} {'runs':>5} {'llm calls':>10} {'tokens':>10} {'cost $':>10}"]
-    total = [0, 0, 0, 0.0]
-    for model, (runs, calls, tokens, cost) in sorted(per_model.items()):
-        lines.append(
-            f"{model:<20} {int(runs):>5} {int(calls):>10} {int(tokens):>10,} {cost:>10.5f}"
-        )
-        total = [total[0] + runs, total[1] + calls, total[2] + tokens, total[3] + cost]
+    total = [0, 0, 0, 0.0, 0]
+    for model, row in sorted(per_model.items()):
+        runs, calls, tokens, cost, unpriced = row
+        cell = _cost_cell(cost, complete=not unpriced)
+        lines.append(f"{model:<20} {int(runs):>5} {int(calls):>10} {int(tokens):>10,} {cell:>10}")
+        total = [a + b for a, b in zip(total, row, strict=True)]
+    cell = _cost_cell(total[3], complete=not total[4])
     lines.append(
-        f"{'total':<20} {int(total[0]):>5} {int(total[1]):>10} {int(total[2]):>10,} {total[3]:>10.5f}"
+        f"{'total':<20} {int(total[0]):>5} {int(total[1]):>10} {int(total[2]):>10,} {cell:>10}"
     )
     stops = sum(1 for o in outcomes if o.budget_stop is not None)
     if stops:
