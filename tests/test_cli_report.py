@@ -29,6 +29,7 @@ TOTALS_KEYS = {
     "tokens",
     "cost_usd",
     "unpriced_call_count",
+    "cost_complete",
     "duration_ms",
 }
 

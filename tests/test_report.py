@@ -166,9 +166,16 @@ def _row_figures(row: dict[str, str]) -> tuple[object, ...]:
         n("cache read"),
         n("cache write"),
         n("reasoning"),
-        float(row["cost USD"]),
+        row["cost USD"],
         n("unpriced"),
     )
+
+
+def cost_text(cost_usd: float, unpriced: int, llm_calls: int) -> str:
+    """How the text report writes a cost: never a bare 0 for calls without a price."""
+    if unpriced and unpriced >= llm_calls:
+        return "unpriced"
+    return ("≥" if unpriced else "") + f"{cost_usd:.6f}"
 
 
 def _expected_figures(e: Expected) -> tuple[object, ...]:
@@ -183,7 +190,7 @@ def _expected_figures(e: Expected) -> tuple[object, ...]:
         e.cache_read,
         e.cache_write,
         e.reasoning,
-        round(e.cost, 6),
+        cost_text(e.cost, e.unpriced, e.llm),
         e.unpriced,
     )
 
@@ -531,15 +538,16 @@ def test_text_report_has_a_grand_total_and_cost_per_model() -> None:
     assert (gpt4o["LLM calls"], gpt4o["denied"], gpt4o["cost USD"], gpt4o["unpriced"]) == (
         "3",
         "1",
-        "0.014500",
+        "≥0.014500",
         "1",
     )
-    assert by_model[("ollama", "llama-3.1-8b")]["cost USD"] == "0.000000"
+    # Its one call had no price: not free, unpriced.
+    assert by_model[("ollama", "llama-3.1-8b")]["cost USD"] == "unpriced"
     # Per-session model tables too: s-alpha's has exactly its two models.
     alpha_models = parse_tables(session_chunks(out)["s-alpha"])[1]
     assert [(r["model"], r["cost USD"]) for r in alpha_models] == [
         ("claude-sonnet-4-5", "0.013650"),
-        ("gpt-4o", "0.004500"),
+        ("gpt-4o", "≥0.004500"),
     ]
 
 
@@ -562,7 +570,7 @@ def test_session_option_reports_one_session() -> None:
     total = parse_tables(chunks["Grand total"])[0][-1]
     assert (total["runs"], total["cost USD"], total["LLM calls"], total["denied"]) == (
         "2",
-        "0.010000",
+        "≥0.010000",
         "2",
         "1",
     )

@@ -133,6 +133,14 @@ def parse_html(text: str) -> Node:
     return builder.root
 
 
+def _cost_text(attrs: dict[str, str]) -> str:
+    """The text report's cost cell from exact data-* figures ("unpriced", "≥" when partial)."""
+    unpriced = int(attrs["data-unpriced-call-count"])
+    if unpriced and unpriced >= int(attrs["data-llm-call-count"]):
+        return "unpriced"
+    return ("≥" if unpriced else "") + f"{float(attrs['data-cost-usd']):.6f}"
+
+
 def parse_tables(text: str) -> list[list[dict[str, str]]]:
     """Every table of the text report, as rows of header -> cell (cut at the rule's columns)."""
     lines = text.splitlines()
@@ -359,7 +367,7 @@ def test_chromium_page_shows_every_run_with_the_text_reports_numbers(dom: Node, 
         section = sections[row["run"]]
         for header, attribute in _TOTALS_FIELDS.items():
             assert int(section.attrs[attribute]) == int(row[header].replace(",", "")), header
-        assert f"{float(section.attrs['data-cost-usd']):.6f}" == row["cost USD"]
+        assert _cost_text(section.attrs) == row["cost USD"]
         assert section.attrs["data-stop-reason"] == (
             "" if row["stop reason"] == "-" else row["stop reason"]
         )
@@ -376,7 +384,7 @@ def test_chromium_page_shows_every_run_with_the_text_reports_numbers(dom: Node, 
     (grand,) = dom.find_all("table", id="grand-total")
     text_total = parse_tables(page.text_report.split("Grand total", 1)[1])[0][-1]
     assert grand.attrs["data-run-count"] == text_total["runs"] == "8"
-    assert f"{float(grand.attrs['data-cost-usd']):.6f}" == text_total["cost USD"]
+    assert _cost_text(grand.attrs) == text_total["cost USD"]
 
 
 def _png_pixels(path: Path) -> tuple[int, int, list[bytes]]:

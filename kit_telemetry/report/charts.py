@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from .escape import esc
 from .model import ModelCost, Report
-from .text import format_duration_ms, format_time_ns, format_usd
+from .text import format_cost, format_duration_ms, format_time_ns, format_usd
 
 __all__ = ["cost_by_model_svg", "cumulative_cost_svg"]
 
@@ -87,7 +87,7 @@ def cost_by_model_svg(models: Sequence[ModelCost]) -> str:
         label = f"{model.provider} / {model.model}" if model.provider != "-" else model.model
         y = 4 + i * row_h
         bar_w = bar_room * model.cost_usd / top_usd
-        value = f"${format_usd(model.cost_usd)}"
+        value = format_cost(model, "$")
         if model.unpriced_call_count:
             value += f" + {model.unpriced_call_count} unpriced"
         rows.append(

@@ -30,10 +30,10 @@ from .text import (
     TOKEN_COLUMNS,
     TOTALS_COLUMNS,
     cell,
+    format_cost,
     format_duration_ms,
     format_time_ns,
     format_tokens,
-    format_usd,
 )
 from .waterfall import CATEGORY_LABELS, span_data, waterfall
 
@@ -166,7 +166,7 @@ def _run_section(run: RunSummary) -> str:
         ("tokens", " · ".join(f"{c.header} {cell(totals, c.key)}" for c in TOKEN_COLUMNS)),
         (
             "cost",
-            f"${format_usd(totals.cost_usd)}"
+            format_cost(totals, "$")
             + (f" + {totals.unpriced_call_count} unpriced" if totals.unpriced_call_count else ""),
         ),
     ]
@@ -187,7 +187,7 @@ def _run_section(run: RunSummary) -> str:
         f'data-span-count="{len(run.spans)}" {_totals_data(totals)}>'
         f'<details open><summary><h3>run <span class="run-id">{esc(run.run_id)}</span> '
         f"<small>{esc(run.agent_name)} · {esc(format_duration_ms(totals.duration_ms))} · "
-        f"${esc(format_usd(totals.cost_usd))}</small>{badge}</h3></summary>"
+        f"{esc(format_cost(totals, '$'))}</small>{badge}</h3></summary>"
         f'<dl class="run-facts">{facts_html}</dl>{waterfall(run)}</details></section>'
     )
 
@@ -240,7 +240,7 @@ def render_html(report: Report, *, source: str | None = None) -> str:
         ("LLM calls", format_tokens(totals.llm_call_count)),
         ("tool calls", f"{totals.tool_call_count} ({totals.failed_tool_call_count} failed)"),
         ("tokens", format_tokens(totals.total_tokens)),
-        ("cost", f"${format_usd(totals.cost_usd)}"),
+        ("cost", format_cost(totals, "$")),
         ("unpriced calls", format_tokens(totals.unpriced_call_count)),
     ]
     cards_html = "".join(

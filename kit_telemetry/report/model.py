@@ -50,6 +50,11 @@ class Totals:
         """Every billable token: the disjoint input kinds plus output."""
         return self.tokens.total
 
+    @property
+    def cost_complete(self) -> bool:
+        """Every call was priced: ``cost_usd`` is the whole cost, not a lower bound."""
+        return self.unpriced_call_count == 0
+
     def __add__(self, other: Totals) -> Totals:
         return Totals(
             turn_count=self.turn_count + other.turn_count,

@@ -29,6 +29,18 @@ def format_usd(value: float) -> str:
     return f"{value:.6f}"
 
 
+def format_cost(row: Totals | ModelCost, currency: str = "") -> str:
+    """A row's cost that never shows an unpriced call as free.
+
+    ``unpriced`` when no call was priced, ``≥`` before the sum when some were not (the sum
+    is then a lower bound), the plain sum otherwise.
+    """
+    unpriced = row.unpriced_call_count
+    if unpriced and unpriced >= row.llm_call_count:
+        return "unpriced"
+    return ("≥" if unpriced else "") + currency + format_usd(row.cost_usd)
+
+
 def format_tokens(value: int) -> str:
     """A count with thousands separators."""
     return f"{value:,}"
@@ -104,7 +116,7 @@ def cell(row: Totals | ModelCost, key: str) -> str:
     """How one figure of a totals or model row is written, in text and HTML alike."""
     value = figure(row, key)
     if key == "cost_usd":
-        return format_usd(value)
+        return format_cost(row)
     if key == "duration_ms":
         return format_duration_ms(value)
     if isinstance(value, int):

@@ -157,6 +157,9 @@ def cross_check(what: str, recorded: Mapping[str, object], totals: Totals) -> li
             same = theirs is not None and abs(theirs - ours) <= _COST_TOLERANCE_USD * max(
                 1.0, abs(ours)
             )
+        elif name == "cost_complete":
+            theirs = value
+            same = value is ours
         else:
             theirs = attr_number(recorded, name)
             same = theirs is not None and theirs == ours

@@ -39,7 +39,7 @@ _JSON_KEYS = (
     "--json prints one object: source (the file), span_count, read_errors (messages), "
     "warnings, totals, models, sessions. totals: turn_count, llm_call_count, "
     "budget_denied_count, failed_llm_call_count, tool_call_count, failed_tool_call_count, "
-    "tool_names, tokens, cost_usd, unpriced_call_count, duration_ms. tokens: input_tokens, "
+    "tool_names, tokens, cost_usd, unpriced_call_count, cost_complete, duration_ms. tokens: input_tokens, "
     "output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, total. models: "
     "provider, model, llm_call_count, budget_denied_count, tokens, cost_usd, "
     "unpriced_call_count. sessions: session_id, start_ns, end_ns, totals, models, warnings, "
@@ -188,6 +188,7 @@ def _totals(totals: Totals) -> dict[str, Any]:
         "tokens": _tokens(totals.tokens),
         "cost_usd": totals.cost_usd,
         "unpriced_call_count": totals.unpriced_call_count,
+        "cost_complete": totals.cost_complete,
         "duration_ms": totals.duration_ms,
     }
 
