@@ -69,7 +69,7 @@ def test_demo_prints_each_run_and_a_summary_and_writes_readable_traces(tmp_path:
         assert row[0].startswith("demo-3-"), row
     # Columns: session model turns llm tools [(n!)] input cache-rd cache-wr output cost stop
     llm_calls = [int(row[3]) for row in rows]
-    costs = [float(row[-2].rstrip("*")) for row in rows]
+    costs = [float(row[-2].lstrip("≥")) for row in rows]
     assert all(n >= 1 for n in llm_calls)
 
     runs, total_calls, total_tokens, total_cost = _summary_total(out)
@@ -225,3 +225,45 @@ def test_each_demo_starts_its_trace_file_afresh_unless_appending(tmp_path: Path)
     twice = read_otlp_json(tmp_path / "t.jsonl")
     assert len(once.spans) > 0
     assert len(twice.spans) == 2 * len(once.spans)
+
+
+def test_demo_rows_and_summary_never_show_an_unpriced_run_as_free() -> None:
+    """A run with an unpriced call reads ≥ (lower bound), one with no priced call 'unpriced'."""
+    from kit_telemetry.cli.commands.demo import _format_run, _summary
+    from kit_telemetry.cli.demo.agent import RunOutcome
+    from kit_telemetry.events import AgentEndEvent
+
+    def outcome(model: str, calls: int, unpriced: int, cost_usd: float) -> RunOutcome:
+        end = AgentEndEvent(
+            session_id=f"demo-{model}",
+            timestamp_ns=1,
+            agent_name="demo",
+            llm_call_count=calls,
+            cost_usd=cost_usd,
+            unpriced_call_count=unpriced,
+            cost_complete=not unpriced,
+        )
+        return RunOutcome(
+            session_id=end.session_id, model=model, end=end, failed_tools=0, budget_stop=None
+        )
+
+    priced, partial, unpriced = (
+        outcome("m-priced", 1, 0, 0.5),
+        outcome("m-partial", 2, 1, 0.25),
+        outcome("m-none", 1, 1, 0.0),
+    )
+    assert _format_run(priced).split()[-2] == "0.50000"
+    assert _format_run(partial).split()[-2] == "≥0.25000"
+    assert _format_run(unpriced).split()[-2] == "unpriced"
+    lines = {
+        line.split()[0]: line.split()[-1]
+        for line in _summary([priced, partial, unpriced]).splitlines()[1:4]
+    }
+    assert lines == {
+        "m-none": "unpriced",
+        "m-partial": "≥0.25000",
+        "m-priced": "0.50000",
+    }
+    total = _summary([priced, partial, unpriced]).splitlines()[4]
+    assert total.split()[0] == "total" and total.split()[-1] == "≥0.75000"
+    assert _summary([priced]).splitlines()[2].split()[-1] == "0.50000"

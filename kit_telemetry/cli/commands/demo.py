@@ -200,10 +200,7 @@ def _format_run(outcome: RunOutcome) -> str:
     tools = f"{end.tool_call_count}" + (
         f" ({outcome.failed_tools}!)" if outcome.failed_tools else ""
     )
-    if end.llm_call_count and end.unpriced_call_count >= end.llm_call_count:
-        cost = "unpriced"
-    else:
-        cost = _cost_cell(end.cost_usd, complete=end.cost_complete)
+    cost = _cost_cell(end.cost_usd, end.llm_call_count, end.unpriced_call_count)
     return _ROW.format(
         outcome.session_id[-10:],
         outcome.model[:18],
@@ -219,9 +216,11 @@ def _format_run(outcome: RunOutcome) -> str:
     )
 
 
-def _cost_cell(cost_usd: float, *, complete: bool) -> str:
+def _cost_cell(cost_usd: float, llm_calls: float, unpriced: float) -> str:
     # An unpriced call left out of the sum makes it a lower bound, never a plain figure.
-    return f"{cost_usd:.5f}" if complete else f"≥{cost_usd:.5f}"
+    if unpriced and unpriced >= llm_calls:
+        return "unpriced"
+    return f"≥{cost_usd:.5f}" if unpriced else f"{cost_usd:.5f}"
 
 
 def _summary(outcomes: list[RunOutcome]) -> str:
@@ -240,10 +239,10 @@ def _summary(outcomes: list[RunOutcome]) -> str:
     total = [0, 0, 0, 0.0, 0]
     for model, row in sorted(per_model.items()):
         runs, calls, tokens, cost, unpriced = row
-        cell = _cost_cell(cost, complete=not unpriced)
+        cell = _cost_cell(cost, calls, unpriced)
         lines.append(f"{model:<20} {int(runs):>5} {int(calls):>10} {int(tokens):>10,} {cell:>10}")
         total = [a + b for a, b in zip(total, row, strict=True)]
-    cell = _cost_cell(total[3], complete=not total[4])
+    cell = _cost_cell(total[3], total[1], total[4])
     lines.append(
         f"{'total':<20} {int(total[0]):>5} {int(total[1]):>10} {int(total[2]):>10,} {cell:>10}"
     )
