@@ -176,6 +176,7 @@ def raw_run_factory(with_metrics: bool, provider: TracerProvider | None = None) 
                     "kit.run.reasoning_tokens": 0,
                     "kit.run.cost_usd": total_cost,
                     "kit.run.unpriced_call_count": 0,
+                    "kit.run.cost_complete": True,
                     "kit.run.turn_count": len(TOOLS_PER_TURN),
                     "kit.run.duration_ms": (time.time_ns() - start_ns) / 1e6,
                     "kit.run.id": format(run.get_span_context().trace_id, "032x"),
