@@ -89,8 +89,10 @@ def edge_text(
         UsageError: strict, and ``value`` needed cleaning; the message names ``field`` and
             shows ``value`` escaped (so the message itself is valid text).
     """
+    if len(value) <= max_chars and value.isascii() and "\x00" not in value:
+        return value  # the common case, without a second call
     cleaned = clean_text(value, max_chars=max_chars)
-    if cleaned is value or cleaned == value:
+    if cleaned == value:
         return value
     if len(value) > max_chars:
         problem = f"is {len(value)} characters long, more than {max_chars}"
