@@ -41,6 +41,7 @@ from .instrumentation import Session
 from .pricing import ModelPrice, PriceTable
 from .state.registry import StateRegistry
 from .state.store import Durability
+from .text import edge_path, edge_text
 from .tokens import TOKEN_KINDS, TokenUsage
 
 if TYPE_CHECKING:
@@ -310,7 +311,13 @@ class Telemetry:
             session_id = uuid.uuid4().hex
         if not isinstance(session_id, str) or not session_id:
             raise UsageError(f"session_id must be a non-empty string, got {session_id!r}")
+        errors = self._runtime.errors
+        session_id = edge_text(errors, "session.session_id", session_id)
+        if isinstance(user, str):
+            user = edge_text(errors, "session.user", user)
         file = os.fspath(Path(session_file).expanduser()) if session_file is not None else None
+        if file is not None:
+            file = edge_path(errors, "session.session_file", file)
         return Session(
             self._runtime,
             session_id,

@@ -12,6 +12,7 @@ from opentelemetry.util.types import AttributeValue
 from .. import semconv as sc
 from ..budgets.calls import Admission, CallScope, LLMRequest
 from ..errors import BudgetExceeded
+from ..text import edge_text
 from ..tokens import TokenUsage
 from ..tracing import LLM, TOOL, LLMUsage, SpanPayload
 from .scope import SpanScope, is_cancellation, to_text
@@ -54,8 +55,8 @@ class LLMCall(SpanScope):
                 "llm_call.model", f"llm_call model must be a non-empty string, got {model!r}"
             )
             model = str(model) if model else "unknown"
-        self.provider = provider
-        self.model = model
+        self.provider = edge_text(errors, "llm_call.provider", provider)
+        self.model = edge_text(errors, "llm_call.model", model)
         self.max_tokens = max_tokens
         self.estimated_input_tokens = estimated_input_tokens
         self.tokens: TokenUsage | None = None
@@ -215,13 +216,17 @@ class LLMCall(SpanScope):
         self._response_id = response_id
 
     def _text_or_none(self, name: str, value: object) -> str | None:
-        if value is None or isinstance(value, str):
-            return value
-        self._runtime.errors.bad_input(
-            f"record_usage.{name}",
-            f"record_usage {name} must be a string or None, got {value!r}; recorded as its str()",
-        )
-        return str(value)
+        if value is None:
+            return None
+        errors = self._runtime.errors
+        if not isinstance(value, str):
+            errors.bad_input(
+                f"record_usage.{name}",
+                f"record_usage {name} must be a string or None, got {value!r}; "
+                "recorded as its str()",
+            )
+            value = str(value)
+        return edge_text(errors, f"record_usage.{name}", value)
 
     def end(self, exc: BaseException | None = None) -> None:
         """End the call (``with`` does this): usage onto the span, budgets settled."""
@@ -299,8 +304,12 @@ class ToolCall(SpanScope):
                 "tool_call.name", f"tool_call name must be a non-empty string, got {name!r}"
             )
             name = str(name) if name else "unknown"
-        self.name = name
-        self.call_id = call_id
+        self.name = edge_text(self._runtime.errors, "tool_call.name", name)
+        self.call_id = (
+            edge_text(self._runtime.errors, "tool_call.call_id", call_id)
+            if isinstance(call_id, str)
+            else call_id
+        )
         self.arguments = arguments
         self.result: Any = None
         self.is_error = False

@@ -11,6 +11,7 @@ from opentelemetry.util.types import AttributeValue
 
 from .. import semconv as sc
 from ..events import AgentEndEvent
+from ..text import edge_text
 from ..tracing import RUN, TURN, SpanPayload
 from .calls import LLMCall, ToolCall
 from .context import ROOT_CONTEXT, _current_run, _current_turn
@@ -39,7 +40,7 @@ class Run(SpanScope):
                 "run.agent_name", f"run agent_name must be a non-empty string, got {agent_name!r}"
             )
             agent_name = str(agent_name) if agent_name else "agent"
-        self.agent_name = agent_name
+        self.agent_name = edge_text(runtime.errors, "run.agent_name", agent_name)
         self.end_event: AgentEndEvent | None = None
         self._lock = threading.Lock()
         self._next_turn = 0

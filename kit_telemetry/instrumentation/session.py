@@ -11,6 +11,7 @@ from opentelemetry.util.types import AttributeValue
 
 from .. import semconv as sc
 from ..events import SessionEndEvent
+from ..text import MAX_PATH_CHARS, clean_text
 from ..tracing import PAYLOADS, SESSION_END, SpanPayload
 from .context import ROOT_CONTEXT, _current_session
 from .run import Run
@@ -67,7 +68,10 @@ class Session:
         )
         attributes: dict[str, AttributeValue] = {sc.GEN_AI_CONVERSATION_ID: self.session_id}
         if self.session_file is not None:
-            attributes[sc.KIT_SESSION_FILE] = self.session_file
+            # A name the OS gave may hold undecodable bytes: the file keeps it, the span not.
+            attributes[sc.KIT_SESSION_FILE] = clean_text(
+                self.session_file, max_chars=MAX_PATH_CHARS
+            )
         if self.user is not None:
             attributes[sc.KIT_SESSION_USER] = self.user
         self._runtime.tracer.start_span(

@@ -76,8 +76,9 @@ def sidecar_path(
             name does not end in ``.jsonl``).
         session_id: used only when there is no session file: the sidecar is then
             ``<state_dir>/<session_id>.ext-state.json``. Characters other than letters,
-            digits and ``-_.~`` are percent-encoded (so ``a/b`` cannot escape the folder),
-            and very long ids are shortened with a hash suffix.
+            digits and ``-_.~`` are percent-encoded (so ``a/b`` cannot escape the folder,
+            and a NUL or a lone surrogate still names a file), and very long ids are
+            shortened with a hash suffix.
         state_dir: the folder for sessions without a file; ``None`` means memory only.
 
     Returns:
@@ -102,8 +103,9 @@ def _safe_stem(session_id: str) -> str:
         raise ValueError(
             f"session id must be a non-empty string to name a state file, got {session_id!r}"
         )
-    # Percent-encoding is reversible, so two different ids never share a file.
-    stem = urllib.parse.quote(session_id, safe="")
+    # Percent-encoding is reversible, so two different ids never share a file; a lone
+    # surrogate is encoded as the three bytes it would be, so it names a file too.
+    stem = urllib.parse.quote(session_id, safe="", errors="surrogatepass")
     if len(stem) > _MAX_STEM_CHARS:
         digest = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         stem = f"{stem[:100]}-{digest}"
