@@ -34,6 +34,7 @@ __all__ = ["BUNDLED", "BundledPrices"]
 logger = logging.getLogger("kit_telemetry")
 
 _CHILD_TIMEOUT_S = 120.0
+_LOAD_ATTEMPTS = 2
 # Runs extract.py as a script in a child interpreter, without the script's directory on
 # sys.path (its modules would shadow others) and without importing kit_telemetry.
 _CHILD_CODE = (
@@ -113,7 +114,15 @@ class BundledPrices:
     def _load(self) -> None:
         catalogue = None
         try:
-            catalogue = self._read_cache() or self._build()
+            for attempt in range(_LOAD_ATTEMPTS):
+                try:
+                    catalogue = self._read_cache() or self._build()
+                    break
+                except Exception:
+                    if attempt + 1 == _LOAD_ATTEMPTS:
+                        raise
+                    # Another process may be writing the same cache: read or build again.
+                    logger.debug("kit-telemetry: loading the bundled prices failed", exc_info=True)
         except Exception:
             # Broken or missing genai-prices must not break the agent: models go unpriced.
             logger.warning(
