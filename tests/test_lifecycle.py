@@ -50,6 +50,21 @@ class Hanging(SpanExporter):
         self.release.set()
 
 
+def _python(
+    code: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter (environment ``env``, else ours), never raising."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=env if env is not None else dict(os.environ),
+        check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def _five_tool_calls(tel: kt.Telemetry) -> None:
     with tel.session("s") as session, session.run("go") as run:
         for i in range(5):
@@ -103,14 +118,7 @@ def test_no_metrics_are_recorded_when_nothing_could_read_them(tmp_path: Path) ->
         "tel.shutdown()\n"
         "print(tel.metrics is None, 'prometheus_client' in sys.modules, run.end_event.input_tokens)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        check=False,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _python(code, tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "False", "10"]
 
@@ -182,15 +190,7 @@ _REPORT = (
 def _configured(env: dict[str, str], configure: str, tmp_path: Path) -> dict[str, object]:
     """What ``configure`` made of the environment ``env``, in a fresh process."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    done = subprocess.run(
-        [sys.executable, "-c", _REPORT.format(configure=configure)],
-        env={**environment, **env},
-        check=False,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _python(_REPORT.format(configure=configure), tmp_path, {**environment, **env})
     assert done.returncode == 0, done.stderr
     result: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
     result["console"] = "envtest" in done.stderr  # the console exporter's run line
@@ -226,14 +226,10 @@ def test_otel_traces_exporter_chooses_the_default_exporters(tmp_path: Path) -> N
 
 
 def test_an_unknown_otel_traces_exporter_is_a_config_error(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", "import kit_telemetry as kt; kt.configure()"],
-        env={**os.environ, "OTEL_TRACES_EXPORTER": "zipkinn"},
-        check=False,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    done = _python(
+        "import kit_telemetry as kt; kt.configure()",
+        tmp_path,
+        {**os.environ, "OTEL_TRACES_EXPORTER": "zipkinn"},
     )
     assert done.returncode == 1
     assert "ConfigError: OTEL_TRACES_EXPORTER='zipkinn': zipkinn is not one of" in done.stderr
@@ -271,15 +267,7 @@ def test_otel_sdk_disabled_records_nothing_but_budgets_still_hold(tmp_path: Path
         "print(refused, tel.metrics, registry.get_sample_value('kit_llm_calls_total',"
         " {'provider': 'openai', 'model': 'gpt-4o', 'outcome': 'ok'}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "OTEL_SDK_DISABLED": "true"},
-        check=False,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _python(code, tmp_path, {**os.environ, "OTEL_SDK_DISABLED": "true"})
     assert done.returncode == 0, done.stderr
     # The third call of each run is refused: each run counts on its own.
     assert done.stdout.split("\n")[0] == "['loop', 'loop'] None None"
