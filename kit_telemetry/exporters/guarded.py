@@ -139,6 +139,12 @@ class GuardedSpanExporter(SpanExporter):
         with self._cond:
             return self._failure_count
 
+    @property
+    def stuck(self) -> bool:
+        """True while an export that timed out has still not returned."""
+        with self._cond:
+            return self._running is not None and self._running.timed_out
+
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Export via the wrapped exporter; returns within ``export_timeout_s``, never raises."""
         problem: BaseException | None = None

@@ -256,8 +256,9 @@ class ExportSpanProcessor(SpanProcessor):
         """Export what is queued, waiting at most ``timeout_millis``.
 
         Returns:
-            True if everything queued was exported; False if that took too long or an export
-            failed meanwhile (its spans are then dropped, and reported through ``on_error``).
+            True if everything queued was exported; False if that took too long, an export
+            failed meanwhile (its spans are then dropped, and reported through ``on_error``)
+            or an earlier export is still stuck (the batch it holds is not delivered).
         """
         failures_before = self._guard.failure_count
         flushed: list[bool] = []
@@ -269,7 +270,10 @@ class ExportSpanProcessor(SpanProcessor):
         if outcome.error is not None:
             self._guard.report(outcome.error)
         return (
-            outcome.finished and flushed == [True] and self._guard.failure_count == failures_before
+            outcome.finished
+            and flushed == [True]
+            and self._guard.failure_count == failures_before
+            and not self._guard.stuck
         )
 
     def shutdown(self) -> None:
