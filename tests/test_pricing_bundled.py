@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -244,6 +245,33 @@ def test_unwritable_cache_directory_still_prices(tmp_path: Path) -> None:
     blocker.write_text("", encoding="utf-8")
     table = PriceTable(bundled_prices=BundledPrices(blocker / "cache"))
     assert table.find_price("openai", "gpt-4o") == GPT_4O
+
+
+def test_a_failed_load_is_tried_again_later(
+    warm_cache: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A load that fails (twice) leaves models unpriced only until a later lookup retries."""
+    from kit_telemetry.pricing import bundled as bundled_module
+
+    real_read = BundledPrices._read_cache
+    failures = iter([OSError("disk busy")] * 2)
+
+    def flaky_read(self: BundledPrices) -> PriceCatalogue | None:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return real_read(self)
+
+    monkeypatch.setattr(BundledPrices, "_read_cache", flaky_read)
+    bundled = BundledPrices(warm_cache)
+    with caplog.at_level(logging.WARNING, logger="kit_telemetry"):
+        assert PriceTable(bundled_prices=bundled).find_price("openai", "gpt-4o") is None
+    assert "could not be loaded" in caplog.text
+
+    # Not yet due: the empty data is kept rather than loading on every lookup.
+    assert PriceTable(bundled_prices=bundled).find_price("openai", "gpt-4o") is None
+    monkeypatch.setattr(bundled_module, "_RETRY_AFTER_S", 0.0)
+    assert PriceTable(bundled_prices=bundled).find_price("openai", "gpt-4o") == GPT_4O
 
 
 def test_table_without_bundled_data_never_loads_it(tmp_path: Path) -> None:

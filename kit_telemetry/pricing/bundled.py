@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -35,6 +36,8 @@ logger = logging.getLogger("kit_telemetry")
 
 _CHILD_TIMEOUT_S = 120.0
 _LOAD_ATTEMPTS = 2
+# A load that failed is tried again on the first lookup this long after, not latched empty.
+_RETRY_AFTER_S = 5.0
 # Runs extract.py as a script in a child interpreter, without the script's directory on
 # sys.path (its modules would shadow others) and without importing kit_telemetry.
 _CHILD_CODE = (
@@ -68,6 +71,7 @@ class BundledPrices:
         self._done = threading.Event()
         self._catalogue: PriceCatalogue | None = None
         self._started = False
+        self._failed_at: float | None = None  # time.monotonic() of a load that failed
         _LOADERS.add(self)
 
     @property
@@ -96,7 +100,13 @@ class BundledPrices:
         threading.Thread(target=self._load, name="kit-telemetry-prices", daemon=True).start()
 
     def catalogue(self) -> PriceCatalogue:
-        """The bundled data: loaded (or built) on first use, waited for while it loads."""
+        """The bundled data: loaded (or built) on first use, waited for while it loads.
+
+        After a failed load the data is empty; the first call :data:`_RETRY_AFTER_S` later
+        loads it again (a transient failure must not leave the process unpriced for good).
+        """
+        if self._failed_at is not None:
+            self._retry_failed_load()
         if not self._done.is_set():
             with self._lock:
                 start = not self._started
@@ -106,6 +116,14 @@ class BundledPrices:
             self._done.wait()
         assert self._catalogue is not None  # set before _done
         return self._catalogue
+
+    def _retry_failed_load(self) -> None:
+        with self._lock:
+            failed_at = self._failed_at
+            if failed_at is None or time.monotonic() - failed_at < _RETRY_AFTER_S:
+                return
+            self._failed_at = None  # this caller retries; the others keep the empty data
+        self._load()
 
     def _finish(self, catalogue: PriceCatalogue) -> None:
         self._catalogue = catalogue
@@ -125,9 +143,10 @@ class BundledPrices:
                     logger.debug("kit-telemetry: loading the bundled prices failed", exc_info=True)
         except Exception:
             # Broken or missing genai-prices must not break the agent: models go unpriced.
+            self._failed_at = time.monotonic()
             logger.warning(
                 "kit-telemetry: the bundled prices could not be loaded; "
-                "models without an override are unpriced",
+                "models without an override are unpriced until a later load succeeds",
                 exc_info=True,
             )
         finally:
