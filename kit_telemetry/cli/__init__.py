@@ -24,13 +24,14 @@ from typing import TextIO
 
 from kit_telemetry._version import __version__
 
-COMMANDS = ("demo", "report", "rules", "check", "prices", "state")
-# Which module implements each command (rules and check share one).
+COMMANDS = ("demo", "report", "rules", "check", "budgets", "prices", "state")
+# Which module implements each command (rules, check and budgets share one).
 _MODULES = {
     "demo": "demo",
     "report": "report",
     "rules": "budgets",
     "check": "budgets",
+    "budgets": "budgets",
     "prices": "prices",
     "state": "state",
 }
@@ -45,14 +46,15 @@ _EPILOG = """\
 exit status:
   0    ok
   1    the command ran and found a problem: `prices` matched no model, `report` met
-       unreadable lines, `state` found no such file or key, `rules` could not write
+       unreadable lines, `state` found no such file or key, `rules` could not write,
+       `budgets status` could not read the ledger
   2    usage error or invalid input: bad arguments, an invalid budgets or prices file
        (`check`, `rules`, `prices --prices`), a trace file with nothing readable
   130  interrupted (Ctrl-C)
   141  the reader of the output went away (`kit-telemetry prices | head`); nothing is
        printed on stderr
 
---json (report, prices, check) prints one JSON document on stdout instead of the text;
+--json (report, prices, check, budgets status) prints one JSON document on stdout instead of the text;
 `kit-telemetry COMMAND --help` lists its keys.
 """
 

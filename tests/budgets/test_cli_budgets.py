@@ -396,3 +396,88 @@ def test_check_json_for_an_invalid_file_names_the_error(tmp_path: Path) -> None:
     assert doc["valid"] is False
     assert "window 'dayly'" in doc["error"]
     assert doc["error"] in err
+
+
+# --- budgets status -----------------------------------------------------------------------
+
+# gpt-4o at OpenAI's published prices: $2.50 per million input tokens, $10 per million output.
+_GPT_4O_CALL_USD = (1_000 * 2.50 + 100 * 10.0) / 1_000_000
+
+
+def _spend_one_call(budgets: str) -> None:
+    tel = kt.configure(exporters=("none",), budgets=budgets)
+    try:
+        with tel.session("s-status") as session, session.run("hi") as run:
+            with run.llm_call(provider="openai", model="gpt-4o", max_tokens=100) as call:
+                call.record_usage(input_tokens=1_000, output_tokens=100, response_id="r-1")
+    finally:
+        tel.shutdown()
+
+
+def _status_budgets(url: str, tmp_path: Path) -> str:
+    return write(
+        tmp_path,
+        f'[ledger]\nurl = "{url}"\n\n'
+        '[[budget]]\nname = "daily"\nscope = "global"\nlimit_usd = 5\nwindow = "day"\n\n'
+        '[[budget]]\nname = "calls"\nscope = "run"\nmax_llm_calls = 10\n',
+    )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "redis"])
+def test_budgets_status_reads_what_an_agent_spent(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Another process's spend, read back from the shared ledger, as text and as JSON."""
+    if backend == "sqlite":
+        url = f"sqlite:{tmp_path / 'ledger.db'}"
+    else:
+        url = f"{request.getfixturevalue('redis_server').url}#status-{tmp_path.name}"
+    budgets = _status_budgets(url, tmp_path)
+    _spend_one_call(budgets)
+
+    code, out, err = cli("budgets", "status", "--json", budgets)
+    assert (code, err) == (0, "")
+    document = json.loads(out)
+    assert document["file"] == budgets
+    rows = {row["name"]: row for row in document["budgets"]}
+    daily = rows["daily"]
+    assert (daily["scope_key"], daily["unit"], daily["limit"]) == ("global", "usd", 5.0)
+    assert daily["spent"] == pytest.approx(_GPT_4O_CALL_USD, abs=1e-6)
+    assert daily["remaining"] == pytest.approx(5.0 - _GPT_4O_CALL_USD, abs=1e-6)
+    assert daily["reserved"] == 0.0
+    assert daily["window_end"] is not None and daily["window_end"] % 86_400 == 0
+    assert (rows["calls"]["unit"], rows["calls"]["spent"]) == ("llm_calls", 1.0)
+
+    code, out, err = cli("budgets", "status", budgets)
+    assert code == 0
+    [daily_line] = [line for line in out.splitlines() if line.startswith("daily ")]
+    assert f"{_GPT_4O_CALL_USD:.6f}" in daily_line.split()
+
+
+def test_budgets_status_of_an_unreachable_ledger_is_a_finding(tmp_path: Path) -> None:
+    """A Redis ledger nobody listens on: exit 1 and why, never a table of zeros."""
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    budgets = _status_budgets(f"redis://127.0.0.1:{port}/0", tmp_path)
+    code, out, err = cli("budgets", "status", budgets)
+    assert code == 1
+    assert out == ""
+    assert "cannot" in err and f"127.0.0.1:{port}" in err
+
+
+def test_budgets_status_says_a_memory_ledger_is_read_in_the_agent(tmp_path: Path) -> None:
+    budgets = write(tmp_path, '[[budget]]\nname = "g"\nscope = "global"\nlimit_usd = 1\n')
+    code, out, err = cli("budgets", "status", budgets)
+    assert code == 0
+    assert "tel.budget_status()" in err
+    assert out.splitlines()[3].split()[:4] == ["g", "global", "usd", "1.000000"]
+
+
+def test_budgets_status_of_an_invalid_file_is_a_usage_error(tmp_path: Path) -> None:
+    budgets = write(tmp_path, '[[budget]]\nname = "g"\nlimit_usd = -1\n')
+    code, out, err = cli("budgets", "status", budgets)
+    assert (code, out) == (2, "")
+    assert "limit_usd" in err

@@ -1,8 +1,9 @@
-"""``kit-telemetry rules`` and ``kit-telemetry check``: budget files on the command line.
+"""``kit-telemetry rules``, ``check`` and ``budgets status``: budget files on the command line.
 
 ``rules BUDGETS.toml -o DIR`` writes Prometheus alerting rules and their promtool test file;
 ``check BUDGETS.toml`` validates a budgets file as ``configure(budgets=...)`` does (alert
-callbacks are imported) and prints what it defines.
+callbacks are imported) and prints what it defines; ``budgets status BUDGETS.toml`` reads
+the file's ledger and prints what every budget has spent and reserved so far.
 """
 
 from __future__ import annotations
@@ -12,24 +13,39 @@ import contextlib
 import os
 import shutil
 import sys
+import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from kit_telemetry.budgets.alerts import build_sinks
 from kit_telemetry.budgets.config import AlertSinkConfig, Budget, BudgetConfig, load_budget_config
+from kit_telemetry.budgets.enforcer import BudgetEnforcer
 from kit_telemetry.budgets.gate import budget_config
+from kit_telemetry.budgets.status import BudgetStatus
 from kit_telemetry.cli.json_output import write_json
-from kit_telemetry.errors import ConfigError
+from kit_telemetry.errors import ConfigError, LedgerError
 from kit_telemetry.rules import RULES_FILENAME, RULES_TEST_FILENAME, write_rules
 
-__all__ = ["register", "run", "run_check", "run_rules", "validate_budgets"]
+__all__ = ["register", "run", "run_check", "run_rules", "run_status", "validate_budgets"]
 
 # The two commands this module serves, and what each does for `--help`.
 _HELP = {
     "rules": "write Prometheus alerting rules (and their promtool tests) for a budgets file",
     "check": "validate a budgets file and list its budgets",
+    "budgets": "read a budgets file's ledger: spent, reserved and remaining per budget",
 }
+
+_STATUS_EPILOG = (
+    "status opens the ledger the file names (sqlite:PATH or redis://...) and prints, per "
+    "budget and live scope key: unit, limit, spent, reserved, remaining and the end of the "
+    "current window. A memory ledger lives inside the agent's process: use "
+    "tel.budget_status() there. --json prints one object: file; ledger (URL, password "
+    "hidden); budgets (name, scope_key, unit, limit, spent, reserved, remaining, window_end "
+    "as Unix seconds or null). Exit status: 0 read; 1 the ledger could not be read; 2 an "
+    "invalid budgets file."
+)
 
 _CHECK_EPILOG = (
     "check validates what configure(budgets=...) validates, without opening the ledger: "
@@ -64,12 +80,27 @@ def register(subparsers: Any) -> None:
         "--json", action="store_true", help="print the result as JSON (keys listed below)"
     )
     check.set_defaults(handler=run)
+    budgets = subparsers.add_parser("budgets", help=_HELP["budgets"], description=_HELP["budgets"])
+    actions = budgets.add_subparsers(dest="action", metavar="ACTION", required=True)
+    status = actions.add_parser(
+        "status",
+        help="spent, reserved and remaining per budget and scope key",
+        description="Spent, reserved and remaining per budget and scope key, from the ledger.",
+        epilog=_STATUS_EPILOG,
+    )
+    status.add_argument("budgets", metavar="BUDGETS.toml", help="the budgets file")
+    status.add_argument(
+        "--json", action="store_true", help="print the result as JSON (keys listed below)"
+    )
+    status.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    """Run ``rules`` or ``check``, whichever ``args.command`` names."""
+    """Run ``rules``, ``check`` or ``budgets status``, whichever ``args.command`` names."""
     if args.command == "rules":
         return run_rules(args, out, err)
+    if args.command == "budgets":
+        return run_status(args, out, err)
     return run_check(args, out, err)
 
 
@@ -145,6 +176,98 @@ def run_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"`promtool test rules DIR/{RULES_TEST_FILENAME}`\n"
         )
     return 0
+
+
+def run_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Print every budget's figures from the ledger its file names.
+
+    Returns:
+        0 when read, 1 when the ledger cannot be read, 2 for an invalid budgets file.
+    """
+    config = _load(args.budgets, "budgets status", err)
+    if config is None:
+        return 2
+    ledger = _without_password(config.ledger)
+    if config.ledger == "memory":
+        err.write(
+            "kit-telemetry budgets status: the memory ledger lives in the agent's process; "
+            "use tel.budget_status() there, or a sqlite: or redis:// ledger to read it here\n"
+        )
+    try:
+        enforcer = BudgetEnforcer(config)
+    except (LedgerError, OSError) as exc:
+        err.write(f"kit-telemetry budgets status: cannot open the ledger {ledger}: {exc}\n")
+        return 1
+    try:
+        # status() reports a ledger it cannot read as empty; here that is the finding.
+        enforcer.ledger.live_counters(now_s=time.time())
+        statuses = enforcer.status()
+    except (LedgerError, OSError) as exc:
+        err.write(f"kit-telemetry budgets status: cannot read the ledger {ledger}: {exc}\n")
+        return 1
+    finally:
+        enforcer.close()
+    if args.json:
+        write_json(
+            {
+                "file": args.budgets,
+                "ledger": ledger,
+                "budgets": [_status_document(status) for status in statuses],
+            },
+            out,
+        )
+        return 0
+    out.write(f"{args.budgets}: ledger {ledger}\n\n")
+    out.write(
+        _table(
+            [
+                "BUDGET",
+                "SCOPE_KEY",
+                "UNIT",
+                "LIMIT",
+                "SPENT",
+                "RESERVED",
+                "REMAINING",
+                "WINDOW_END",
+            ],
+            [_status_row(status) for status in statuses],
+        )
+    )
+    return 0
+
+
+def _status_document(status: BudgetStatus) -> dict[str, Any]:
+    return {
+        "name": status.name,
+        "scope_key": status.scope_key,
+        "unit": status.unit,
+        "limit": status.limit,
+        "spent": status.spent,
+        "reserved": status.reserved,
+        "remaining": status.remaining,
+        "window_end": status.window_end,
+    }
+
+
+def _status_row(status: BudgetStatus) -> list[str]:
+    def amount(value: float) -> str:
+        return f"{value:.6f}" if status.unit == "usd" else f"{value:,.0f}"
+
+    window_end = "-"
+    if status.window_end is not None:
+        window_end = datetime.fromtimestamp(status.window_end, timezone.utc).strftime(
+            "%Y-%m-%d %H:%M:%SZ"
+        )
+    return [
+        status.name,
+        status.scope_key,
+        status.unit,
+        amount(status.limit),
+        amount(status.spent),
+        amount(status.reserved),
+        amount(status.remaining),
+        window_end,
+    ]
 
 
 def validate_budgets(path: str) -> BudgetConfig:
