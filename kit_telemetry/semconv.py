@@ -20,10 +20,18 @@ GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
 GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"  # total input, cached tokens included
 GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+# The cache-write count under its current name (semantic-conventions-genai spans.yaml,
+# attributes.gen_ai.usage); it is part of gen_ai.usage.input_tokens.
 GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
-# The cache-write name of the current conventions (cache_creation was its first spelling).
+# Not a GenAI name: some instrumentations spell cache writes this way; read, never written.
 GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"  # an attribute of gen_ai.client.token.usage
+GEN_AI_AGENT_ID = "gen_ai.agent.id"
+GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
+GEN_AI_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
 
 # --- older generations of the GenAI names, read on spans of other instrumentations ---------
 # gen_ai.usage.prompt_tokens / completion_tokens: the GenAI names before input/output
@@ -49,6 +57,17 @@ GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"
 GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
 ERROR_TYPE = "error.type"
+
+# GenAI metric names (OpenTelemetry instruments; Prometheus reads them with _ and a unit).
+METRIC_GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
+METRIC_GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"
+# Defined in semantic-conventions-genai model/gen-ai/metrics.yaml; newer than the
+# opentelemetry-semantic-conventions package, which does not list them yet.
+METRIC_GEN_AI_INVOKE_AGENT_DURATION = "gen_ai.invoke_agent.duration"
+METRIC_GEN_AI_EXECUTE_TOOL_DURATION = "gen_ai.execute_tool.duration"
+GENAI_SPEC_NAMES_NEWER_THAN_PACKAGE = frozenset(
+    {METRIC_GEN_AI_INVOKE_AGENT_DURATION, METRIC_GEN_AI_EXECUTE_TOOL_DURATION}
+)
 
 # gen_ai.operation.name values
 OP_INVOKE_AGENT = "invoke_agent"

@@ -98,7 +98,10 @@ class Telemetry:
         install_global: make our tracer provider the global one.
         console_stream: where the console exporter writes (default stderr).
         handler_timeout_s: async extension handlers running longer are abandoned.
-        max_label_values: distinct values per metric label before "other".
+        max_series: series kept per metric; new label combinations past it go to the
+            metric's overflow series (free-form labels "other"), counted.
+        created_series: expose the ``_created`` samples of kit-telemetry's counters and
+            histograms (off by default; other metrics of the registry are not affected).
     """
 
     def __init__(
@@ -122,7 +125,8 @@ class Telemetry:
         install_global: bool = False,
         console_stream: TextIO | None = None,
         handler_timeout_s: float = 5.0,
-        max_label_values: int = 100,
+        max_series: int = 1000,
+        created_series: bool = False,
         # No value type-checks here, so mypy reports a misspelt option; at run time it is
         # a ConfigError that lists the allowed ones.
         **unknown: NoReturn,
@@ -181,7 +185,7 @@ class Telemetry:
                 prometheus, meter_provider, exporters = None, None, ()
             # Metrics first: everything else reports its errors through them.
             self.metrics = _metrics_for(
-                prometheus, meter_provider, max_label_values, disabled=disabled
+                prometheus, meter_provider, max_series, created_series, disabled=disabled
             )
             if self.metrics is not None:
                 self._errors.count_with(self.metrics.record_internal_error)
@@ -502,7 +506,8 @@ def _env_capture_content() -> bool:
 def _metrics_for(
     prometheus: str | CollectorRegistry | None,
     meter_provider: MeterProvider | None,
-    max_label_values: int,
+    max_series: int,
+    created_series: bool,
     *,
     disabled: bool = False,
 ) -> KitMetrics | None:
@@ -538,7 +543,8 @@ def _metrics_for(
     return KitMetrics(
         registry=registry or CollectorRegistry(auto_describe=True),
         meter_provider=meter_provider,
-        max_label_values=max_label_values,
+        max_series=max_series,
+        created_series=created_series,
     )
 
 
