@@ -11,7 +11,9 @@ from .tokens import TOKEN_KINDS
 # --- GenAI semantic conventions -------------------------------------------------------
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
 GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
-GEN_AI_SYSTEM = "gen_ai.system"  # the older name of gen_ai.provider.name, read for foreign spans
+GEN_AI_SYSTEM = (
+    "gen_ai.system"  # provider.name before; read on foreign spans, legacy_names writes it
+)
 GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
 GEN_AI_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
 GEN_AI_RESPONSE_ID = "gen_ai.response.id"
@@ -57,6 +59,8 @@ GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"
 GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
 ERROR_TYPE = "error.type"
+# The conventions' value for "none of the known ones" (error.type, gen_ai.provider.name).
+OTHER_VALUE = "_OTHER"
 
 # GenAI metric names (OpenTelemetry instruments; Prometheus reads them with _ and a unit).
 METRIC_GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
@@ -101,13 +105,15 @@ OI_TOOL_ID = "tool.id"
 SPAN_SESSION_START = "kit.session.start"
 SPAN_SESSION_END = "kit.session.end"
 EVENT_USER_INPUT = "kit.user_input"
+# The prompt and the answer under their names before gen_ai.input.messages and
+# gen_ai.output.messages: written only with legacy_names.
 EVENT_USER_INPUT_TEXT = "kit.user_input.text"
 
 KIT_SESSION_FILE = "kit.session.file"
 KIT_SESSION_USER = "kit.session.user"
 KIT_RUN_ID = "kit.run.id"
 KIT_RUN_STOP_REASON = "kit.run.stop_reason"
-KIT_RUN_RESPONSE = "kit.run.response"
+KIT_RUN_RESPONSE = "kit.run.response"  # legacy_names only, as EVENT_USER_INPUT_TEXT
 KIT_TURN_INDEX = "kit.turn.index"
 KIT_LLM_STEP = "kit.llm.step"
 KIT_LLM_OUTCOME = "kit.llm.outcome"  # ok | error | budget_denied | cancelled

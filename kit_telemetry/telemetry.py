@@ -38,6 +38,7 @@ from .aggregation import UsageAggregator
 from .errors import ConfigError, ExtensionLoadError, UnknownCommandError, UsageError
 from .extensions.processor import ExtensionSpanProcessor
 from .instrumentation import Session
+from .messages import ContentHook
 from .pricing import ModelPrice, PriceTable
 from .state.registry import StateRegistry
 from .state.store import Durability
@@ -92,7 +93,11 @@ class Telemetry:
         subscription_providers: providers billed by subscription (their calls cost 0).
         capture_content: put prompts, tool arguments and results on exported spans; default
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (true or span_only...),
-            else False.
+            else False. A callable ``(content, attribute) -> str | None`` captures through
+            it: it returns the text to record, or None to leave that content out.
+        legacy_names: also write the attribute names older backends read (``gen_ai.system``,
+            ``gen_ai.usage.prompt_tokens``/``completion_tokens``, ``kit.user_input.text``,
+            ``kit.run.response``); default ``KIT_TELEMETRY_LEGACY_NAMES``, else False.
         max_content_chars: content longer than this is truncated on spans.
         strict: raise internal errors and bad input instead of logging them (tests).
         install_global: make our tracer provider the global one.
@@ -119,7 +124,8 @@ class Telemetry:
         state_durability: Durability = "sync",
         prices: Mapping[str, ModelPrice] | str | os.PathLike[str] | None = None,
         subscription_providers: Iterable[str] = (),
-        capture_content: bool | None = None,
+        capture_content: bool | ContentHook | None = None,
+        legacy_names: bool | None = None,
         max_content_chars: int = 4096,
         strict: bool = False,
         install_global: bool = False,
@@ -245,8 +251,9 @@ class Telemetry:
                 aggregator=self.aggregator,
                 states=self._states,
                 budgets=self._budgets,
-                capture_content=self.capture_content,
+                capture_content=capture_content,
                 max_content_chars=max_content_chars,
+                legacy_names=legacy_names,
             )
 
             if isinstance(prometheus, str):
