@@ -103,8 +103,8 @@ class Telemetry:
         install_global: make our tracer provider the global one.
         console_stream: where the console exporter writes (default stderr).
         handler_timeout_s: async extension handlers running longer are abandoned.
-        max_series: series kept per metric; new label combinations past it go to the
-            metric's overflow series (free-form labels "other"), counted.
+        max_series: free-form label combinations (model, tool, agent...) kept per metric;
+            new ones go to the metric's overflow series (those labels "other"), counted.
         created_series: expose the ``_created`` samples of kit-telemetry's counters and
             histograms (off by default; other metrics of the registry are not affected).
     """

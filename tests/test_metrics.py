@@ -551,6 +551,36 @@ def test_series_limit_bounds_the_scrape_of_a_label_flood(registry: CollectorRegi
     )
 
 
+def test_series_limit_holds_exactly_under_many_threads(registry: CollectorRegistry) -> None:
+    """Threads racing for the last free combinations: exactly max_series kept, rest counted."""
+    metrics = KitMetrics(registry=registry, max_series=10, strict=True)
+    per_thread, threads = 50, 8
+
+    def record(t: int) -> None:
+        for i in range(per_thread):
+            metrics.record_tool_call(tool_event(f"tool-{t}-{i}"))
+
+    workers = [threading.Thread(target=record, args=(t,)) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    calls = [
+        s
+        for f in registry.collect()
+        if f.name == "kit_tool_calls"
+        for s in f.samples
+        if s.name == "kit_tool_calls_total"
+    ]
+    total = per_thread * threads
+    assert len(calls) == 11  # 10 kept + other
+    assert sum(s.value for s in calls) == total
+    overflow = registry.get_sample_value(
+        "kit_metric_series_overflow_total", {"metric": "kit_tool_calls_total"}
+    )
+    assert overflow == total - 10
+
+
 ODD_VALUES = [
     'quote " and backslash \\ and\nnewline',
     "trailing backslash \\",

@@ -86,9 +86,11 @@ class KitMetrics:
             ``MultiProcessCollector`` that reads every process's files instead.
         meter_provider: when given, every record also goes to OpenTelemetry instruments
             under the dotted names of ``CATALOGUE`` (for OTLP export).
-        max_series: label combinations (series) kept per metric; new ones past it are
-            recorded in the metric's overflow series (free-form labels ``other``) and
-            counted in ``kit_metric_series_overflow_total``.
+        max_series: combinations of free-form label values (model, provider, tool,
+            agent...) kept per metric; new ones past it are recorded in the metric's
+            overflow series (those labels ``other``) and counted in
+            ``kit_metric_series_overflow_total{metric}``. Closed-set labels (outcome,
+            token_type...) multiply a metric's series by at most 4.
         created_series: also expose the ``_created`` sample of each counter and histogram
             series (off: Prometheus 2.x drops them unless a feature flag asks, and they
             double a counter's lines). Affects kit-telemetry's metrics only; other metrics
