@@ -43,11 +43,24 @@ def input_messages(prompt: object, redact: Redact) -> str | None:
 
 
 def output_messages(response: object, finish_reason: str, redact: Redact) -> str | None:
-    """``gen_ai.output.messages`` of a final answer: one assistant message."""
-    text = response if isinstance(response, str) else _json(response)
-    message = _message("assistant", [_text(text)])
-    message["finish_reason"] = finish_reason
-    return _dump(_redacted([message], redact))
+    """``gen_ai.output.messages`` of an answer: a string is one assistant message; chat
+    messages are converted as ``input_messages`` converts them (role ``assistant`` when
+    they have none). Each gets ``finish_reason`` unless it has its own."""
+    if isinstance(response, Sequence) and not isinstance(response, (str, bytes, bytearray)):
+        messages = [_chat_message(item, default_role="assistant") for item in response]
+    else:
+        text = response if isinstance(response, str) else _json(response)
+        messages = [_message("assistant", [_text(text)])]
+    for message, given in zip(messages, _given(response), strict=True):
+        reason = given.get("finish_reason") if isinstance(given, Mapping) else None
+        message["finish_reason"] = reason if isinstance(reason, str) else finish_reason
+    return _dump(_redacted(messages, redact))
+
+
+def _given(response: object) -> list[object]:
+    if isinstance(response, Sequence) and not isinstance(response, (str, bytes, bytearray)):
+        return list(response)
+    return [response]
 
 
 def system_instructions(instructions: str, redact: Redact) -> str | None:
@@ -68,11 +81,11 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def _chat_message(item: object) -> dict[str, Any]:
+def _chat_message(item: object, default_role: str = "user") -> dict[str, Any]:
     if not isinstance(item, Mapping):
-        return _message("user", [_text(item if isinstance(item, str) else _json(item))])
+        return _message(default_role, [_text(item if isinstance(item, str) else _json(item))])
     role = item.get("role")
-    role = role if isinstance(role, str) and role in _ROLES else "user"
+    role = role if isinstance(role, str) and role in _ROLES else default_role
     parts = item.get("parts")
     if isinstance(parts, list) and all(isinstance(part, Mapping) for part in parts):
         return _message(role, [dict(part) for part in parts])

@@ -121,6 +121,11 @@ def full_run(cap: Capture) -> None:
                     response_id="msg_01",
                     response_model="claude-sonnet-4-5-20250929",
                 )
+                call.set_messages(
+                    [{"role": "user", "content": [{"type": "text", "text": "fix it"}]}],
+                    [{"role": "assistant", "parts": [{"type": "tool_call", "name": "bash"}]}],
+                    system_instructions="You are a careful engineer.",
+                )
             with turn.tool_call(
                 "bash", call_id="toolu_01", arguments={"cmd": "pytest"}, tool_type="function"
             ) as tool:
@@ -257,6 +262,32 @@ def test_content_attributes_hold_the_conventions_json_shapes(
         }
     ]
     assert sc.KIT_RUN_RESPONSE not in run
+    chat = cap.span("chat claude-sonnet-4-5").attributes
+    assert json.loads(chat[sc.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "fix it"}]}
+    ]
+    assert json.loads(chat[sc.GEN_AI_OUTPUT_MESSAGES]) == [
+        {
+            "role": "assistant",
+            "parts": [{"type": "tool_call", "name": "bash"}],
+            "finish_reason": "tool_use",
+        }
+    ]
+    assert sc.GEN_AI_SYSTEM_INSTRUCTIONS in chat
+
+
+def test_llm_call_messages_stay_off_the_span_without_content_capture() -> None:
+    """set_messages is safe to call always: without capture_content nothing is recorded."""
+    with capture() as cap:
+        with cap.telemetry.session("s") as session, session.run("hi") as run:
+            with run.llm_call("openai", "gpt-4o") as call:
+                call.set_messages("the prompt", "the answer", system_instructions="be brief")
+        chat = cap.span("chat gpt-4o").attributes
+    assert not {
+        sc.GEN_AI_INPUT_MESSAGES,
+        sc.GEN_AI_OUTPUT_MESSAGES,
+        sc.GEN_AI_SYSTEM_INSTRUCTIONS,
+    } & set(chat)
 
 
 def test_capture_content_hook_rewrites_or_drops_each_piece_of_content() -> None:

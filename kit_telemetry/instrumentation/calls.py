@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
+from .. import messages
 from .. import semconv as sc
 from ..budgets.calls import Admission, CallScope, LLMRequest
 from ..errors import BudgetExceeded
@@ -248,6 +249,49 @@ class LLMCall(SpanScope):
         self._finish_reason = finish_reason
         self._response_id = response_id
         self._response_model = response_model
+
+    def set_messages(
+        self,
+        input_messages: Any = None,
+        output_messages: Any = None,
+        *,
+        system_instructions: str | None = None,
+    ) -> None:
+        """The call's content, recorded only with ``capture_content`` (and through its hook).
+
+        Args:
+            input_messages: the prompt: a string or chat messages (``role`` with
+                ``content`` or ``parts``) -> ``gen_ai.input.messages``.
+            output_messages: the answer: a string or chat messages ->
+                ``gen_ai.output.messages`` (``finish_reason`` from ``record_usage``).
+            system_instructions: the system prompt -> ``gen_ai.system_instructions``.
+        """
+        runtime = self._runtime
+        span = self._span
+        if not runtime.capture_content or span is None or self._ended:
+            return
+        attributes: dict[str, AttributeValue] = {}
+        if input_messages is not None:
+            given = messages.input_messages(
+                input_messages, runtime.redactor(sc.GEN_AI_INPUT_MESSAGES)
+            )
+            if given is not None:
+                attributes[sc.GEN_AI_INPUT_MESSAGES] = given
+        if output_messages is not None:
+            answer = messages.output_messages(
+                output_messages,
+                self._finish_reason or "stop",
+                runtime.redactor(sc.GEN_AI_OUTPUT_MESSAGES),
+            )
+            if answer is not None:
+                attributes[sc.GEN_AI_OUTPUT_MESSAGES] = answer
+        if isinstance(system_instructions, str):
+            instructions = messages.system_instructions(
+                system_instructions, runtime.redactor(sc.GEN_AI_SYSTEM_INSTRUCTIONS)
+            )
+            if instructions is not None:
+                attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = instructions
+        span.set_attributes(attributes)
 
     def _text_or_none(self, name: str, value: object) -> str | None:
         if value is None:
