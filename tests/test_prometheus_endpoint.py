@@ -294,12 +294,23 @@ def test_configured_endpoint_serves_the_last_run_to_a_restricted_scrape() -> Non
     assert [(s.labels, s.value) for s in samples] == [({"tool": "grep", "outcome": "ok"}, 1.0)]
 
 
+# What a Prometheus 3.x server sends.
+PROMETHEUS_3_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+    "application/openmetrics-text;version=0.0.1;q=0.4,"
+    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+)
+
+
+@pytest.mark.parametrize(
+    "accept", ["application/openmetrics-text; version=1.0.0", PROMETHEUS_3_ACCEPT]
+)
 def test_exact_openmetrics_accept_header_is_answered_in_openmetrics(
-    metrics: KitMetrics, server: MetricsServer
+    metrics: KitMetrics, server: MetricsServer, accept: str
 ) -> None:
-    """A scraper that asks for OpenMetrics 1.0.0 alone (no q-list) gets OpenMetrics, not text."""
+    """A scraper that asks for OpenMetrics 1.0.0 (alone, or as Prometheus 3 does) gets it."""
     record_everything(metrics)
-    content_type, body = scrape(server.url, accept="application/openmetrics-text; version=1.0.0")
+    content_type, body = scrape(server.url, accept=accept)
     assert content_type.startswith("application/openmetrics-text; version=1.0.0")
     assert body.endswith("# EOF\n")
     names = {family.name for family in parse_openmetrics(body)}  # type: ignore[no-untyped-call]

@@ -94,7 +94,8 @@ class KitMetrics:
         created_series: also expose the ``_created`` sample of each counter and histogram
             series (off: Prometheus 2.x drops them unless a feature flag asks, and they
             double a counter's lines). Affects kit-telemetry's metrics only; other metrics
-            of the registry keep prometheus-client's setting.
+            of the registry keep prometheus-client's setting. Multi-process mode has no
+            ``_created`` samples either way (prometheus-client's collector writes none).
         multiprocess: prometheus-client's multi-process mode; None turns it on when
             ``PROMETHEUS_MULTIPROC_DIR`` is set and prometheus-client was imported with it.
             Use one ``KitMetrics`` per process in this mode (they share the files).
