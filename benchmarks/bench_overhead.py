@@ -78,6 +78,8 @@ def raw_run_factory(with_metrics: bool, provider: TracerProvider | None = None) 
     runs = meter.create_counter("kit.agent.runs")
     run_duration = meter.create_histogram("kit.agent.run.duration", unit="s")
     run_cost = meter.create_histogram("kit.agent.run.cost_usd")
+    agent_duration = meter.create_histogram("gen_ai.invoke_agent.duration", unit="s")
+    execute_tool_duration = meter.create_histogram("gen_ai.execute_tool.duration", unit="s")
 
     def one_run() -> None:
         t0 = time.perf_counter()
@@ -163,7 +165,15 @@ def raw_run_factory(with_metrics: bool, provider: TracerProvider | None = None) 
                             tool_names.append("bash")
                         if with_metrics:
                             tool_calls.add(1, {"tool": "bash", "outcome": "ok"})
-                            tool_duration.record(time.perf_counter() - s0, {"tool": "bash"})
+                            elapsed = time.perf_counter() - s0
+                            tool_duration.record(elapsed, {"tool": "bash"})
+                            execute_tool_duration.record(
+                                elapsed,
+                                {
+                                    "gen_ai.operation.name": "execute_tool",
+                                    "gen_ai.tool.name": "bash",
+                                },
+                            )
             run.set_attributes(
                 {
                     "kit.run.llm_call_count": llm_calls_made,
@@ -181,12 +191,21 @@ def raw_run_factory(with_metrics: bool, provider: TracerProvider | None = None) 
                     "kit.run.duration_ms": (time.time_ns() - start_ns) / 1e6,
                     "kit.run.id": format(run.get_span_context().trace_id, "032x"),
                     "kit.run.stop_reason": "tool_use",
+                    "gen_ai.provider.name": "anthropic",  # the run's, from its calls
                 }
             )
         if with_metrics:
             runs.add(1, {"agent": "coder", "stop_reason": "end_turn"})
             run_duration.record(time.perf_counter() - t0, {"agent": "coder"})
             run_cost.record(total_cost, {"agent": "coder"})
+            agent_duration.record(
+                time.perf_counter() - t0,
+                {
+                    "gen_ai.operation.name": "invoke_agent",
+                    "gen_ai.provider.name": "anthropic",
+                    "gen_ai.agent.name": "coder",
+                },
+            )
 
     def close() -> None:
         provider.shutdown()

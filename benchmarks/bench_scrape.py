@@ -4,7 +4,7 @@ Run: ``.venv/bin/python benchmarks/bench_scrape.py [--series N] [--scrapes S]``
 
 Fills a ``KitMetrics`` with distinct models, tools and agents (as a busy multi-agent
 server would) until the text exposition has at least ``N`` sample lines (each line is one
-series to Prometheus, ``_created`` lines included), serves it on 127.0.0.1 with
+series to Prometheus; ``_created`` lines are off, as by default), serves it on 127.0.0.1 with
 ``start_metrics_server`` (prometheus-client's own HTTP server, which picks the format from
 the ``Accept`` header and gzips at its default level when asked), and times ``S`` HTTP
 scrapes in each format from a separate scraper process (text, OpenMetrics, and what
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # Raised cut so that the series are distinct rather than folded into "other".
-    metrics = KitMetrics(registry=CollectorRegistry(), max_label_values=100_000)
+    metrics = KitMetrics(registry=CollectorRegistry(), max_series=100_000)
     series = fill(metrics, args.series)
     out = sys.stdout
     out.write(f"{series:,} live series (sample lines), Python {sys.version.split()[0]}\n")

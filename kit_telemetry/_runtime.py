@@ -8,12 +8,14 @@ and the handles never see ``Telemetry`` itself.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from opentelemetry.trace import Tracer
 from opentelemetry.util.types import AttributeValue
 
 from ._errors import ErrorPolicy
+from .messages import ContentHook, Redact
 from .tokens import TokenUsage
 
 if TYPE_CHECKING:
@@ -33,6 +35,9 @@ class Runtime:
         errors: what happens to bad input and internal failures.
         budgets: admits and settles calls; None when no budget is configured.
         capture_content: prompts, tool arguments and results go on spans.
+        legacy_names: also write the older attribute names (``gen_ai.system``,
+            ``gen_ai.usage.prompt_tokens``/``completion_tokens``, ``kit.user_input.text``,
+            ``kit.run.response``) for backends that still read them.
     """
 
     def __init__(
@@ -44,13 +49,16 @@ class Runtime:
         aggregator: UsageAggregator,
         states: StateRegistry,
         budgets: BudgetGate | None = None,
-        capture_content: bool = False,
+        capture_content: bool | ContentHook = False,
         max_content_chars: int = 4096,
+        legacy_names: bool | None = None,
     ) -> None:
         self.tracer = tracer
         self.errors = errors
         self.budgets = budgets
-        self.capture_content = capture_content
+        self.capture_content = bool(capture_content)
+        self._content_hook = capture_content if callable(capture_content) else None
+        self.legacy_names = env_legacy_names() if legacy_names is None else bool(legacy_names)
         self._max_content_chars = max_content_chars
         self._prices = prices
         self._aggregator = aggregator
@@ -62,6 +70,36 @@ class Runtime:
         if len(text) <= limit:
             return text
         return text[:limit] + f"...[truncated {len(text) - limit} chars]"
+
+    def content(self, text: str, where: str) -> str | None:
+        """``text`` as it may go to attribute ``where``: through the ``capture_content``
+        hook, then clipped; None when content is not captured or the hook dropped it.
+
+        A hook that raises drops the content (it may hold what the hook was to remove).
+        """
+        if not self.capture_content:
+            return None
+        hook = self._content_hook
+        if hook is not None:
+            try:
+                kept = hook(text, where)
+            except Exception as exc:
+                self.errors.failed("capture_content", exc)
+                return None
+            if kept is None:
+                return None
+            if not isinstance(kept, str):
+                self.errors.bad_input(
+                    "capture_content",
+                    f"capture_content hook must return a str or None, got {kept!r}; dropped",
+                )
+                return None
+            text = kept
+        return self.clip(text)
+
+    def redactor(self, where: str) -> Redact:
+        """``content`` for the text parts of the messages bound for attribute ``where``."""
+        return lambda text: self.content(text, where)
 
     def price(
         self, provider: str, model: str, usage: TokenUsage, *, subscription: bool
@@ -100,3 +138,12 @@ class Runtime:
     def session_attributes(self, session_id: str, end_ns: int) -> dict[str, AttributeValue]:
         """The session's ``kit.session.*`` totals, to set on its end span."""
         return self._aggregator.session_attributes(session_id, end_ns)
+
+
+LEGACY_NAMES_ENV = "KIT_TELEMETRY_LEGACY_NAMES"
+"""Set to true (1, yes) to write the older attribute names too (``legacy_names``)."""
+
+
+def env_legacy_names() -> bool:
+    """Whether ``KIT_TELEMETRY_LEGACY_NAMES`` asks for the older attribute names."""
+    return os.environ.get(LEGACY_NAMES_ENV, "").strip().lower() in ("1", "true", "yes")

@@ -11,7 +11,9 @@ from .tokens import TOKEN_KINDS
 # --- GenAI semantic conventions -------------------------------------------------------
 GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
 GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
-GEN_AI_SYSTEM = "gen_ai.system"  # the older name of gen_ai.provider.name, read for foreign spans
+GEN_AI_SYSTEM = (
+    "gen_ai.system"  # provider.name before; read on foreign spans, legacy_names writes it
+)
 GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
 GEN_AI_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
 GEN_AI_RESPONSE_ID = "gen_ai.response.id"
@@ -20,10 +22,18 @@ GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
 GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"  # total input, cached tokens included
 GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
 GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+# The cache-write count under its current name (semantic-conventions-genai spans.yaml,
+# attributes.gen_ai.usage); it is part of gen_ai.usage.input_tokens.
 GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
-# The cache-write name of the current conventions (cache_creation was its first spelling).
+# Not a GenAI name: some instrumentations spell cache writes this way; read, never written.
 GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"  # an attribute of gen_ai.client.token.usage
+GEN_AI_AGENT_ID = "gen_ai.agent.id"
+GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
+GEN_AI_SYSTEM_INSTRUCTIONS = "gen_ai.system_instructions"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
 
 # --- older generations of the GenAI names, read on spans of other instrumentations ---------
 # gen_ai.usage.prompt_tokens / completion_tokens: the GenAI names before input/output
@@ -49,6 +59,19 @@ GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"
 GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
 ERROR_TYPE = "error.type"
+# The conventions' value for "none of the known ones" (error.type, gen_ai.provider.name).
+OTHER_VALUE = "_OTHER"
+
+# GenAI metric names (OpenTelemetry instruments; Prometheus reads them with _ and a unit).
+METRIC_GEN_AI_CLIENT_TOKEN_USAGE = "gen_ai.client.token.usage"
+METRIC_GEN_AI_CLIENT_OPERATION_DURATION = "gen_ai.client.operation.duration"
+# Defined in semantic-conventions-genai model/gen-ai/metrics.yaml; newer than the
+# opentelemetry-semantic-conventions package, which does not list them yet.
+METRIC_GEN_AI_INVOKE_AGENT_DURATION = "gen_ai.invoke_agent.duration"
+METRIC_GEN_AI_EXECUTE_TOOL_DURATION = "gen_ai.execute_tool.duration"
+GENAI_SPEC_NAMES_NEWER_THAN_PACKAGE = frozenset(
+    {METRIC_GEN_AI_INVOKE_AGENT_DURATION, METRIC_GEN_AI_EXECUTE_TOOL_DURATION}
+)
 
 # gen_ai.operation.name values
 OP_INVOKE_AGENT = "invoke_agent"
@@ -82,13 +105,15 @@ OI_TOOL_ID = "tool.id"
 SPAN_SESSION_START = "kit.session.start"
 SPAN_SESSION_END = "kit.session.end"
 EVENT_USER_INPUT = "kit.user_input"
+# The prompt and the answer under their names before gen_ai.input.messages and
+# gen_ai.output.messages: written only with legacy_names.
 EVENT_USER_INPUT_TEXT = "kit.user_input.text"
 
 KIT_SESSION_FILE = "kit.session.file"
 KIT_SESSION_USER = "kit.session.user"
 KIT_RUN_ID = "kit.run.id"
 KIT_RUN_STOP_REASON = "kit.run.stop_reason"
-KIT_RUN_RESPONSE = "kit.run.response"
+KIT_RUN_RESPONSE = "kit.run.response"  # legacy_names only, as EVENT_USER_INPUT_TEXT
 KIT_TURN_INDEX = "kit.turn.index"
 KIT_LLM_STEP = "kit.llm.step"
 KIT_LLM_OUTCOME = "kit.llm.outcome"  # ok | error | budget_denied | cancelled

@@ -38,6 +38,7 @@ from .aggregation import UsageAggregator
 from .errors import ConfigError, ExtensionLoadError, UnknownCommandError, UsageError
 from .extensions.processor import ExtensionSpanProcessor
 from .instrumentation import Session
+from .messages import ContentHook
 from .pricing import ModelPrice, PriceTable
 from .state.registry import StateRegistry
 from .state.store import Durability
@@ -92,13 +93,20 @@ class Telemetry:
         subscription_providers: providers billed by subscription (their calls cost 0).
         capture_content: put prompts, tool arguments and results on exported spans; default
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (true or span_only...),
-            else False.
+            else False. A callable ``(content, attribute) -> str | None`` captures through
+            it: it returns the text to record, or None to leave that content out.
+        legacy_names: also write the attribute names older backends read (``gen_ai.system``,
+            ``gen_ai.usage.prompt_tokens``/``completion_tokens``, ``kit.user_input.text``,
+            ``kit.run.response``); default ``KIT_TELEMETRY_LEGACY_NAMES``, else False.
         max_content_chars: content longer than this is truncated on spans.
         strict: raise internal errors and bad input instead of logging them (tests).
         install_global: make our tracer provider the global one.
         console_stream: where the console exporter writes (default stderr).
         handler_timeout_s: async extension handlers running longer are abandoned.
-        max_label_values: distinct values per metric label before "other".
+        max_series: free-form label combinations (model, tool, agent...) kept per metric;
+            new ones go to the metric's overflow series (those labels "other"), counted.
+        created_series: expose the ``_created`` samples of kit-telemetry's counters and
+            histograms (off by default; other metrics of the registry are not affected).
     """
 
     def __init__(
@@ -116,13 +124,15 @@ class Telemetry:
         state_durability: Durability = "sync",
         prices: Mapping[str, ModelPrice] | str | os.PathLike[str] | None = None,
         subscription_providers: Iterable[str] = (),
-        capture_content: bool | None = None,
+        capture_content: bool | ContentHook | None = None,
+        legacy_names: bool | None = None,
         max_content_chars: int = 4096,
         strict: bool = False,
         install_global: bool = False,
         console_stream: TextIO | None = None,
         handler_timeout_s: float = 5.0,
-        max_label_values: int = 100,
+        max_series: int = 1000,
+        created_series: bool = False,
         # No value type-checks here, so mypy reports a misspelt option; at run time it is
         # a ConfigError that lists the allowed ones.
         **unknown: NoReturn,
@@ -181,7 +191,7 @@ class Telemetry:
                 prometheus, meter_provider, exporters = None, None, ()
             # Metrics first: everything else reports its errors through them.
             self.metrics = _metrics_for(
-                prometheus, meter_provider, max_label_values, disabled=disabled
+                prometheus, meter_provider, max_series, created_series, disabled=disabled
             )
             if self.metrics is not None:
                 self._errors.count_with(self.metrics.record_internal_error)
@@ -241,8 +251,9 @@ class Telemetry:
                 aggregator=self.aggregator,
                 states=self._states,
                 budgets=self._budgets,
-                capture_content=self.capture_content,
+                capture_content=capture_content,
                 max_content_chars=max_content_chars,
+                legacy_names=legacy_names,
             )
 
             if isinstance(prometheus, str):
@@ -502,7 +513,8 @@ def _env_capture_content() -> bool:
 def _metrics_for(
     prometheus: str | CollectorRegistry | None,
     meter_provider: MeterProvider | None,
-    max_label_values: int,
+    max_series: int,
+    created_series: bool,
     *,
     disabled: bool = False,
 ) -> KitMetrics | None:
@@ -538,7 +550,8 @@ def _metrics_for(
     return KitMetrics(
         registry=registry or CollectorRegistry(auto_describe=True),
         meter_provider=meter_provider,
-        max_label_values=max_label_values,
+        max_series=max_series,
+        created_series=created_series,
     )
 
 

@@ -125,8 +125,12 @@ def test_capture_content_puts_content_on_spans_truncated() -> None:
     assert tool_span.attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS].startswith('{"pattern"')
     assert "truncated" in tool_span.attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS]
     assert tool_span.attributes[sc.GEN_AI_TOOL_CALL_RESULT] == "short"
+    (message,) = json.loads(run_span.attributes[sc.GEN_AI_INPUT_MESSAGES])
+    assert message["role"] == "user"
+    assert message["parts"][0]["content"].startswith("a prompt l")
+    assert "truncated" in message["parts"][0]["content"]
     (event,) = [e for e in run_span.events if e.name == sc.EVENT_USER_INPUT]
-    assert event.attributes[sc.EVENT_USER_INPUT_TEXT].startswith("a prompt l")
+    assert sc.EVENT_USER_INPUT_TEXT not in (event.attributes or {})  # legacy_names only
 
 
 def test_a_prompt_given_as_messages_is_recorded_as_json_text() -> None:
@@ -142,8 +146,9 @@ def test_a_prompt_given_as_messages_is_recorded_as_json_text() -> None:
     user_input = next(e for e in cap.events if isinstance(e, kt.UserInputEvent))
     assert start.prompt == text and user_input.text == text
     assert kt.event_from_dict(json.loads(json.dumps(start.to_dict()))) == start
-    (event,) = [e for e in run_span.events if e.name == sc.EVENT_USER_INPUT]
-    assert event.attributes[sc.EVENT_USER_INPUT_TEXT] == text
+    assert json.loads(run_span.attributes[sc.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "fix the test"}]}
+    ]
 
 
 def test_end_event_totals() -> None:

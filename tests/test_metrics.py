@@ -71,6 +71,12 @@ EXPECTED: dict[str, tuple[str, list[str], Sequence[float] | None]] = {
     "gen_ai_client_token_usage": ("histogram", [*GENAI, "gen_ai_token_type"], GENAI_TOKEN_BUCKETS),
     "gen_ai_client_operation_duration_seconds": (
         "histogram", [*GENAI, "error_type"], GENAI_DURATION_BUCKETS),
+    "gen_ai_invoke_agent_duration_seconds": (
+        "histogram", ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_agent_name",
+                      "error_type"], RUN_DURATION_BUCKETS),
+    "gen_ai_execute_tool_duration_seconds": (
+        "histogram", ["gen_ai_operation_name", "gen_ai_tool_name", "gen_ai_tool_type",
+                      "error_type"], GENAI_DURATION_BUCKETS),
     "kit_llm_calls_total": ("counter", ["provider", "model", "outcome"], None),
     "kit_llm_tokens_total": ("counter", ["provider", "model", "token_type"], None),
     "kit_llm_reasoning_tokens_total": ("counter", ["provider", "model"], None),
@@ -93,7 +99,10 @@ EXPECTED: dict[str, tuple[str, list[str], Sequence[float] | None]] = {
     "kit_budget_alerts_total": ("counter", ["budget", "kind", "threshold"], None),
     "kit_extension_handler_errors_total": ("counter", ["extension", "event"], None),
     "kit_telemetry_internal_errors_total": ("counter", ["component"], None),
+    "kit_metric_series_overflow_total": ("counter", ["metric"], None),
 }  # fmt: skip
+# Only a metric past its series limit has one (see the series limit tests).
+OVERFLOW_ONLY = {"kit_metric_series_overflow_total"}
 
 
 def llm_event(**overrides: object) -> LLMUsageEvent:
@@ -160,8 +169,8 @@ def record_everything(metrics: KitMetrics) -> None:
         outcome="error",
         error_type="TimeoutError",
     )
-    metrics.record_tool_call(tool_event())
-    metrics.record_run(run_event())
+    metrics.record_tool_call(tool_event(), tool_type="function")
+    metrics.record_run(run_event(), provider="anthropic")
     metrics.set_budget_limit("daily", "usd", 50.0)
     metrics.set_budget_limit("tool-loop", "tool_calls", 100)
     metrics.set_budget_usage("daily", "global", 12.5, 0.75)
@@ -200,6 +209,8 @@ def test_catalogue_matches_metrics_md(metrics: KitMetrics, registry: CollectorRe
         found[name] = (family.type, sorted(labels), bounds or None)
     assert set(found) == set(EXPECTED)
     for name, (kind, label_names, buckets) in EXPECTED.items():
+        if name in OVERFLOW_ONLY:
+            continue
         assert found[name][0] == kind, name
         assert found[name][1] == sorted(label_names), name
         if buckets is not None:
@@ -425,8 +436,8 @@ def test_strict_mode_raises(metrics: KitMetrics) -> None:
 
 def test_configuration_errors(registry: CollectorRegistry) -> None:
     """Bad settings fail at construction, naming the value."""
-    with pytest.raises(ConfigError, match="max_label_values: 0"):
-        KitMetrics(max_label_values=0)
+    with pytest.raises(ConfigError, match="max_series: 0"):
+        KitMetrics(max_series=0)
     KitMetrics(registry=registry)
     with pytest.raises(ConfigError, match="one KitMetrics per CollectorRegistry"):
         KitMetrics(registry=registry)
@@ -467,11 +478,11 @@ def test_default_registry_is_fresh_not_global() -> None:
     )
 
 
-def test_cardinality_guard_folds_extra_values_into_other(
+def test_series_limit_folds_new_combinations_into_one_other_series(
     registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Past max_label_values distinct models/tools/agents, values become "other", warned once."""
-    metrics = KitMetrics(registry=registry, max_label_values=3, strict=True)
+    """Past max_series label combinations, new ones land in the overflow series, counted."""
+    metrics = KitMetrics(registry=registry, max_series=3, strict=True)
     with caplog.at_level(logging.WARNING, logger="kit_telemetry"):
         for i in range(6):
             metrics.record_llm_call(llm_event(model=f"model-{i}"))
@@ -484,16 +495,21 @@ def test_cardinality_guard_folds_extra_values_into_other(
         get(calls, {"provider": "anthropic", "model": f"model-{i}", "outcome": "ok"})
         for i in range(4)
     ] == [1, 2, 1, None]
-    assert get(calls, {"provider": "anthropic", "model": "other", "outcome": "ok"}) == 3
+    assert get(calls, {"provider": "other", "model": "other", "outcome": "ok"}) == 3
+    # The cut is the same for every token type: model-0's output is not "other".
+    tokens = "kit_llm_tokens_total"
+    pm0 = {"provider": "anthropic", "model": "model-0"}
+    assert get(tokens, {**pm0, "token_type": "output"}) is not None
+    assert get(tokens, {**pm0, "token_type": "input"}) is not None
     genai = {
         "gen_ai_operation_name": "chat",
-        "gen_ai_provider_name": "anthropic",
+        "gen_ai_provider_name": "other",
         "gen_ai_request_model": "other",
         "error_type": "",
     }
     assert get("gen_ai_client_operation_duration_seconds_count", genai) == 3
     assert get("kit_tool_calls_total", {"tool": "other", "outcome": "ok"}) == 3
-    assert get("kit_agent_runs_total", {"agent": "other", "stop_reason": "end_turn"}) == 3
+    assert get("kit_agent_runs_total", {"agent": "other", "stop_reason": "other"}) == 3
     models = {
         s.labels["model"]
         for f in registry.collect()
@@ -501,13 +517,68 @@ def test_cardinality_guard_folds_extra_values_into_other(
         for s in f.samples
     }
     assert models == {"model-0", "model-1", "model-2", "other"}
-    warnings = [r.getMessage() for r in caplog.records if "distinct values" in r.getMessage()]
-    calls_warnings = [w for w in warnings if w.startswith("metric kit_llm_calls_total:")]
-    assert len(calls_warnings) == 1
-    assert "'model'" in calls_warnings[0] and "reached 3" in calls_warnings[0]
-    assert any(w.startswith("metric kit_tool_calls_total: label 'tool'") for w in warnings)
-    assert any("gen_ai_request_model" in w for w in warnings)
-    assert len(warnings) == len(set(warnings))  # once per metric and label
+    # Every record into an overflow series is counted, per metric.
+    assert get("kit_metric_series_overflow_total", {"metric": calls}) == 3
+    assert get("kit_metric_series_overflow_total", {"metric": "kit_tool_calls_total"}) == 3
+    warnings = [r.getMessage() for r in caplog.records if "label combinations" in r.getMessage()]
+    assert sum(w.startswith(f"metric {calls} reached 3") for w in warnings) == 1
+    assert len(warnings) == len(set(warnings))  # once per metric
+
+
+def test_series_limit_bounds_the_scrape_of_a_label_flood(registry: CollectorRegistry) -> None:
+    """100 providers x 100 models once made 700,064 samples; the limit keeps it bounded."""
+    from prometheus_client import generate_latest
+
+    metrics = KitMetrics(registry=registry, max_series=50)
+    for p in range(100):
+        for m in range(100):
+            metrics.record_llm_call(llm_event(provider=f"provider-{p}", model=f"model-{m}"))
+    samples = sum(len(family.samples) for family in registry.collect())
+    lines = [
+        line for line in generate_latest(registry).decode().splitlines() if not line.startswith("#")
+    ]
+    assert len(lines) == samples
+    # 51 combinations (50 + "other") of each LLM metric, token_type x4 at most, 16 lines
+    # per histogram series: well under what 10,000 combinations made.
+    assert samples < 51 * (4 + 4 * 16 + 16 + 4) + 100
+    overflow = "kit_metric_series_overflow_total"
+    assert registry.get_sample_value(overflow, {"metric": "kit_llm_calls_total"}) == 10_000 - 50
+    assert (
+        registry.get_sample_value(
+            "kit_llm_calls_total", {"provider": "other", "model": "other", "outcome": "ok"}
+        )
+        == 10_000 - 50
+    )
+
+
+def test_series_limit_holds_exactly_under_many_threads(registry: CollectorRegistry) -> None:
+    """Threads racing for the last free combinations: exactly max_series kept, rest counted."""
+    metrics = KitMetrics(registry=registry, max_series=10, strict=True)
+    per_thread, threads = 50, 8
+
+    def record(t: int) -> None:
+        for i in range(per_thread):
+            metrics.record_tool_call(tool_event(f"tool-{t}-{i}"))
+
+    workers = [threading.Thread(target=record, args=(t,)) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    calls = [
+        s
+        for f in registry.collect()
+        if f.name == "kit_tool_calls"
+        for s in f.samples
+        if s.name == "kit_tool_calls_total"
+    ]
+    total = per_thread * threads
+    assert len(calls) == 11  # 10 kept + other
+    assert sum(s.value for s in calls) == total
+    overflow = registry.get_sample_value(
+        "kit_metric_series_overflow_total", {"metric": "kit_tool_calls_total"}
+    )
+    assert overflow == total - 10
 
 
 ODD_VALUES = [
@@ -627,7 +698,7 @@ def test_otel_path_records_names_units_buckets_and_values(registry: CollectorReg
     metrics = KitMetrics(registry=registry, meter_provider=provider, strict=True)
     record_everything(metrics)
     found = otel_metrics(reader)
-    assert set(found) == {spec.otel_name for spec in CATALOGUE}
+    assert set(found) == {spec.otel_name for spec in CATALOGUE if spec.name not in OVERFLOW_ONLY}
 
     usage = found["gen_ai.client.token.usage"]
     assert usage.unit == "{token}"

@@ -13,7 +13,14 @@ from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
 )
 from prometheus_client.parser import text_string_to_metric_families
-from test_metrics import EXPECTED, ODD_VALUES, llm_event, record_everything, tool_event
+from test_metrics import (
+    EXPECTED,
+    ODD_VALUES,
+    OVERFLOW_ONLY,
+    llm_event,
+    record_everything,
+    tool_event,
+)
 
 import kit_telemetry as kt
 from kit_telemetry.errors import ConfigError
@@ -116,6 +123,8 @@ def test_scrape_exposes_every_metric_with_values(
     _, body = scrape(server.url)
     found = parse(body)
     for name, (kind, label_names, _) in EXPECTED.items():
+        if name in OVERFLOW_ONLY:
+            continue
         family_name = name.removesuffix("_total") if kind == "counter" else name
         family = found[family_name]
         assert family.type == kind, name
@@ -283,3 +292,81 @@ def test_configured_endpoint_serves_the_last_run_to_a_restricted_scrape() -> Non
         _, body = scrape(f"{tel.metrics_server.url}?name[]=kit_tool_calls_total")
     samples = [s for family in parse(body).values() for s in family.samples]
     assert [(s.labels, s.value) for s in samples] == [({"tool": "grep", "outcome": "ok"}, 1.0)]
+
+
+# What a Prometheus 3.x server sends.
+PROMETHEUS_3_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+    "application/openmetrics-text;version=0.0.1;q=0.4,"
+    "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+)
+
+
+@pytest.mark.parametrize(
+    "accept", ["application/openmetrics-text; version=1.0.0", PROMETHEUS_3_ACCEPT]
+)
+def test_exact_openmetrics_accept_header_is_answered_in_openmetrics(
+    metrics: KitMetrics, server: MetricsServer, accept: str
+) -> None:
+    """A scraper that asks for OpenMetrics 1.0.0 (alone, or as Prometheus 3 does) gets it."""
+    record_everything(metrics)
+    content_type, body = scrape(server.url, accept=accept)
+    assert content_type.startswith("application/openmetrics-text; version=1.0.0")
+    assert body.endswith("# EOF\n")
+    names = {family.name for family in parse_openmetrics(body)}  # type: ignore[no-untyped-call]
+    assert "kit_llm_calls" in names
+
+
+def test_created_series_are_off_by_default_and_on_when_asked() -> None:
+    """Neither format carries _created lines unless created_series=True asks for them."""
+    for created in (False, True):
+        registry = CollectorRegistry()
+        metrics = KitMetrics(registry=registry, created_series=created, strict=True)
+        record_everything(metrics)
+        with start_metrics_server("127.0.0.1:0", registry=registry) as started:
+            _, text = scrape(started.url)
+            _, openmetrics = scrape(started.url, accept=PROMETHEUS_2_ACCEPT)
+        for body in (text, openmetrics):
+            assert ("kit_llm_calls_created{" in body) is created
+            assert ("gen_ai_client_token_usage_created{" in body) is created
+        assert "kit_llm_calls_total{" in text  # the counters themselves stay
+
+
+def test_turning_created_off_leaves_the_applications_own_metrics_alone() -> None:
+    """Our switch is ours: a counter the application registered keeps its _created line."""
+    from prometheus_client import Counter
+
+    registry = CollectorRegistry()
+    own = Counter("app_requests", "The application's own counter.", registry=registry)
+    own.inc()
+    metrics = KitMetrics(registry=registry, strict=True)
+    record_everything(metrics)
+    with start_metrics_server("127.0.0.1:0", registry=registry) as started:
+        _, body = scrape(started.url)
+    assert "app_requests_created " in body
+    assert "kit_llm_calls_created" not in body
+
+
+def test_promtool_accepts_a_scrape_after_a_label_flood() -> None:
+    """100 providers x 100 models: the scrape stays bounded and promtool still finds it clean."""
+    registry = CollectorRegistry()
+    metrics = KitMetrics(registry=registry, max_series=100)
+    for p in range(100):
+        for m in range(100):
+            metrics.record_llm_call(llm_event(provider=f"provider-{p}", model=f"model-{m}"))
+    with start_metrics_server("127.0.0.1:0", registry=registry) as started:
+        _, body = scrape(started.url)
+    sample_lines = [line for line in body.splitlines() if line and not line.startswith("#")]
+    # Without the limit this flood made 700,064 lines (with _created); 101 combinations
+    # of each LLM metric is what is left.
+    assert len(sample_lines) < 20_000
+    assert "kit_metric_series_overflow_total" in body
+    result = subprocess.run(
+        ["promtool", "check", "metrics"],
+        input=body,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

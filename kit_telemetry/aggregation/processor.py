@@ -467,7 +467,13 @@ class UsageAggregator(SpanProcessor):
             duration_ms=_duration_ms(span),
         )
         if self._metrics is not None:
-            self._metrics.record_tool_call(event)
+            attributes = span.attributes or {}
+            tool_type = attributes.get(sc.GEN_AI_TOOL_TYPE)
+            self._metrics.record_tool_call(
+                event,
+                tool_type=tool_type if isinstance(tool_type, str) else "",
+                error_type=error_type_of(span),
+            )
         return [event]
 
     def _end_turn(self, span: ReadableSpan, node: SpanPayload) -> list[Event]:
@@ -512,7 +518,12 @@ class UsageAggregator(SpanProcessor):
         )
         payload.end_event = event
         if self._metrics is not None:
-            self._metrics.record_run(event)
+            provider = (span.attributes or {}).get(sc.GEN_AI_PROVIDER_NAME)
+            self._metrics.record_run(
+                event,
+                provider=provider if isinstance(provider, str) else "",
+                error_type=error_type_of(span),
+            )
         return [event]
 
     def _end_session(self, span: ReadableSpan, payload: SpanPayload) -> list[Event]:

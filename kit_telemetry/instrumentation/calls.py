@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
+from .. import messages
 from .. import semconv as sc
 from ..budgets.calls import Admission, CallScope, LLMRequest
 from ..errors import BudgetExceeded
@@ -40,6 +41,9 @@ class LLMCall(SpanScope):
         model: str,
         max_tokens: int | None,
         estimated_input_tokens: int | None,
+        *,
+        server_address: str | None = None,
+        server_port: int | None = None,
     ) -> None:
         self._init_scope(turn._runtime)
         self.turn = turn
@@ -59,11 +63,32 @@ class LLMCall(SpanScope):
         self.model = edge_text(errors, "llm_call.model", model)
         self.max_tokens = max_tokens
         self.estimated_input_tokens = estimated_input_tokens
+        self.server_address: str | None = None
+        if server_address is not None:
+            if isinstance(server_address, str) and server_address:
+                self.server_address = edge_text(errors, "llm_call.server_address", server_address)
+            else:
+                errors.bad_input(
+                    "llm_call.server_address",
+                    f"llm_call server_address must be a non-empty string or None, "
+                    f"got {server_address!r}; ignored",
+                )
+        self.server_port: int | None = None
+        if server_port is not None:
+            if type(server_port) is int and 0 < server_port <= 65535:
+                self.server_port = server_port
+            else:
+                errors.bad_input(
+                    "llm_call.server_port",
+                    f"llm_call server_port must be an int in 1..65535 or None, "
+                    f"got {server_port!r}; ignored",
+                )
         self.tokens: TokenUsage | None = None
         self.cost_usd: float | None = None
         self._given_cost: float | None = None
         self._finish_reason: str | None = None
         self._response_id: str | None = None
+        self._response_model: str | None = None
         self._admission: Admission | None = None
 
     @property
@@ -114,10 +139,15 @@ class LLMCall(SpanScope):
                 denied = exc
         attributes: dict[str, AttributeValue] = {
             sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
-            sc.GEN_AI_PROVIDER_NAME: self.provider,
+            **provider_attributes(self.provider, legacy=self._runtime.legacy_names),
             sc.GEN_AI_REQUEST_MODEL: self.model,
             sc.GEN_AI_CONVERSATION_ID: run.session.session_id,
         }
+        run.note_provider(self.provider)
+        if self.server_address is not None:
+            attributes[sc.SERVER_ADDRESS] = self.server_address
+            if self.server_port is not None:
+                attributes[sc.SERVER_PORT] = self.server_port
         if self.max_tokens is not None:
             attributes[sc.GEN_AI_REQUEST_MAX_TOKENS] = self.max_tokens
         if denied is not None:
@@ -157,10 +187,13 @@ class LLMCall(SpanScope):
         finish_reason: str | None = None,
         response_id: str | None = None,
         cost_usd: float | None = None,
+        response_model: str | None = None,
     ) -> None:
         """The call's usage. Token kinds are disjoint (``input_tokens`` excludes cached tokens).
 
         A second call replaces the first. ``cost_usd`` given here wins over the price table.
+        ``response_model`` is the model that answered (``gen_ai.response.model``), when the
+        provider says (e.g. a dated snapshot of the requested alias).
         Bad values are reported (raised when strict) and leave earlier usage as it was.
         """
         errors = self._runtime.errors
@@ -204,6 +237,7 @@ class LLMCall(SpanScope):
             return
         finish_reason = self._text_or_none("finish_reason", finish_reason)
         response_id = self._text_or_none("response_id", response_id)
+        response_model = self._text_or_none("response_model", response_model)
         self.tokens = TokenUsage(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
@@ -214,6 +248,50 @@ class LLMCall(SpanScope):
         self._given_cost = float(cost_usd) if cost_usd is not None else None
         self._finish_reason = finish_reason
         self._response_id = response_id
+        self._response_model = response_model
+
+    def set_messages(
+        self,
+        input_messages: Any = None,
+        output_messages: Any = None,
+        *,
+        system_instructions: str | None = None,
+    ) -> None:
+        """The call's content, recorded only with ``capture_content`` (and through its hook).
+
+        Args:
+            input_messages: the prompt: a string or chat messages (``role`` with
+                ``content`` or ``parts``) -> ``gen_ai.input.messages``.
+            output_messages: the answer: a string or chat messages ->
+                ``gen_ai.output.messages`` (``finish_reason`` from ``record_usage``).
+            system_instructions: the system prompt -> ``gen_ai.system_instructions``.
+        """
+        runtime = self._runtime
+        span = self._span
+        if not runtime.capture_content or span is None or self._ended:
+            return
+        attributes: dict[str, AttributeValue] = {}
+        if input_messages is not None:
+            given = messages.input_messages(
+                input_messages, runtime.redactor(sc.GEN_AI_INPUT_MESSAGES)
+            )
+            if given is not None:
+                attributes[sc.GEN_AI_INPUT_MESSAGES] = given
+        if output_messages is not None:
+            answer = messages.output_messages(
+                output_messages,
+                self._finish_reason or "stop",
+                runtime.redactor(sc.GEN_AI_OUTPUT_MESSAGES),
+            )
+            if answer is not None:
+                attributes[sc.GEN_AI_OUTPUT_MESSAGES] = answer
+        if isinstance(system_instructions, str):
+            instructions = messages.system_instructions(
+                system_instructions, runtime.redactor(sc.GEN_AI_SYSTEM_INSTRUCTIONS)
+            )
+            if instructions is not None:
+                attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = instructions
+        span.set_attributes(attributes)
 
     def _text_or_none(self, name: str, value: object) -> str | None:
         if value is None:
@@ -290,13 +368,26 @@ class LLMCall(SpanScope):
             attributes[sc.GEN_AI_RESPONSE_FINISH_REASONS] = (self._finish_reason,)
         if self._response_id is not None:
             attributes[sc.GEN_AI_RESPONSE_ID] = self._response_id
+        if self._response_model is not None:
+            attributes[sc.GEN_AI_RESPONSE_MODEL] = self._response_model
+        if self._runtime.legacy_names:
+            attributes[sc.GEN_AI_USAGE_PROMPT_TOKENS] = tokens.total_input
+            attributes[sc.GEN_AI_USAGE_COMPLETION_TOKENS] = tokens.output_tokens
         return attributes
 
 
 class ToolCall(SpanScope):
     """One tool execution: an ``execute_tool {name}`` span."""
 
-    def __init__(self, turn: Turn, name: str, call_id: str | None, arguments: Any) -> None:
+    def __init__(
+        self,
+        turn: Turn,
+        name: str,
+        call_id: str | None,
+        arguments: Any,
+        *,
+        tool_type: str | None = None,
+    ) -> None:
         self._init_scope(turn._runtime)
         self.turn = turn
         if not isinstance(name, str) or not name:
@@ -311,6 +402,16 @@ class ToolCall(SpanScope):
             else call_id
         )
         self.arguments = arguments
+        self.tool_type: str | None = None
+        if tool_type is not None:
+            if isinstance(tool_type, str) and tool_type:
+                self.tool_type = edge_text(self._runtime.errors, "tool_call.tool_type", tool_type)
+            else:
+                self._runtime.errors.bad_input(
+                    "tool_call.tool_type",
+                    f"tool_call tool_type must be a non-empty string (function, extension, "
+                    f"datastore) or None, got {tool_type!r}; ignored",
+                )
         self.result: Any = None
         self.is_error = False
         self._admission: Admission | None = None
@@ -330,8 +431,12 @@ class ToolCall(SpanScope):
         }
         if self.call_id is not None:
             attributes[sc.GEN_AI_TOOL_CALL_ID] = self.call_id
+        if self.tool_type is not None:
+            attributes[sc.GEN_AI_TOOL_TYPE] = self.tool_type
         if runtime.capture_content and self.arguments is not None:
-            attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = runtime.clip(to_text(self.arguments))
+            arguments = runtime.content(to_text(self.arguments), sc.GEN_AI_TOOL_CALL_ARGUMENTS)
+            if arguments is not None:
+                attributes[sc.GEN_AI_TOOL_CALL_ARGUMENTS] = arguments
         span = self._open_span(
             f"execute_tool {self.name}",
             turn.context,
@@ -385,7 +490,9 @@ class ToolCall(SpanScope):
                 span.set_attribute(sc.ERROR_TYPE, "tool_error")
                 span.set_status(Status(StatusCode.ERROR, "tool reported an error"))
         if runtime.capture_content and self.result is not None:
-            span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, runtime.clip(to_text(self.result)))
+            result = runtime.content(to_text(self.result), sc.GEN_AI_TOOL_CALL_RESULT)
+            if result is not None:
+                span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, result)
         if runtime.budgets is not None and self._admission is not None:
             runtime.budgets.settle_tool_call(self._admission)
         self._close_span(exc, end_ns)
@@ -403,3 +510,10 @@ def call_scope(run: Run, provider: str, model: str) -> CallScope:
         agent=run.agent_name,
         attributes=session.attributes,
     )
+
+
+def provider_attributes(provider: str, *, legacy: bool) -> dict[str, AttributeValue]:
+    """``gen_ai.provider.name``, and its older name ``gen_ai.system`` with ``legacy_names``."""
+    if legacy:
+        return {sc.GEN_AI_PROVIDER_NAME: provider, sc.GEN_AI_SYSTEM: provider}
+    return {sc.GEN_AI_PROVIDER_NAME: provider}

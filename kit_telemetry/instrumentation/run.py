@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.util.types import AttributeValue
 
+from .. import messages
 from .. import semconv as sc
 from ..events import AgentEndEvent
 from ..text import edge_text
 from ..tracing import RUN, TURN, SpanPayload
-from .calls import LLMCall, ToolCall
+from .calls import LLMCall, ToolCall, provider_attributes
 from .context import ROOT_CONTEXT, _current_run, _current_turn
 from .scope import SpanScope, stop_reason_for, to_text
 
@@ -29,12 +30,28 @@ class Run(SpanScope):
 
     _var = _current_run
 
-    def __init__(self, session: Session, prompt: str | None, agent_name: str) -> None:
+    def __init__(
+        self,
+        session: Session,
+        prompt: str | None,
+        agent_name: str,
+        *,
+        agent_id: str | None = None,
+        provider: str | None = None,
+        system_instructions: str | None = None,
+    ) -> None:
         runtime = session._runtime
         self._init_scope(runtime)
         self.session = session
-        # Events and span attributes carry text: a message list becomes its JSON text.
+        # Events carry text: a message list becomes its JSON text (the span keeps messages).
+        self._prompt_given: object = prompt
         self.prompt = prompt if prompt is None or isinstance(prompt, str) else to_text(prompt)
+        self.agent_id = self._text_or_none("run.agent_id", agent_id)
+        self.provider = self._text_or_none("run.provider", provider)
+        self.system_instructions = self._text_or_none(
+            "run.system_instructions", system_instructions
+        )
+        self._call_provider: str | None = None  # the first LLM call's, for a run without one
         if not isinstance(agent_name, str) or not agent_name:
             runtime.errors.bad_input(
                 "run.agent_name", f"run agent_name must be a non-empty string, got {agent_name!r}"
@@ -49,6 +66,18 @@ class Run(SpanScope):
         self._random_id: str | None = None
         # Why the run stopped, when the API knows better than the last finish reason.
         self.stop_reason: str | None = None
+
+    def _text_or_none(self, field: str, value: object) -> str | None:
+        """An optional string option of ``run``; anything else is reported and dropped."""
+        if value is None:
+            return None
+        errors = self._runtime.errors
+        if not isinstance(value, str) or not value:
+            errors.bad_input(
+                field, f"{field} must be a non-empty string or None, got {value!r}; ignored"
+            )
+            return None
+        return edge_text(errors, field, value)
 
     @property
     def run_id(self) -> str:
@@ -71,6 +100,12 @@ class Run(SpanScope):
             sc.GEN_AI_AGENT_NAME: self.agent_name,
             sc.GEN_AI_CONVERSATION_ID: self.session.session_id,
         }
+        if self.agent_id is not None:
+            attributes[sc.GEN_AI_AGENT_ID] = self.agent_id
+        if self.provider is not None:
+            attributes.update(provider_attributes(self.provider, legacy=runtime.legacy_names))
+        if runtime.capture_content:
+            attributes.update(self._input_content())
         span = self._open_span(
             f"invoke_agent {self.agent_name}",
             ROOT_CONTEXT,
@@ -79,9 +114,49 @@ class Run(SpanScope):
         )
         if self.prompt is not None:
             event_attributes: dict[str, AttributeValue] = {}
-            if runtime.capture_content:
-                event_attributes[sc.EVENT_USER_INPUT_TEXT] = runtime.clip(self.prompt)
+            if runtime.legacy_names:
+                text = runtime.content(self.prompt, sc.EVENT_USER_INPUT_TEXT)
+                if text is not None:
+                    event_attributes[sc.EVENT_USER_INPUT_TEXT] = text
             span.add_event(sc.EVENT_USER_INPUT, event_attributes)
+
+    def _input_content(self) -> dict[str, AttributeValue]:
+        runtime = self._runtime
+        out: dict[str, AttributeValue] = {}
+        if self._prompt_given is not None:
+            given = messages.input_messages(
+                self._prompt_given, runtime.redactor(sc.GEN_AI_INPUT_MESSAGES)
+            )
+            if given is not None:
+                out[sc.GEN_AI_INPUT_MESSAGES] = given
+        if self.system_instructions is not None:
+            instructions = messages.system_instructions(
+                self.system_instructions, runtime.redactor(sc.GEN_AI_SYSTEM_INSTRUCTIONS)
+            )
+            if instructions is not None:
+                out[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = instructions
+        return out
+
+    def _output_content(self, result: object, failed: bool) -> dict[str, AttributeValue]:
+        runtime = self._runtime
+        out: dict[str, AttributeValue] = {}
+        finish_reason = "error" if failed else "stop"
+        answer = messages.output_messages(
+            result, finish_reason, runtime.redactor(sc.GEN_AI_OUTPUT_MESSAGES)
+        )
+        if answer is not None:
+            out[sc.GEN_AI_OUTPUT_MESSAGES] = answer
+        if runtime.legacy_names:
+            text = runtime.content(str(result), sc.KIT_RUN_RESPONSE)
+            if text is not None:
+                out[sc.KIT_RUN_RESPONSE] = text
+        return out
+
+    def note_provider(self, provider: str) -> None:
+        """An LLM call of this run went to ``provider``: the run's provider if none was given."""
+        with self._lock:
+            if self._call_provider is None:
+                self._call_provider = provider
 
     def end(self, exc: BaseException | None = None) -> None:
         """End the run (``with`` does this); closes an implicit turn that is still open."""
@@ -103,8 +178,12 @@ class Run(SpanScope):
             span.set_attributes(
                 runtime.run_attributes(payload, duration_ms, failed=exc is not None)
             )
+            if self.provider is None:
+                with self._lock:
+                    provider = self._call_provider or sc.OTHER_VALUE
+                span.set_attributes(provider_attributes(provider, legacy=runtime.legacy_names))
             if runtime.capture_content and payload.result is not None:
-                span.set_attribute(sc.KIT_RUN_RESPONSE, runtime.clip(str(payload.result)))
+                span.set_attributes(self._output_content(payload.result, exc is not None))
         self._close_span(exc, end_ns)
         if payload is not None and isinstance(payload.end_event, AgentEndEvent):
             self.end_event = payload.end_event
@@ -128,6 +207,8 @@ class Run(SpanScope):
         *,
         max_tokens: int | None = None,
         estimated_input_tokens: int | None = None,
+        server_address: str | None = None,
+        server_port: int | None = None,
     ) -> LLMCall:
         """An LLM call directly on the run: it opens an implicit turn (closing the previous)."""
         with self._lock:
@@ -139,11 +220,21 @@ class Run(SpanScope):
         with self._lock:
             self._open_turn = turn
         return turn.llm_call(
-            provider, model, max_tokens=max_tokens, estimated_input_tokens=estimated_input_tokens
+            provider,
+            model,
+            max_tokens=max_tokens,
+            estimated_input_tokens=estimated_input_tokens,
+            server_address=server_address,
+            server_port=server_port,
         )
 
     def tool_call(
-        self, name: str, *, call_id: str | None = None, arguments: Any = None
+        self,
+        name: str,
+        *,
+        call_id: str | None = None,
+        arguments: Any = None,
+        tool_type: str | None = None,
     ) -> ToolCall:
         """A tool call directly on the run: it joins the open turn (opening one if none is)."""
         with self._lock:
@@ -153,7 +244,7 @@ class Run(SpanScope):
             turn.start()
             with self._lock:
                 self._open_turn = turn
-        return turn.tool_call(name, call_id=call_id, arguments=arguments)
+        return turn.tool_call(name, call_id=call_id, arguments=arguments, tool_type=tool_type)
 
     @property
     def largest_input_tokens(self) -> int:
@@ -207,12 +298,31 @@ class Turn(SpanScope):
         *,
         max_tokens: int | None = None,
         estimated_input_tokens: int | None = None,
+        server_address: str | None = None,
+        server_port: int | None = None,
     ) -> LLMCall:
-        """A ``chat {model}`` span; entering it is where budgets admit or refuse the call."""
-        return LLMCall(self, provider, model, max_tokens, estimated_input_tokens)
+        """A ``chat {model}`` span; entering it is where budgets admit or refuse the call.
+
+        ``server_address`` and ``server_port`` name the model's endpoint (``server.*``).
+        """
+        return LLMCall(
+            self,
+            provider,
+            model,
+            max_tokens,
+            estimated_input_tokens,
+            server_address=server_address,
+            server_port=server_port,
+        )
 
     def tool_call(
-        self, name: str, *, call_id: str | None = None, arguments: Any = None
+        self,
+        name: str,
+        *,
+        call_id: str | None = None,
+        arguments: Any = None,
+        tool_type: str | None = None,
     ) -> ToolCall:
-        """An ``execute_tool {name}`` span."""
-        return ToolCall(self, name, call_id, arguments)
+        """An ``execute_tool {name}`` span; ``tool_type`` is ``gen_ai.tool.type``
+        (``function``, ``extension`` or ``datastore``)."""
+        return ToolCall(self, name, call_id, arguments, tool_type=tool_type)

@@ -104,13 +104,37 @@ class Session:
             self.end_event = payload.end_event
         runtime.session_ended(self.session_id)
 
-    def run(self, prompt: str | None = None, *, agent_name: str = "agent") -> Run:
+    def run(
+        self,
+        prompt: str | None = None,
+        *,
+        agent_name: str = "agent",
+        agent_id: str | None = None,
+        provider: str | None = None,
+        system_instructions: str | None = None,
+    ) -> Run:
         """A new agent run in this session (use it with ``with``).
 
         A prompt that is not a string (a list of messages, for instance) is recorded as its
-        JSON text, as tool arguments are.
+        JSON text in events, and as chat messages in ``gen_ai.input.messages``.
+
+        Args:
+            prompt: the user's input.
+            agent_name: ``gen_ai.agent.name``.
+            agent_id: ``gen_ai.agent.id``, when the agent has one.
+            provider: ``gen_ai.provider.name`` of the run; when not given, the provider of
+                its first LLM call (``_OTHER`` if it made none).
+            system_instructions: the agent's system prompt (``gen_ai.system_instructions``,
+                recorded with content capture only).
         """
-        return Run(self, prompt, agent_name)
+        return Run(
+            self,
+            prompt,
+            agent_name,
+            agent_id=agent_id,
+            provider=provider,
+            system_instructions=system_instructions,
+        )
 
     def __enter__(self) -> Session:
         self.start()

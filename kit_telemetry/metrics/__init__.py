@@ -1,8 +1,9 @@
 """Metrics: the catalogue (``catalogue.CATALOGUE``), recorded by ``KitMetrics`` for Prometheus and OTel.
 
 Modules, one noun each: ``catalogue`` (every metric's name, type, labels and buckets),
-``labels`` (label values: cleaning and the cardinality guard), ``instruments`` (the
-prometheus-client and OpenTelemetry objects of the catalogue), ``series`` (bound record
+``labels`` (label values: cleaning and the per-metric series limit), ``instruments`` (the
+prometheus-client and OpenTelemetry objects of the catalogue), ``exposition`` (the
+collector a registry scrapes them through, ``_created`` series optional), ``series`` (bound record
 functions: the children's public ``inc``/``observe``/``set``), ``multiprocess``
 (prometheus-client's multi-process mode) and ``recorder`` (``KitMetrics``, which records on
 the caller's thread).
@@ -17,6 +18,8 @@ from .catalogue import (
     GEN_AI_CLIENT_OPERATION_DURATION,
     GEN_AI_CLIENT_TOKEN_USAGE,
     GEN_AI_DURATION_BUCKETS,
+    GEN_AI_EXECUTE_TOOL_DURATION,
+    GEN_AI_INVOKE_AGENT_DURATION,
     GEN_AI_TOKEN_BUCKETS,
     KIT_AGENT_RUN_COST_USD,
     KIT_AGENT_RUN_DURATION,
@@ -38,6 +41,7 @@ from .catalogue import (
     KIT_LLM_REASONING_TOKENS,
     KIT_LLM_TOKENS,
     KIT_LLM_UNPRICED_CALLS,
+    KIT_METRIC_SERIES_OVERFLOW,
     KIT_TOOL_CALLS,
     KIT_TOOL_DURATION,
     LLM_OUTCOMES,
@@ -51,16 +55,19 @@ from .catalogue import (
 )
 from .labels import BOUNDED_LABELS, MAX_LABEL_VALUE_CHARS, OTHER
 from .multiprocess import mark_process_dead, multiprocess_dir, multiprocess_registry
-from .recorder import KitMetrics
+from .recorder import DEFAULT_MAX_SERIES, KitMetrics
 
 __all__ = [
     "BOUNDED_LABELS",
     "BUDGET_ALERT_KINDS",
     "BUDGET_DECISIONS",
     "CATALOGUE",
+    "DEFAULT_MAX_SERIES",
     "GEN_AI_CLIENT_OPERATION_DURATION",
     "GEN_AI_CLIENT_TOKEN_USAGE",
     "GEN_AI_DURATION_BUCKETS",
+    "GEN_AI_EXECUTE_TOOL_DURATION",
+    "GEN_AI_INVOKE_AGENT_DURATION",
     "GEN_AI_TOKEN_BUCKETS",
     "KIT_AGENT_RUNS",
     "KIT_AGENT_RUN_COST_USD",
@@ -82,6 +89,7 @@ __all__ = [
     "KIT_LLM_REASONING_TOKENS",
     "KIT_LLM_TOKENS",
     "KIT_LLM_UNPRICED_CALLS",
+    "KIT_METRIC_SERIES_OVERFLOW",
     "KIT_TOOL_CALLS",
     "KIT_TOOL_DURATION",
     "LLM_OUTCOMES",

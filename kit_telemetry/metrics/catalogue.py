@@ -22,12 +22,11 @@ from typing import Final, Literal
 
 from .. import semconv as sc
 
-# Not yet in semconv.py: the GenAI attribute of gen_ai.client.token.usage.
-_GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
-
 # --- names as Prometheus scrapes them -------------------------------------------------
 GEN_AI_CLIENT_TOKEN_USAGE: Final = "gen_ai_client_token_usage"
 GEN_AI_CLIENT_OPERATION_DURATION: Final = "gen_ai_client_operation_duration_seconds"
+GEN_AI_INVOKE_AGENT_DURATION: Final = "gen_ai_invoke_agent_duration_seconds"
+GEN_AI_EXECUTE_TOOL_DURATION: Final = "gen_ai_execute_tool_duration_seconds"
 KIT_LLM_CALLS: Final = "kit_llm_calls_total"
 KIT_LLM_TOKENS: Final = "kit_llm_tokens_total"
 KIT_LLM_REASONING_TOKENS: Final = "kit_llm_reasoning_tokens_total"
@@ -50,6 +49,7 @@ KIT_BUDGET_DECISIONS: Final = "kit_budget_decisions_total"
 KIT_BUDGET_ALERTS: Final = "kit_budget_alerts_total"
 KIT_EXTENSION_HANDLER_ERRORS: Final = "kit_extension_handler_errors_total"
 KIT_INTERNAL_ERRORS: Final = "kit_telemetry_internal_errors_total"
+KIT_METRIC_SERIES_OVERFLOW: Final = "kit_metric_series_overflow_total"
 
 # --- buckets --------------------------------------------------------------------------
 GEN_AI_TOKEN_BUCKETS: Final = tuple(float(4**i) for i in range(14))  # 1 ... 67108864
@@ -137,12 +137,26 @@ _PM = ("provider", "model")
 CATALOGUE: Final[tuple[MetricSpec, ...]] = (
     _spec(GEN_AI_CLIENT_TOKEN_USAGE, "histogram", (*_GENAI_LABELS, "gen_ai_token_type"),
           "Tokens per LLM call; input is the total input including cached tokens.",
-          ("gen_ai.client.token.usage", "{token}"),
-          otel_attributes=(*_GENAI_ATTRS, _GEN_AI_TOKEN_TYPE), buckets=GEN_AI_TOKEN_BUCKETS),
+          (sc.METRIC_GEN_AI_CLIENT_TOKEN_USAGE, "{token}"),
+          otel_attributes=(*_GENAI_ATTRS, sc.GEN_AI_TOKEN_TYPE), buckets=GEN_AI_TOKEN_BUCKETS),
     _spec(GEN_AI_CLIENT_OPERATION_DURATION, "histogram", (*_GENAI_LABELS, "error_type"),
           "Duration of LLM calls that reached the model; error_type is empty on success.",
-          ("gen_ai.client.operation.duration", "s"),
+          (sc.METRIC_GEN_AI_CLIENT_OPERATION_DURATION, "s"),
           otel_attributes=(*_GENAI_ATTRS, sc.ERROR_TYPE), buckets=GEN_AI_DURATION_BUCKETS),
+    _spec(GEN_AI_INVOKE_AGENT_DURATION, "histogram",
+          ("gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_agent_name", "error_type"),
+          "Duration of agent runs (invoke_agent); error_type is empty on success.",
+          (sc.METRIC_GEN_AI_INVOKE_AGENT_DURATION, "s"),
+          otel_attributes=(sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_PROVIDER_NAME,
+                           sc.GEN_AI_AGENT_NAME, sc.ERROR_TYPE),
+          buckets=RUN_DURATION_BUCKETS),
+    _spec(GEN_AI_EXECUTE_TOOL_DURATION, "histogram",
+          ("gen_ai_operation_name", "gen_ai_tool_name", "gen_ai_tool_type", "error_type"),
+          "Duration of tool calls (execute_tool); error_type is empty on success.",
+          (sc.METRIC_GEN_AI_EXECUTE_TOOL_DURATION, "s"),
+          otel_attributes=(sc.GEN_AI_OPERATION_NAME, sc.GEN_AI_TOOL_NAME,
+                           sc.GEN_AI_TOOL_TYPE, sc.ERROR_TYPE),
+          buckets=GEN_AI_DURATION_BUCKETS),
     _spec(KIT_LLM_CALLS, "counter", (*_PM, "outcome"),
           "LLM calls by outcome (ok, error, budget_denied, cancelled).",
           ("kit.llm.calls", "{call}")),
@@ -209,6 +223,10 @@ CATALOGUE: Final[tuple[MetricSpec, ...]] = (
     _spec(KIT_INTERNAL_ERRORS, "counter", ("component",),
           "Internal errors that were logged instead of raised.",
           ("kit.telemetry.internal_errors", "{error}")),
+    _spec(KIT_METRIC_SERIES_OVERFLOW, "counter", ("metric",),
+          "Records that went to a metric's overflow series (free-form labels 'other') "
+          "because the metric had reached max_series.",
+          ("kit.metric.series_overflow", "{record}")),
 )  # fmt: skip
 """Every metric kit-telemetry exports, in the order of the README's metric table."""
 

@@ -1,8 +1,11 @@
-"""Label values: cleaned for any exposition format, and bounded in number per metric.
+"""Label values: cleaned for any exposition format, and their combinations bounded per metric.
 
-- ``model``, ``tool``, ``agent`` (and the other free-form labels listed in
-  ``BOUNDED_LABELS``) keep at most ``max_label_values`` distinct values per metric; later
-  values are reported as ``other`` and one warning names the metric, the label and the cut.
+- Each metric keeps at most ``max_series`` combinations of its free-form label values
+  (``model``, ``tool``, ``agent``... listed in ``BOUNDED_LABELS``). A new combination past
+  the limit is recorded in the metric's overflow series instead: its free-form labels read
+  ``other``, its closed-set labels (``outcome``, ``token_type``...) keep their value. One warning names
+  the metric; every record that lands in an overflow series is counted in
+  ``kit_metric_series_overflow_total{metric}``.
 - Values longer than ``MAX_LABEL_VALUE_CHARS`` (256) characters are truncated; characters
   that UTF-8 cannot encode (lone surrogates) are replaced, so a scrape never breaks.
   Quotes, backslashes and newlines are escaped by prometheus-client's exposition.
@@ -17,7 +20,7 @@ from typing import Final
 logger = logging.getLogger("kit_telemetry")
 
 OTHER: Final = "other"
-"""The value that replaces a bounded label's values past the cut."""
+"""The value of a free-form label in a metric's overflow series."""
 
 MAX_LABEL_VALUE_CHARS: Final = 256
 """Label values are truncated to this many characters."""
@@ -31,12 +34,15 @@ BOUNDED_LABELS: Final = frozenset(
         # Free-form too (providers' and agents' own strings), so bounded the same way.
         "provider",
         "gen_ai_provider_name",
+        "gen_ai_agent_name",
+        "gen_ai_tool_name",
+        "gen_ai_tool_type",
         "stop_reason",
         "error_type",
         "scope_key",
     }
 )
-"""Labels whose distinct values per metric are capped at ``max_label_values``."""
+"""Free-form labels: what an overflow series replaces with ``OTHER``."""
 
 
 def clean_label_value(value: object) -> str:
@@ -52,36 +58,50 @@ def clean_label_value(value: object) -> str:
     return text
 
 
-class LabelGuard:
-    """Caps the distinct values of one label in one metric.
+class SeriesLimit:
+    """Caps the combinations of free-form label values of one metric.
 
-    Not locked: ``KitMetrics`` admits values with its own lock held.
+    Counting the free-form part only keeps the cut the same across a metric's closed-set
+    labels: a model kept for ``token_type="input"`` is kept for ``"output"`` too. A
+    metric's series stay under ``limit`` times the product of its closed sets (at most 4).
+
+    Not locked: ``KitMetrics`` admits combinations with its own lock held.
     """
 
-    __slots__ = ("_label", "_limit", "_metric", "_seen", "_warned")
+    __slots__ = ("_free", "_limit", "_metric", "_seen", "_warned")
 
-    def __init__(self, metric: str, label: str, limit: int) -> None:
+    def __init__(self, metric: str, labels: tuple[str, ...], limit: int) -> None:
         self._metric = metric
-        self._label = label
         self._limit = limit
-        self._seen: set[str] = set()
+        self._free = tuple(label in BOUNDED_LABELS for label in labels)
+        self._seen: set[tuple[str, ...]] = set()
         self._warned = False
 
-    def admit(self, value: str) -> str:
-        """``value`` while it is among the first ``limit`` distinct ones, else ``OTHER``."""
-        if value in self._seen:
-            return value
+    def admit(self, values: tuple[str, ...]) -> tuple[tuple[str, ...], bool]:
+        """The label values to record into, and whether they are the overflow series.
+
+        ``values`` itself while its free-form part is among the first ``limit`` ones;
+        past them, ``values`` with every non-empty free-form label replaced by ``OTHER``.
+        """
+        free = tuple(value for keep, value in zip(self._free, values, strict=True) if keep)
+        if not free or free in self._seen:
+            return values, False
         if len(self._seen) < self._limit:
-            self._seen.add(value)
-            return value
+            self._seen.add(free)
+            return values, False
         if not self._warned:
             self._warned = True
             logger.warning(
-                "metric %s: label %r reached %d distinct values; further values are "
-                "reported as %r (raise max_label_values to keep more)",
+                "metric %s reached %d label combinations; new ones are recorded with "
+                "their free-form labels set to %r (raise max_series to keep more)",
                 self._metric,
-                self._label,
                 self._limit,
                 OTHER,
             )
-        return OTHER
+        # An empty value is an absent label in Prometheus: it stays absent, so a success
+        # (error_type "") is not reported as an error of type "other".
+        overflow = tuple(
+            OTHER if keep and value else value
+            for keep, value in zip(self._free, values, strict=True)
+        )
+        return overflow, True

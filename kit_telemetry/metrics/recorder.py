@@ -33,6 +33,8 @@ from .catalogue import (
     CATALOGUE,
     GEN_AI_CLIENT_OPERATION_DURATION,
     GEN_AI_CLIENT_TOKEN_USAGE,
+    GEN_AI_EXECUTE_TOOL_DURATION,
+    GEN_AI_INVOKE_AGENT_DURATION,
     KIT_AGENT_RUN_COST_USD,
     KIT_AGENT_RUN_DURATION,
     KIT_AGENT_RUN_LLM_CALLS,
@@ -53,17 +55,22 @@ from .catalogue import (
     KIT_LLM_REASONING_TOKENS,
     KIT_LLM_TOKENS,
     KIT_LLM_UNPRICED_CALLS,
+    KIT_METRIC_SERIES_OVERFLOW,
     KIT_TOOL_CALLS,
     KIT_TOOL_DURATION,
     LLM_OUTCOMES,
     SPECS,
 )
+from .exposition import CatalogueCollector
 from .instruments import OtelRecord, make_otel, make_prometheus
-from .labels import BOUNDED_LABELS, LabelGuard, clean_label_value
+from .labels import SeriesLimit, clean_label_value
 from .multiprocess import attach_multiprocess_collector, multiprocess_dir, values_in_files
 from .series import LLMSeries, Record, RunSeries
 
 logger = logging.getLogger("kit_telemetry")
+
+DEFAULT_MAX_SERIES: Final = 1000
+"""Series kept per metric before new label combinations go to its overflow series."""
 
 # Distinct label tuples cached per recording method; past this, the slow path runs each
 # time so that a flood of distinct values cannot grow memory without bound.
@@ -79,14 +86,23 @@ class KitMetrics:
             ``MultiProcessCollector`` that reads every process's files instead.
         meter_provider: when given, every record also goes to OpenTelemetry instruments
             under the dotted names of ``CATALOGUE`` (for OTLP export).
-        max_label_values: distinct values kept per bounded label and metric.
+        max_series: combinations of free-form label values (model, provider, tool,
+            agent...) kept per metric; new ones past it are recorded in the metric's
+            overflow series (those labels ``other``) and counted in
+            ``kit_metric_series_overflow_total{metric}``. Closed-set labels (outcome,
+            token_type...) multiply a metric's series by at most 4.
+        created_series: also expose the ``_created`` sample of each counter and histogram
+            series (off: Prometheus 2.x drops them unless a feature flag asks, and they
+            double a counter's lines). Affects kit-telemetry's metrics only; other metrics
+            of the registry keep prometheus-client's setting. Multi-process mode has no
+            ``_created`` samples either way (prometheus-client's collector writes none).
         multiprocess: prometheus-client's multi-process mode; None turns it on when
             ``PROMETHEUS_MULTIPROC_DIR`` is set and prometheus-client was imported with it.
             Use one ``KitMetrics`` per process in this mode (they share the files).
         strict: re-raise recording errors instead of logging and counting them (tests).
 
     Raises:
-        ConfigError: ``max_label_values`` is below 1, the registry already holds these
+        ConfigError: ``max_series`` is below 1, the registry already holds these
             metrics, or multi-process mode is asked for without its folder.
     """
 
@@ -95,16 +111,13 @@ class KitMetrics:
         *,
         registry: CollectorRegistry | None = None,
         meter_provider: MeterProvider | None = None,
-        max_label_values: int = 100,
+        max_series: int = DEFAULT_MAX_SERIES,
+        created_series: bool = False,
         multiprocess: bool | None = None,
         strict: bool = False,
     ) -> None:
-        if isinstance(max_label_values, bool) or not isinstance(max_label_values, int):
-            raise ConfigError(
-                f"max_label_values: {max_label_values!r} is not an integer of at least 1"
-            )
-        if max_label_values < 1:
-            raise ConfigError(f"max_label_values: {max_label_values} is not at least 1")
+        if isinstance(max_series, bool) or not isinstance(max_series, int) or max_series < 1:
+            raise ConfigError(f"max_series: {max_series!r} is not an integer of at least 1")
         in_files = values_in_files()
         if multiprocess is None:
             multiprocess = in_files and multiprocess_dir() is not None
@@ -115,34 +128,32 @@ class KitMetrics:
                 "before the process imports prometheus_client"
             )
         self._multiprocess = multiprocess
-        self._max_label_values = max_label_values
         self._strict = strict
         self._lock = threading.Lock()
-        self._guards: dict[tuple[str, str], LabelGuard] = {}
+        self._limits = {
+            spec.name: SeriesLimit(spec.name, spec.labels, max_series) for spec in CATALOGUE
+        }
         self._registry = registry if registry is not None else CollectorRegistry()
-        self._prom: dict[str, Any] = {}
-        try:
-            for spec in CATALOGUE:
-                # In multi-process mode the values live in per-process files; the registry
-                # reads them back through the collector instead of from these objects.
-                self._prom[spec.name] = make_prometheus(
-                    spec, None if multiprocess else self._registry
-                )
-        except ValueError as exc:
-            if not multiprocess:
-                for metric in self._prom.values():  # leave the registry as it was
-                    self._registry.unregister(metric)
-            raise ConfigError(
-                f"registry: {exc}; use one KitMetrics per CollectorRegistry"
-            ) from None
+        # Registered nowhere themselves: one collector stands for them in the registry (it
+        # can leave _created out), and in multi-process mode the values live in
+        # per-process files that the registry reads back instead.
+        self._prom: dict[str, Any] = {spec.name: make_prometheus(spec, None) for spec in CATALOGUE}
         if multiprocess:
             attach_multiprocess_collector(self._registry, None)
+        else:
+            collector = CatalogueCollector(list(self._prom.values()), created_series=created_series)
+            try:
+                self._registry.register(collector)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"registry: {exc}; use one KitMetrics per CollectorRegistry"
+                ) from None
         self._otel: dict[str, OtelRecord] | None = None
         if meter_provider is not None:
             self._otel = make_otel(meter_provider)
         self._llm: dict[tuple[str, str, str, str, str], LLMSeries] = {}
-        self._tools: dict[tuple[str, bool], tuple[Record, Record]] = {}
-        self._runs: dict[tuple[str, str | None], RunSeries] = {}
+        self._tools: dict[tuple[str, bool, str, str], tuple[Record, Record, Record]] = {}
+        self._runs: dict[tuple[str, str | None, str, str], RunSeries] = {}
         self._simple: dict[tuple[str, tuple[str, ...]], Record] = {}
 
     @property
@@ -226,10 +237,18 @@ class KitMetrics:
         except Exception as exc:
             self._failed("record_llm_call", exc)
 
-    def record_tool_call(self, event: ToolResultEvent) -> None:
-        """Count one finished tool call and observe its duration."""
+    def record_tool_call(
+        self, event: ToolResultEvent, *, tool_type: str = "", error_type: str = ""
+    ) -> None:
+        """Count one finished tool call and observe its duration.
+
+        Args:
+            event: the tool's result.
+            tool_type: ``gen_ai.tool.type`` (function, extension, datastore), "" if unknown.
+            error_type: the error's type when ``event.is_error`` ("tool_error" when empty).
+        """
         try:
-            key = (event.tool_name, event.is_error)
+            key = (event.tool_name, event.is_error, tool_type, error_type)
             bound = self._tools.get(key)
             if bound is None:
                 bound = self._bind_tool(key)
@@ -238,13 +257,20 @@ class KitMetrics:
                 raise UsageError(f"negative or NaN duration in {event!r}")
             bound[0](1)
             bound[1](duration_s)
+            bound[2](duration_s)
         except Exception as exc:
             self._failed("record_tool_call", exc)
 
-    def record_run(self, event: AgentEndEvent) -> None:
-        """Count one finished agent run and observe its duration, cost and call counts."""
+    def record_run(self, event: AgentEndEvent, *, provider: str = "", error_type: str = "") -> None:
+        """Count one finished agent run and observe its duration, cost and call counts.
+
+        Args:
+            event: the run's end.
+            provider: the run's ``gen_ai.provider.name`` ("" if unknown).
+            error_type: the error's type when the run failed, else "".
+        """
         try:
-            key = (event.agent_name, event.stop_reason)
+            key = (event.agent_name, event.stop_reason, provider, error_type)
             series = self._runs.get(key)
             if series is None:
                 series = self._bind_run(key)
@@ -258,6 +284,7 @@ class KitMetrics:
                 raise UsageError(f"negative or NaN figure in {event!r}")
             series.runs(1)
             series.duration(duration_s)
+            series.genai_duration(duration_s)
             # A run with an unpriced call has no known cost: observing its priced part would
             # pull the histogram toward $0. Its unpriced calls are already counted, per model,
             # in kit_llm_unpriced_calls_total by record_llm_call.
@@ -374,18 +401,23 @@ class KitMetrics:
             self._cache(self._llm, key, series)
         return series
 
-    def _bind_tool(self, key: tuple[str, bool]) -> tuple[Record, Record]:
-        tool, is_error = key
+    def _bind_tool(self, key: tuple[str, bool, str, str]) -> tuple[Record, Record, Record]:
+        tool, is_error, tool_type, error_type = key
+        error_type = (error_type or "tool_error") if is_error else ""
         with self._lock:
             bound = (
                 self._series(KIT_TOOL_CALLS, (tool, "error" if is_error else "ok")),
                 self._series(KIT_TOOL_DURATION, (tool,)),
+                self._series(
+                    GEN_AI_EXECUTE_TOOL_DURATION,
+                    (sc.OP_EXECUTE_TOOL, tool, tool_type, error_type),
+                ),
             )
             self._cache(self._tools, key, bound)
         return bound
 
-    def _bind_run(self, key: tuple[str, str | None]) -> RunSeries:
-        agent, stop_reason = key
+    def _bind_run(self, key: tuple[str, str | None, str, str]) -> RunSeries:
+        agent, stop_reason, provider, error_type = key
         with self._lock:
             series = RunSeries(
                 self._series(KIT_AGENT_RUNS, (agent, stop_reason or "unknown")),
@@ -394,18 +426,19 @@ class KitMetrics:
                 self._series(KIT_AGENT_RUN_LLM_CALLS, (agent,)),
                 self._series(KIT_AGENT_RUN_TOOL_CALLS, (agent,)),
             )
+            series.genai_duration = self._series(
+                GEN_AI_INVOKE_AGENT_DURATION, (sc.OP_INVOKE_AGENT, provider, agent, error_type)
+            )
             self._cache(self._runs, key, series)
         return series
 
     def _series(self, name: str, raw: Sequence[object]) -> Record:
-        """The record function of one series: cleaned and bounded labels, bound once.
+        """The record function of one series: cleaned labels within the series limit.
 
-        Called with ``self._lock`` held (the label guards are shared state).
+        Called with ``self._lock`` held (the series limits are shared state).
         """
         spec = SPECS[name]
-        labels = tuple(
-            self._admit(name, label, value) for label, value in zip(spec.labels, raw, strict=True)
-        )
+        labels, overflow = self._limits[name].admit(tuple(clean_label_value(v) for v in raw))
         child = self._prom[name].labels(*labels)
         record: Record = (
             child.set
@@ -414,30 +447,11 @@ class KitMetrics:
             if spec.kind == "histogram"
             else child.inc
         )
-        if self._otel is None:
-            return record
-        otel = self._otel[name]
-        attributes = {
-            key: value
-            for key, value in zip(spec.otel_attributes, labels, strict=True)
-            # Empty means "absent" in Prometheus; OTel omits the attribute instead.
-            if value != ""
-        }
-
-        def record_both(value: float) -> None:
-            record(value)
-            otel(value, attributes)
-
-        return record_both
-
-    def _admit(self, name: str, label: str, value: object) -> str:
-        text = clean_label_value(value)
-        if label not in BOUNDED_LABELS:
-            return text
-        guard = self._guards.get((name, label))
-        if guard is None:
-            guard = self._guards[(name, label)] = LabelGuard(name, label, self._max_label_values)
-        return guard.admit(text)
+        if self._otel is not None:
+            record = _with_otel(record, self._otel[name], spec.otel_attributes, labels)
+        if overflow:
+            record = _counted(record, self._series(KIT_METRIC_SERIES_OVERFLOW, (name,)))
+        return record
 
     @staticmethod
     def _cache(cache: dict[Any, Any], key: object, value: object) -> None:
@@ -450,3 +464,31 @@ class KitMetrics:
         logger.warning("metrics: %s failed: %s", where, exc, exc_info=exc)
         if where != KIT_INTERNAL_ERRORS:  # counting a failure to count would loop
             self.record_internal_error("metrics")
+
+
+def _with_otel(
+    record: Record, otel: OtelRecord, keys: Sequence[str], labels: Sequence[str]
+) -> Record:
+    """``record`` that also records into the OpenTelemetry instrument, same labels."""
+    attributes = {
+        key: value
+        for key, value in zip(keys, labels, strict=True)
+        # Empty means "absent" in Prometheus; OTel omits the attribute instead.
+        if value != ""
+    }
+
+    def record_both(value: float) -> None:
+        record(value)
+        otel(value, attributes)
+
+    return record_both
+
+
+def _counted(record: Record, count: Record) -> Record:
+    """``record`` into an overflow series, each call counted in the overflow counter."""
+
+    def record_and_count(value: float) -> None:
+        record(value)
+        count(1)
+
+    return record_and_count

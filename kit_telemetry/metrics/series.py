@@ -53,7 +53,7 @@ class LLMSeries:
 class RunSeries:
     """Everything one ``record_run`` key touches, bound once."""
 
-    __slots__ = ("cost", "duration", "llm_calls", "runs", "tool_calls")
+    __slots__ = ("cost", "duration", "genai_duration", "llm_calls", "runs", "tool_calls")
 
     def __init__(
         self, runs: Record, duration: Record, cost: Record, llm: Record, tools: Record
@@ -63,3 +63,4 @@ class RunSeries:
         self.cost = cost
         self.llm_calls = llm
         self.tool_calls = tools
+        self.genai_duration: Record = noop
