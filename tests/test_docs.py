@@ -101,9 +101,19 @@ def test_the_span_reference_names_every_attribute_a_run_records() -> None:
     text = (DOCS / "spans.md").read_text(encoding="utf-8")
     with capture(capture_content=True) as cap:
         tel = cap.telemetry
-        with tel.session("s-1", user="ada") as session, session.run("p", agent_name="a") as run:
+        with (
+            tel.session("s-1", user="ada") as session,
+            session.run("p", agent_name="a", agent_id="a-1", system_instructions="be brief") as run,
+        ):
             with run.turn() as turn:
-                with turn.llm_call(provider="openai", model="gpt-4o", max_tokens=9) as call:
+                with turn.llm_call(
+                    provider="openai",
+                    model="gpt-4o",
+                    max_tokens=9,
+                    server_address="api.openai.com",
+                    server_port=443,
+                ) as call:
+                    call.set_messages([{"role": "user", "content": "hi"}], ["hello"])
                     call.record_usage(
                         input_tokens=3,
                         output_tokens=2,
@@ -112,8 +122,11 @@ def test_the_span_reference_names_every_attribute_a_run_records() -> None:
                         reasoning_tokens=1,
                         finish_reason="stop",
                         response_id="r-1",
+                        response_model="gpt-4o-2024-08-06",
                     )
-                with turn.tool_call("bash", call_id="c-1", arguments={"cmd": "ls"}) as tool:
+                with turn.tool_call(
+                    "bash", call_id="c-1", arguments={"cmd": "ls"}, tool_type="function"
+                ) as tool:
                     tool.set_result("ok")
             run.set_response("done")
         emitted = {
