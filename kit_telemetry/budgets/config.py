@@ -12,6 +12,11 @@ The TOML format::
     url = "sqlite:/var/lib/agent/budgets.db"   # memory | sqlite:PATH | redis://HOST:PORT/DB
     on_ledger_error = "allow"        # allow (fail open) | deny (fail closed)
 
+    [admission]                      # optional: what a call without sizes reserves
+    default_max_tokens = 4096        # output reserved when a call gives no max_tokens
+    default_input_estimate = 4096    # input reserved when a call gives no estimate
+                                     # and its run has no earlier call
+
     [[budget]]
     name = "per-session"
     scope = "session"                # global | session | run | model | provider | user
@@ -78,6 +83,11 @@ LIMIT_MAX = 2**53 - 1
 exactly: Redis counts in Lua doubles, exact up to 2**53. One bound for all ledgers keeps a
 budget file portable between them; a larger limit is a ``ConfigError``."""
 LIMIT_USD_MAX = LIMIT_MAX / 1_000_000
+DEFAULT_MAX_TOKENS = 4096
+"""Output tokens reserved for a call that gives no ``max_tokens``: a common provider
+default and a generous answer, so an unsized call never reserves nothing."""
+DEFAULT_INPUT_ESTIMATE = 4096
+"""Input tokens reserved for a call that gives no estimate, before its run has a history."""
 
 _SCOPE_CHOICES = ", ".join(SCOPES) + ", attribute:<key>"
 _MATCH_CHOICES = ", ".join(MATCH_KEYS) + ", attribute:<key>"
@@ -307,6 +317,11 @@ class BudgetConfig:
         ledger: ``memory``, ``sqlite:PATH`` or ``redis://HOST:PORT/DB``.
         on_ledger_error: ``allow`` admits calls when the ledger cannot be reached (fail
             open, counted in a metric); ``deny`` refuses them (fail closed).
+        default_max_tokens: output tokens reserved for a call without ``max_tokens``.
+        default_input_estimate: input tokens reserved for a call without an input
+            estimate whose run has no earlier call (later ones reserve the run's largest
+            input so far). Both keep concurrent unsized calls from being admitted on a
+            reservation of nothing.
 
     Raises:
         ConfigError: duplicate budget names, a bad ledger URL or policy.
@@ -316,6 +331,8 @@ class BudgetConfig:
     alerts: tuple[AlertSinkConfig, ...] = ()
     ledger: str = "memory"
     on_ledger_error: str = "allow"
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
+    default_input_estimate: int = DEFAULT_INPUT_ESTIMATE
 
     def __post_init__(self) -> None:
         budgets = tuple(self.budgets)
@@ -339,6 +356,12 @@ class BudgetConfig:
                 f"ledger: on_ledger_error {self.on_ledger_error!r} is not one of "
                 f"{', '.join(LEDGER_ERROR_POLICIES)}"
             )
+        for name in ("default_max_tokens", "default_input_estimate"):
+            value = getattr(self, name)
+            if not (_is_int(value) and 0 <= value <= LIMIT_MAX):
+                raise ConfigError(
+                    f"admission: {name} {value!r} must be an integer from 0 to {LIMIT_MAX}"
+                )
 
 
 def parse_ledger_url(url: str) -> tuple[str, str]:
@@ -374,8 +397,9 @@ def parse_ledger_url(url: str) -> tuple[str, str]:
 
 _BUDGET_FIELDS = tuple(f.name for f in fields(Budget))
 _ALERT_FIELDS = tuple(f.name for f in fields(AlertSinkConfig))
-_TOP_LEVEL_KEYS = ("budget", "alert", "ledger")
+_TOP_LEVEL_KEYS = ("budget", "alert", "ledger", "admission")
 _LEDGER_KEYS = ("url", "on_ledger_error")
+_ADMISSION_KEYS = ("default_max_tokens", "default_input_estimate")
 
 
 def load_budget_config(path: str | os.PathLike[str]) -> BudgetConfig:
@@ -472,9 +496,17 @@ def _parse(data: Mapping[str, Any]) -> BudgetConfig:
             f"ledger {ledger!r} must be a [ledger] table with url and on_ledger_error"
         )
     _unknown_keys(ledger, _LEDGER_KEYS, "ledger")
+    admission = data.get("admission", {})
+    if not isinstance(admission, Mapping):
+        raise ConfigError(
+            f"admission {admission!r} must be an [admission] table with "
+            f"{' and '.join(_ADMISSION_KEYS)}"
+        )
+    _unknown_keys(admission, _ADMISSION_KEYS, "admission")
     return BudgetConfig(
         budgets=tuple(budgets),
         alerts=tuple(alerts),
         ledger=ledger.get("url", "memory"),
         on_ledger_error=ledger.get("on_ledger_error", "allow"),
+        **{key: admission[key] for key in _ADMISSION_KEYS if key in admission},
     )

@@ -39,7 +39,9 @@ real ids: ``""`` counts as none.
 
 from __future__ import annotations
 
+import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -61,6 +63,8 @@ __all__ = [
     "BudgetStatus",
     "CallScope",
 ]
+
+logger = logging.getLogger("kit_telemetry")
 
 
 class BudgetEnforcer:
@@ -108,6 +112,8 @@ class BudgetEnforcer:
             plan for plan in self._plans if {"usd", "tokens", "llm_calls"} & plan.limits.keys()
         )
         self._tool_plans = tuple(plan for plan in self._plans if "tool_calls" in plan.limits)
+        self._overshoot_lock = threading.Lock()
+        self._overshot: set[str] = set()  # budgets whose overshoot was logged already
         self._report.declare(self._plans)
         if metrics is not None:
             # Spend, utilisation and window end from the ledger before any call, so alert
@@ -215,14 +221,37 @@ class BudgetEnforcer:
             for counter, reserved in admission.amounts:
                 unit = counter.unit
                 if unit == "usd":
-                    actual.append((counter, reserved if usd is None else usd))
+                    amount = reserved if usd is None else usd
                 elif unit == "tokens":
-                    actual.append((counter, tokens))
+                    amount = tokens
                 else:  # llm_calls / tool_calls: the call happened
-                    actual.append((counter, 1))
+                    amount = 1
+                if amount > reserved and counter.enforce and unit in ("usd", "tokens"):
+                    self._overshoot(counter, reserved, amount)
+                actual.append((counter, amount))
             self._commit(admission.scope, admission.reservation_id, actual, idempotency_key or None)
         except Exception:
             self._report.internal_error("budget", "settling a call failed")
+
+    def _overshoot(self, counter: Counter, reserved: int, actual: int) -> None:
+        """Warn, once per budget, that a call cost more than admission reserved for it.
+
+        Such a call can take ``spent`` past a ``raise`` budget's limit by the difference:
+        its ``max_tokens`` or input estimate (or the configured defaults) were too low.
+        """
+        with self._overshoot_lock:
+            if counter.budget in self._overshot:
+                return
+            self._overshot.add(counter.budget)
+        logger.warning(
+            "budget %r (%s): a call used %s but admission reserved %s; raise max_tokens, "
+            "estimated_input_tokens or the [admission] defaults so the limit holds "
+            "(further overshoots of this budget are not logged)",
+            counter.budget,
+            counter.scope_key,
+            _display_text(counter.unit, actual),
+            _display_text(counter.unit, reserved),
+        )
 
     def release(self, admission: Admission) -> None:
         """Drop a reservation without charging it (the call failed or was cancelled)."""
@@ -447,6 +476,13 @@ class BudgetEnforcer:
                 self._alerts.crossed(self.ledger, scope, plan, counter, spent=spent, now=now)
             if metrics is not None:
                 self._report.usage(plan, counter, spent, reserved)
+
+
+def _display_text(unit: str, amount: int) -> str:
+    """An amount for a message: ``$0.0225`` for money, ``1200 tokens`` otherwise."""
+    if unit == "usd":
+        return f"${amount / MICROS_PER_USD:.6g}"
+    return f"{amount} {unit}"
 
 
 def _component(exc: Exception) -> str:

@@ -30,9 +30,9 @@ BudgetsOption = str | os.PathLike[str] | Sequence[Budget] | BudgetConfig
 logger = logging.getLogger("kit_telemetry")
 
 
-def _count(value: object) -> int:
-    """A token count from a request, or 0 when it is none (NaN, inf, negative, not an int)."""
-    return value if type(value) is int and value >= 0 else 0
+def _count(value: object) -> int | None:
+    """A token count from a request, or None when it is none (NaN, inf, negative, not an int)."""
+    return value if type(value) is int and value >= 0 else None
 
 
 def budget_config(option: BudgetsOption) -> BudgetConfig:
@@ -96,13 +96,22 @@ class BudgetGate:
         """Reserve the call's worst case on every matching budget, or raise ``BudgetExceeded``.
 
         The worst case is the input estimate plus ``max_tokens``, at the model's prices.
-        Either count that is not a non-negative int counts as 0 (unknown): the call is
-        still checked against every budget, so an exhausted one refuses it. A model
-        whose worst case cannot be priced reserves no money but is refused likewise.
+        A count not given (or not a non-negative int) is replaced by a conservative one:
+        ``default_max_tokens`` for the output, and for the input the run's largest input
+        so far or, in a run without one, ``default_input_estimate``. So concurrent calls
+        without sizes reserve what they may spend, and a ``raise`` budget admits no more
+        of them at once than it would one after another. A model whose worst case cannot
+        be priced reserves no money but is refused once a budget is exhausted.
         """
         scope = request.scope
+        config = self.config
         estimate = _count(request.estimated_input_tokens)
+        if estimate is None:
+            # The run's history is the better guess; a first call has none.
+            estimate = _count(request.largest_input_tokens) or config.default_input_estimate
         max_tokens = _count(request.max_tokens)
+        if max_tokens is None:
+            max_tokens = config.default_max_tokens
         worst_usd: float | None = None
         if request.subscription:
             worst_usd = 0.0

@@ -81,8 +81,9 @@ class LLMCall(SpanScope):
 
         ``max_tokens`` and ``estimated_input_tokens`` must be non-negative ints or None.
         Anything else (NaN, inf, a negative or fractional number) is a ``UsageError`` when
-        strict; otherwise it is reported and treated as not given: no output is reserved
-        for an unknown ``max_tokens`` and the run's largest input so far stands in for an
+        strict; otherwise it is reported and treated as not given: the budgets'
+        ``default_max_tokens`` is reserved for an unknown ``max_tokens``, and the run's
+        largest input so far (``default_input_estimate`` before it has one) for an
         unknown estimate. The call is still checked against every budget (an exhausted one
         refuses it) and its actual usage is charged in full.
 
@@ -100,12 +101,9 @@ class LLMCall(SpanScope):
         if budgets is not None:
             request = LLMRequest(
                 scope=call_scope(run, self.provider, self.model),
-                max_tokens=self.max_tokens or 0,
-                estimated_input_tokens=(
-                    self.estimated_input_tokens
-                    if self.estimated_input_tokens is not None
-                    else run.largest_input_tokens
-                ),
+                max_tokens=self.max_tokens,
+                estimated_input_tokens=self.estimated_input_tokens,
+                largest_input_tokens=run.largest_input_tokens,
                 subscription=run.session.subscription,
             )
             try:
