@@ -11,6 +11,11 @@ The TOML format::
     [ledger]                         # optional
     url = "sqlite:/var/lib/agent/budgets.db"   # memory | sqlite:PATH | redis://HOST:PORT/DB
     on_ledger_error = "allow"        # allow (fail open) | deny (fail closed)
+    timeout_s = 5.0                  # SQLite: wait for the write lock; Redis: network
+                                     # timeout (default 5 s SQLite, 2 s Redis)
+    journal = "/var/lib/agent/budgets.journal"  # where spend the ledger could not take
+                                     # waits to be replayed (default beside the SQLite
+                                     # file, or in the cache directory for Redis)
 
     [admission]                      # optional: what a call without sizes reserves
     default_max_tokens = 4096        # output reserved when a call gives no max_tokens
@@ -83,6 +88,8 @@ LIMIT_MAX = 2**53 - 1
 exactly: Redis counts in Lua doubles, exact up to 2**53. One bound for all ledgers keeps a
 budget file portable between them; a larger limit is a ``ConfigError``."""
 LIMIT_USD_MAX = LIMIT_MAX / 1_000_000
+TIMEOUT_MAX_S = 300.0
+"""The longest ledger timeout: a call waiting longer for its budget is better refused."""
 DEFAULT_MAX_TOKENS = 4096
 """Output tokens reserved for a call that gives no ``max_tokens``: a common provider
 default and a generous answer, so an unsized call never reserves nothing."""
@@ -317,6 +324,11 @@ class BudgetConfig:
         ledger: ``memory``, ``sqlite:PATH`` or ``redis://HOST:PORT/DB``.
         on_ledger_error: ``allow`` admits calls when the ledger cannot be reached (fail
             open, counted in a metric); ``deny`` refuses them (fail closed).
+        ledger_timeout_s: how long a ledger operation may wait: SQLite's write lock, or
+            Redis's connection and reply; None keeps the backend's default (5 s, 2 s).
+        journal: the file where spend that could not be recorded in the ledger waits to
+            be replayed; None puts it beside an SQLite file, or under the cache directory
+            for Redis (a memory ledger cannot fail and needs none).
         default_max_tokens: output tokens reserved for a call without ``max_tokens``.
         default_input_estimate: input tokens reserved for a call without an input
             estimate whose run has no earlier call (later ones reserve the run's largest
@@ -331,6 +343,8 @@ class BudgetConfig:
     alerts: tuple[AlertSinkConfig, ...] = ()
     ledger: str = "memory"
     on_ledger_error: str = "allow"
+    ledger_timeout_s: float | None = None
+    journal: str | None = None
     default_max_tokens: int = DEFAULT_MAX_TOKENS
     default_input_estimate: int = DEFAULT_INPUT_ESTIMATE
 
@@ -356,6 +370,16 @@ class BudgetConfig:
                 f"ledger: on_ledger_error {self.on_ledger_error!r} is not one of "
                 f"{', '.join(LEDGER_ERROR_POLICIES)}"
             )
+        timeout = self.ledger_timeout_s
+        if timeout is not None and not (
+            _is_number(timeout) and math.isfinite(timeout) and 0 < timeout <= TIMEOUT_MAX_S
+        ):
+            raise ConfigError(
+                f"ledger: timeout_s {timeout!r} must be a number of seconds greater than 0 "
+                f"and at most {TIMEOUT_MAX_S:g}"
+            )
+        if self.journal is not None and not (isinstance(self.journal, str) and self.journal):
+            raise ConfigError(f"ledger: journal {self.journal!r} must be a non-empty file path")
         for name in ("default_max_tokens", "default_input_estimate"):
             value = getattr(self, name)
             if not (_is_int(value) and 0 <= value <= LIMIT_MAX):
@@ -398,7 +422,7 @@ def parse_ledger_url(url: str) -> tuple[str, str]:
 _BUDGET_FIELDS = tuple(f.name for f in fields(Budget))
 _ALERT_FIELDS = tuple(f.name for f in fields(AlertSinkConfig))
 _TOP_LEVEL_KEYS = ("budget", "alert", "ledger", "admission")
-_LEDGER_KEYS = ("url", "on_ledger_error")
+_LEDGER_KEYS = ("url", "on_ledger_error", "timeout_s", "journal")
 _ADMISSION_KEYS = ("default_max_tokens", "default_input_estimate")
 
 
@@ -493,7 +517,7 @@ def _parse(data: Mapping[str, Any]) -> BudgetConfig:
     ledger = data.get("ledger", {})
     if not isinstance(ledger, Mapping):
         raise ConfigError(
-            f"ledger {ledger!r} must be a [ledger] table with url and on_ledger_error"
+            f"ledger {ledger!r} must be a [ledger] table with {', '.join(_LEDGER_KEYS)}"
         )
     _unknown_keys(ledger, _LEDGER_KEYS, "ledger")
     admission = data.get("admission", {})
@@ -508,5 +532,7 @@ def _parse(data: Mapping[str, Any]) -> BudgetConfig:
         alerts=tuple(alerts),
         ledger=ledger.get("url", "memory"),
         on_ledger_error=ledger.get("on_ledger_error", "allow"),
+        ledger_timeout_s=ledger.get("timeout_s"),
+        journal=ledger.get("journal"),
         **{key: admission[key] for key in _ADMISSION_KEYS if key in admission},
     )

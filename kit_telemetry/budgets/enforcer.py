@@ -97,7 +97,11 @@ class BudgetEnforcer:
     ) -> None:
         self.config = config
         self._owns_ledger = ledger is None
-        self.ledger: LedgerBackend = ledger if ledger is not None else open_ledger(config.ledger)
+        if ledger is None:
+            timeout = config.ledger_timeout_s
+            options = {} if timeout is None else {"timeout_s": timeout}
+            ledger = open_ledger(config.ledger, **options)
+        self.ledger: LedgerBackend = ledger
         self._clock = clock
         self._metrics = metrics
         self._report = _BudgetReporter(metrics)
