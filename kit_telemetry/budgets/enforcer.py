@@ -29,6 +29,10 @@ ledger is unavailable (or the budgets could not be checked) and why, whose ``spe
 logged with its traceback and counted as ``record_internal_error("budget_ledger")``
 (``"budget"`` for failures outside the ledger).
 
+Spend the ledger cannot take at settlement (it is down, and ``allow`` let the call in) is
+not lost: it goes to a :class:`~kit_telemetry.budgets.journal.SpendJournal`, a local file,
+and is replayed, each call once, after the next operation the ledger answers.
+
 Amounts are validated here, once, before any ledger sees them: a worst case or actual
 cost that is not a finite, non-negative number counts as unknown (USD: nothing reserved,
 the reservation kept at settlement; tokens: 0), and amounts beyond
@@ -41,14 +45,16 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 
-from ..errors import BudgetExceeded
+from ..errors import BudgetExceeded, ConfigError
 from ..events import BudgetAlertEvent
 from .calls import Admission, CallScope, _reservation_ids
 from .config import BudgetConfig
+from .journal import JournalEntry, SpendJournal, default_journal_path
 from .ledger import AMOUNT_MAX, MICROS_PER_USD, Counter, LedgerBackend, LedgerError, open_ledger
 from .plans import _Plan
 from .status import BudgetMetrics, BudgetStatus, _BudgetReporter, _display
@@ -79,6 +85,9 @@ class BudgetEnforcer:
         metrics: the budget gauges and counters; None records nothing.
         reservation_ttl_s: how long a reservation holds budget if it is never settled or
             released (a crashed process).
+        journal: where spend the ledger cannot take waits for it; by default opened from
+            ``config.journal``, or at the ledger's default path when this enforcer opens
+            an SQLite or Redis ledger itself.
 
     Raises:
         ConfigError: the ledger URL is invalid.
@@ -94,6 +103,7 @@ class BudgetEnforcer:
         on_alert: Callable[[BudgetAlertEvent], None] | None = None,
         metrics: BudgetMetrics | None = None,
         reservation_ttl_s: float = 600.0,
+        journal: SpendJournal | None = None,
     ) -> None:
         self.config = config
         self._owns_ledger = ledger is None
@@ -102,6 +112,7 @@ class BudgetEnforcer:
             options = {} if timeout is None else {"timeout_s": timeout}
             ledger = open_ledger(config.ledger, **options)
         self.ledger: LedgerBackend = ledger
+        self.journal = journal if journal is not None else _open_journal(config, self._owns_ledger)
         self._clock = clock
         self._metrics = metrics
         self._report = _BudgetReporter(metrics)
@@ -309,9 +320,63 @@ class BudgetEnforcer:
         return self._report.statuses(self._plans, live, now)
 
     def close(self) -> None:
-        """Close the ledger if this enforcer opened it; idempotent."""
+        """Close the ledger if this enforcer opened it, and the journal; idempotent."""
         if self._owns_ledger:
             self.ledger.close()
+        if self.journal is not None:
+            self.journal.close()
+
+    def _keep(
+        self,
+        reservation_id: str | None,
+        actual: Sequence[tuple[Counter, int]],
+        idempotency_key: str | None,
+    ) -> None:
+        """The ledger refused a commit: keep the spend in the journal for a later replay."""
+        journal = self.journal
+        if journal is None:
+            self._report.internal_error(
+                "budget_ledger", "recording usage in the budget ledger failed; usage lost"
+            )
+            return
+        if not reservation_id:
+            ids = _reservation_ids
+            reservation_id = f"{ids.tag}-{next(ids.numbers)}"
+        self._report.internal_error(
+            "budget_ledger",
+            f"recording usage in the budget ledger failed; kept in {journal.path} for replay",
+        )
+        try:
+            journal.append(reservation_id, actual, idempotency_key)
+        except OSError:
+            self._report.internal_error("budget", f"writing {journal.path} failed; usage lost")
+
+    def _replay(self, now: float) -> None:
+        """The ledger answers again: commit what the journal kept, each record once."""
+        journal = self.journal
+        assert journal is not None
+
+        def commit(entry: JournalEntry) -> None:
+            # Under the call's reservation id: a reservation still held is dropped.
+            self.ledger.commit(
+                entry.entry_id, entry.amounts, now_s=now, idempotency_key=entry.idempotency_key
+            )
+
+        try:
+            replayed = journal.replay(commit)
+        except LedgerError:
+            self._report.internal_error(
+                "budget_ledger", f"replaying {journal.path} failed; kept for the next try"
+            )
+        except Exception:
+            self._report.internal_error("budget", f"replaying {journal.path} failed")
+        else:
+            if replayed:
+                logger.warning(
+                    "budget ledger is back: replayed %d calls' spend from %s",
+                    replayed,
+                    journal.path,
+                )
 
     # ----------------------------------------------------------------- internals
 
@@ -327,6 +392,8 @@ class BudgetEnforcer:
             admitted, refused, usage = outcome
         except Exception as exc:  # any failure, not only LedgerError: never a silent admit
             return self._ledger_down(scope, reservation_id, amounts, exc)
+        if self.journal is not None and self.journal.pending:
+            self._replay(now)
         if not admitted:
             counter, amount = amounts[refused]
             spent, reserved = usage[refused]
@@ -468,10 +535,10 @@ class BudgetEnforcer:
                 reservation_id, actual, now_s=now, idempotency_key=idempotency_key
             )
         except LedgerError:
-            self._report.internal_error(
-                "budget_ledger", "recording usage in the budget ledger failed"
-            )
+            self._keep(reservation_id, actual, idempotency_key)
             return
+        if self.journal is not None and self.journal.pending:
+            self._replay(now)
         metrics = self._metrics
         for (counter, _), (spent, reserved) in zip(actual, after, strict=True):
             plan = self._by_name[counter.budget]
@@ -480,6 +547,31 @@ class BudgetEnforcer:
                 self._alerts.crossed(self.ledger, scope, plan, counter, spent=spent, now=now)
             if metrics is not None:
                 self._report.usage(plan, counter, spent, reserved)
+
+
+def _open_journal(config: BudgetConfig, owns_ledger: bool) -> SpendJournal | None:
+    """The journal of ``config``: the configured path (which must open) or the default.
+
+    Raises:
+        ConfigError: the configured journal file cannot be opened.
+    """
+    if config.journal is not None:
+        try:
+            return SpendJournal(config.journal)
+        except OSError as exc:
+            raise ConfigError(
+                f"ledger: journal {config.journal!r} cannot be opened: {exc.strerror or exc}"
+            ) from None
+    path = default_journal_path(config.ledger) if owns_ledger else None
+    if path is None:
+        return None
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        return SpendJournal(path)
+    except OSError:
+        # A default that cannot be written must not stop the agent: outages lose spend.
+        logger.warning("cannot open the budget journal %s; running without one", path)
+        return None
 
 
 def _display_text(unit: str, amount: int) -> str:
