@@ -21,6 +21,8 @@ The TOML format::
     default_max_tokens = 4096        # output reserved when a call gives no max_tokens
     default_input_estimate = 4096    # input reserved when a call gives no estimate
                                      # and its run has no earlier call
+    on_cancel = "release"            # a call that fails or is cancelled without usage:
+                                     # release | charge_reservation
 
     [[budget]]
     name = "per-session"
@@ -58,6 +60,7 @@ __all__ = [
     "ACTIONS",
     "ALERT_EVENTS",
     "ALERT_KINDS",
+    "CANCEL_POLICIES",
     "LEDGER_ERROR_POLICIES",
     "MATCH_KEYS",
     "SCOPES",
@@ -81,6 +84,7 @@ MATCH_KEYS: tuple[str, ...] = ("provider", "model", "agent", "user")
 ALERT_KINDS: tuple[str, ...] = ("log", "webhook", "callback")
 ALERT_EVENTS: tuple[str, ...] = ("warning", "exceeded")
 LEDGER_ERROR_POLICIES: tuple[str, ...] = ("allow", "deny")
+CANCEL_POLICIES: tuple[str, ...] = ("release", "charge_reservation")
 LEDGER_CHOICES = "memory, sqlite:PATH, redis://HOST:PORT/DB"
 RUN_ONLY_LIMITS: tuple[str, ...] = ("max_llm_calls", "max_tool_calls")
 LIMIT_MAX = 2**53 - 1
@@ -334,6 +338,11 @@ class BudgetConfig:
             estimate whose run has no earlier call (later ones reserve the run's largest
             input so far). Both keep concurrent unsized calls from being admitted on a
             reservation of nothing.
+        on_cancel: what a call that ends with an exception (an error, a cancellation)
+            and reported no usage costs: ``release`` charges nothing (the request most
+            likely never reached the model); ``charge_reservation`` charges what was
+            reserved (a provider bills the tokens of a cancelled stream). A call that
+            reported usage, even partial stream usage, is charged that usage either way.
 
     Raises:
         ConfigError: duplicate budget names, a bad ledger URL or policy.
@@ -347,6 +356,7 @@ class BudgetConfig:
     journal: str | None = None
     default_max_tokens: int = DEFAULT_MAX_TOKENS
     default_input_estimate: int = DEFAULT_INPUT_ESTIMATE
+    on_cancel: str = "release"
 
     def __post_init__(self) -> None:
         budgets = tuple(self.budgets)
@@ -380,6 +390,10 @@ class BudgetConfig:
             )
         if self.journal is not None and not (isinstance(self.journal, str) and self.journal):
             raise ConfigError(f"ledger: journal {self.journal!r} must be a non-empty file path")
+        if self.on_cancel not in CANCEL_POLICIES:
+            raise ConfigError(
+                f"admission: on_cancel {self.on_cancel!r} is not one of {', '.join(CANCEL_POLICIES)}"
+            )
         for name in ("default_max_tokens", "default_input_estimate"):
             value = getattr(self, name)
             if not (_is_int(value) and 0 <= value <= LIMIT_MAX):
@@ -423,7 +437,7 @@ _BUDGET_FIELDS = tuple(f.name for f in fields(Budget))
 _ALERT_FIELDS = tuple(f.name for f in fields(AlertSinkConfig))
 _TOP_LEVEL_KEYS = ("budget", "alert", "ledger", "admission")
 _LEDGER_KEYS = ("url", "on_ledger_error", "timeout_s", "journal")
-_ADMISSION_KEYS = ("default_max_tokens", "default_input_estimate")
+_ADMISSION_KEYS = ("default_max_tokens", "default_input_estimate", "on_cancel")
 
 
 def load_budget_config(path: str | os.PathLike[str]) -> BudgetConfig:
@@ -524,7 +538,7 @@ def _parse(data: Mapping[str, Any]) -> BudgetConfig:
     if not isinstance(admission, Mapping):
         raise ConfigError(
             f"admission {admission!r} must be an [admission] table with "
-            f"{' and '.join(_ADMISSION_KEYS)}"
+            f"{', '.join(_ADMISSION_KEYS)}"
         )
     _unknown_keys(admission, _ADMISSION_KEYS, "admission")
     return BudgetConfig(

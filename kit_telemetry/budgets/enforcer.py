@@ -268,6 +268,18 @@ class BudgetEnforcer:
             _display_text(counter.unit, reserved),
         )
 
+    def charge_reservation(self, admission: Admission) -> None:
+        """Charge what was reserved, as if the call had used its worst case.
+
+        For a call that ended without usage when ``on_cancel = "charge_reservation"``.
+        """
+        if not admission.finish() or not admission.amounts:
+            return
+        try:
+            self._commit(admission.scope, admission.reservation_id, admission.amounts, None)
+        except Exception:
+            self._report.internal_error("budget", "charging a reservation failed")
+
     def release(self, admission: Admission) -> None:
         """Drop a reservation without charging it (the call failed or was cancelled)."""
         if not admission.finish() or not admission.amounts:

@@ -152,6 +152,16 @@ class BudgetGate:
         """Drop a reservation without charging it: the call failed before any usage."""
         self.enforcer.release(admission)
 
+    def abandon(self, admission: Admission) -> None:
+        """A call ended with an exception and no usage: follow ``on_cancel``.
+
+        ``release`` drops the reservation; ``charge_reservation`` charges it in full.
+        """
+        if self.config.on_cancel == "charge_reservation":
+            self.enforcer.charge_reservation(admission)
+        else:
+            self.enforcer.release(admission)
+
     # --- tool calls -----------------------------------------------------------------
     def admit_tool_call(self, scope: CallScope) -> Admission:
         """Count a tool call against run limits, or raise ``BudgetExceeded``."""

@@ -261,7 +261,7 @@ class LLMCall(SpanScope):
         admission = self._admission
         if runtime.budgets is not None and admission is not None:
             if tokens is None and exc is not None:
-                runtime.budgets.release(admission)
+                runtime.budgets.abandon(admission)  # the budgets' on_cancel rule
             else:
                 runtime.budgets.settle_llm_call(
                     admission,
