@@ -65,6 +65,7 @@ class LLMCall(SpanScope):
         self._finish_reason: str | None = None
         self._response_id: str | None = None
         self._admission: Admission | None = None
+        self._extra_costs: dict[str, float] = {}
 
     @property
     def usage(self) -> dict[str, int] | None:
@@ -213,6 +214,40 @@ class LLMCall(SpanScope):
         self._finish_reason = finish_reason
         self._response_id = response_id
 
+    def add_cost(self, usd: float, *, kind: str = "other") -> None:
+        """A charge of this call that is not tokens: a web search, a tool fee, a surcharge.
+
+        It is added to the call's cost (on top of its tokens, or of ``record_usage``'s
+        ``cost_usd``), so it counts in totals, events, metrics and budgets. A bad amount
+        or kind is reported (raised when strict) and ignored.
+
+        Args:
+            usd: the charge in USD, a finite number >= 0.
+            kind: what it is for, e.g. ``web_search``; listed on the span.
+        """
+        errors = self._runtime.errors
+        if self._ended:
+            errors.bad_input(
+                "add_cost", f"add_cost on {self.model!r} after the call ended; ignored"
+            )
+            return
+        if (
+            isinstance(usd, bool)
+            or not isinstance(usd, (int, float))
+            or not (math.isfinite(usd) and usd >= 0)
+        ):
+            errors.bad_input(
+                "add_cost.usd", f"add_cost usd must be a finite number >= 0, got {usd!r}; ignored"
+            )
+            return
+        if not isinstance(kind, str) or not kind:
+            errors.bad_input(
+                "add_cost.kind", f"add_cost kind must be a non-empty string, got {kind!r}; ignored"
+            )
+            return
+        kind = edge_text(errors, "add_cost.kind", kind)
+        self._extra_costs[kind] = self._extra_costs.get(kind, 0.0) + float(usd)
+
     def _text_or_none(self, name: str, value: object) -> str | None:
         if value is None:
             return None
@@ -236,6 +271,9 @@ class LLMCall(SpanScope):
             return
         runtime = self._runtime
         tokens = self.tokens
+        extra = self._extra_costs
+        if tokens is None and extra:
+            tokens = self.tokens = TokenUsage()  # charged, though no tokens were reported
         run = self.turn.run
         outcome = "ok"
         if exc is not None:
@@ -249,6 +287,10 @@ class LLMCall(SpanScope):
                 cost = runtime.price(
                     self.provider, self.model, tokens, subscription=run.session.subscription
                 )
+            if extra:
+                cost = None if cost is None else cost + sum(extra.values())
+                span.set_attribute(sc.KIT_USAGE_EXTRA_COST_USD, sum(extra.values()))
+                span.set_attribute(sc.KIT_USAGE_EXTRA_COST_KINDS, tuple(sorted(extra)))
             self.cost_usd = cost
             span.set_attributes(self._usage_attributes(tokens, cost, outcome))
             run.note_input_tokens(tokens.total_input)
