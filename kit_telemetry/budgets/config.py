@@ -29,7 +29,7 @@ The TOML format::
     scope = "session"                # global | session | run | model | provider | user
                                      # | attribute:<key>
     limit_usd = 2.00                 # at least one of limit_usd, limit_tokens,
-                                     # max_llm_calls, max_tool_calls
+                                     # max_llm_calls, max_tool_calls, max_repeats
     window = "none"                  # none | hour | day | week | month | rolling:<duration>
     timezone = "UTC"
     warn_at = [0.5, 0.8]
@@ -86,7 +86,7 @@ ALERT_EVENTS: tuple[str, ...] = ("warning", "exceeded")
 LEDGER_ERROR_POLICIES: tuple[str, ...] = ("allow", "deny")
 CANCEL_POLICIES: tuple[str, ...] = ("release", "charge_reservation")
 LEDGER_CHOICES = "memory, sqlite:PATH, redis://HOST:PORT/DB"
-RUN_ONLY_LIMITS: tuple[str, ...] = ("max_llm_calls", "max_tool_calls")
+RUN_ONLY_LIMITS: tuple[str, ...] = ("max_llm_calls", "max_tool_calls", "max_repeats")
 LIMIT_MAX = 2**53 - 1
 """The largest limit, in a counter's unit (micro-USD for money), that every ledger holds
 exactly: Redis counts in Lua doubles, exact up to 2**53. One bound for all ledgers keeps a
@@ -125,8 +125,11 @@ class Budget:
             :data:`LIMIT_USD_MAX`, about $9 billion).
         limit_tokens: token limit (input + output of every kind) per scope key and window.
         max_llm_calls: LLM calls per run (scope ``run`` only).
-        max_tool_calls: tool calls per run (scope ``run`` only). Every count limit is at
-            most :data:`LIMIT_MAX` (2**53 - 1), what every ledger counts exactly.
+        max_tool_calls: tool calls per run (scope ``run`` only).
+        max_repeats: a loop guard: how often one run may call the same tool with the
+            same arguments; the next identical call is refused like an exhausted budget
+            (scope ``run`` only). Every count limit is at most :data:`LIMIT_MAX`
+            (2**53 - 1), what every ledger counts exactly.
         window: ``none``, ``hour``, ``day``, ``week``, ``month`` or ``rolling:<duration>``.
         timezone: IANA zone of calendar windows.
         warn_at: increasing fractions of the limit in (0, 1) that raise a warning alert.
@@ -146,6 +149,7 @@ class Budget:
     limit_tokens: int | None = None
     max_llm_calls: int | None = None
     max_tool_calls: int | None = None
+    max_repeats: int | None = None
     window: str = "none"
     timezone: str = "UTC"
     warn_at: tuple[float, ...] = ()
@@ -197,7 +201,7 @@ class Budget:
         ):
             raise ConfigError(
                 f"{where}: no limit set; set at least one of limit_usd, limit_tokens, "
-                "max_llm_calls, max_tool_calls"
+                "max_llm_calls, max_tool_calls, max_repeats"
             )
         for name in RUN_ONLY_LIMITS:
             if getattr(self, name) is not None and self.scope != "run":
@@ -243,12 +247,14 @@ class Budget:
 
     @property
     def units(self) -> tuple[str, ...]:
-        """The units this budget limits: ``usd``, ``tokens``, ``llm_calls``, ``tool_calls``."""
+        """The units this budget limits: ``usd``, ``tokens``, ``llm_calls``, ``tool_calls``,
+        ``repeats``."""
         pairs = (
             ("usd", self.limit_usd),
             ("tokens", self.limit_tokens),
             ("llm_calls", self.max_llm_calls),
             ("tool_calls", self.max_tool_calls),
+            ("repeats", self.max_repeats),
         )
         return tuple(unit for unit, limit in pairs if limit is not None)
 

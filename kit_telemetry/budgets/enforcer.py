@@ -126,7 +126,10 @@ class BudgetEnforcer:
         self._llm_plans = tuple(
             plan for plan in self._plans if {"usd", "tokens", "llm_calls"} & plan.limits.keys()
         )
-        self._tool_plans = tuple(plan for plan in self._plans if "tool_calls" in plan.limits)
+        self._tool_plans = tuple(
+            plan for plan in self._plans if {"tool_calls", "repeats"} & plan.limits.keys()
+        )
+        self.guards_repeats = any("repeats" in plan.limits for plan in self._plans)
         self._overshoot_lock = threading.Lock()
         self._overshot: set[str] = set()  # budgets whose overshoot was logged already
         self._report.declare(self._plans)
@@ -190,11 +193,17 @@ class BudgetEnforcer:
                     amounts.append((counter, 1))
         return amounts
 
-    def admit_tool_call(self, scope: CallScope) -> Admission:
-        """Count a tool call against ``max_tool_calls`` run budgets.
+    def admit_tool_call(self, scope: CallScope, *, call_key: str | None = None) -> Admission:
+        """Count a tool call against ``max_tool_calls`` and ``max_repeats`` run budgets.
+
+        Args:
+            scope: who is calling.
+            call_key: names the call's tool and arguments (identical calls, one key), for
+                ``max_repeats`` loop guards; None leaves them out.
 
         Raises:
-            BudgetExceeded: the run has used up its tool calls.
+            BudgetExceeded: the run has used up its tool calls, or made this call as often
+                as a loop guard allows.
         """
         try:
             now = self._clock()
@@ -203,8 +212,13 @@ class BudgetEnforcer:
                 if plan.matchers and not plan.matches(scope):
                     continue
                 key = plan.scope_key_of(scope)
-                if key is not None:
-                    amounts.extend((counter, 1) for counter in plan.tool_counters(key, now))
+                if key is None:
+                    continue
+                amounts.extend((counter, 1) for counter in plan.tool_counters(key, now))
+                if call_key is not None:
+                    repeat = plan.repeat_counter(key, call_key, now)
+                    if repeat is not None:
+                        amounts.append((repeat, 1))
         except Exception as exc:
             return self._unchecked(scope, self._tool_plans, exc)
         return self._admit(scope, amounts, now)

@@ -8,6 +8,8 @@ handlers (as ``budget_alert`` events) and to the configured alert sinks.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -57,6 +59,16 @@ def budget_config(option: BudgetsOption) -> BudgetConfig:
     if duplicates:
         raise ConfigError(f"budgets: duplicate budget name(s) {duplicates}; names must be unique")
     return BudgetConfig(budgets=budgets)
+
+
+def call_fingerprint(tool: str, arguments: object) -> str:
+    """A short name for a tool and its arguments: equal for identical calls.
+
+    Arguments are hashed as JSON with sorted keys, so ``{"a": 1, "b": 2}`` and
+    ``{"b": 2, "a": 1}`` are the same call; what JSON cannot hold counts by its ``repr``.
+    """
+    text = json.dumps([tool, arguments], sort_keys=True, default=repr, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 class PriceLookup(Protocol):
@@ -163,9 +175,17 @@ class BudgetGate:
             self.enforcer.release(admission)
 
     # --- tool calls -----------------------------------------------------------------
-    def admit_tool_call(self, scope: CallScope) -> Admission:
-        """Count a tool call against run limits, or raise ``BudgetExceeded``."""
-        return self.enforcer.admit_tool_call(scope)
+    def admit_tool_call(
+        self, scope: CallScope, *, tool: str = "", arguments: object = None
+    ) -> Admission:
+        """Count a tool call against run limits, or raise ``BudgetExceeded``.
+
+        ``tool`` and ``arguments`` identify the call for ``max_repeats`` loop guards: two
+        calls are the same when the tool's name and its arguments (as canonical JSON) are.
+        """
+        enforcer = self.enforcer
+        call_key = call_fingerprint(tool, arguments) if enforcer.guards_repeats else None
+        return enforcer.admit_tool_call(scope, call_key=call_key)
 
     def settle_tool_call(self, admission: Admission) -> None:
         """A tool call counts whether it succeeded or failed."""

@@ -388,7 +388,9 @@ class ToolCall(SpanScope):
         if runtime.budgets is None:
             return
         try:
-            self._admission = runtime.budgets.admit_tool_call(call_scope(turn.run, "", ""))
+            self._admission = runtime.budgets.admit_tool_call(
+                call_scope(turn.run, "", ""), tool=self.name, arguments=self.arguments
+            )
         except BudgetExceeded as exc:
             span.set_attribute(sc.KIT_BUDGET_DENIED, exc.budget)
             self._ended = True
