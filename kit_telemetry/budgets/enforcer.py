@@ -327,6 +327,24 @@ class BudgetEnforcer:
         except Exception:
             self._report.internal_error("budget", "charging unadmitted usage failed")
 
+    def charge_usd(self, scope: CallScope, *, cost_usd: float) -> None:
+        """Count money spent outside an LLM call (a tool's fee) on the USD budgets only.
+
+        Nothing is refused (the money is spent); alerts follow as after :meth:`settle`.
+        """
+        try:
+            now = self._clock()
+            micros = _micros(cost_usd)
+            amounts = [
+                (counter, amount)
+                for counter, amount in self._llm_amounts(scope, now, micros, 0)
+                if counter.unit == "usd"
+            ]
+            if amounts:
+                self._commit(scope, None, amounts, None)
+        except Exception:
+            self._report.internal_error("budget", "charging a tool's cost failed")
+
     def status(self) -> list[BudgetStatus]:
         """Every budget's figures per live scope key and unit in the current window.
 

@@ -187,6 +187,10 @@ class BudgetGate:
         call_key = call_fingerprint(tool, arguments) if enforcer.guards_repeats else None
         return enforcer.admit_tool_call(scope, call_key=call_key)
 
+    def charge_tool_cost(self, scope: CallScope, cost_usd: float) -> None:
+        """Count a tool call's own cost against the USD budgets it matches."""
+        self.enforcer.charge_usd(scope, cost_usd=cost_usd)
+
     def settle_tool_call(self, admission: Admission) -> None:
         """A tool call counts whether it succeeded or failed."""
         self.enforcer.settle(admission, cost_usd=None, tokens=0, idempotency_key=None)

@@ -18,6 +18,7 @@ from ..tracing import LLM, TOOL, LLMUsage, SpanPayload
 from .scope import SpanScope, is_cancellation, to_text
 
 if TYPE_CHECKING:
+    from .._errors import ErrorPolicy
     from .run import Run, Turn
 
 
@@ -225,28 +226,9 @@ class LLMCall(SpanScope):
             usd: the charge in USD, a finite number >= 0.
             kind: what it is for, e.g. ``web_search``; listed on the span.
         """
-        errors = self._runtime.errors
-        if self._ended:
-            errors.bad_input(
-                "add_cost", f"add_cost on {self.model!r} after the call ended; ignored"
-            )
-            return
-        if (
-            isinstance(usd, bool)
-            or not isinstance(usd, (int, float))
-            or not (math.isfinite(usd) and usd >= 0)
-        ):
-            errors.bad_input(
-                "add_cost.usd", f"add_cost usd must be a finite number >= 0, got {usd!r}; ignored"
-            )
-            return
-        if not isinstance(kind, str) or not kind:
-            errors.bad_input(
-                "add_cost.kind", f"add_cost kind must be a non-empty string, got {kind!r}; ignored"
-            )
-            return
-        kind = edge_text(errors, "add_cost.kind", kind)
-        self._extra_costs[kind] = self._extra_costs.get(kind, 0.0) + float(usd)
+        charge = _charge(self._runtime.errors, self._ended, f"call to {self.model!r}", usd, kind)
+        if charge is not None:
+            self._extra_costs[charge[1]] = self._extra_costs.get(charge[1], 0.0) + charge[0]
 
     def _text_or_none(self, name: str, value: object) -> str | None:
         if value is None:
@@ -353,7 +335,25 @@ class ToolCall(SpanScope):
         self.arguments = arguments
         self.result: Any = None
         self.is_error = False
+        self.cost_usd: float | None = None
+        self._cost_kinds: set[str] = set()
         self._admission: Admission | None = None
+
+    def add_cost(self, usd: float, *, kind: str = "tool_fee") -> None:
+        """What this tool call cost in money (a paid API, a search, a sandbox minute).
+
+        Charges add up; the sum is the tool call's ``cost_usd``, counted in the run's
+        and session's cost, the tool's event and the USD budgets. A bad amount or kind
+        is reported (raised when strict) and ignored.
+
+        Args:
+            usd: the charge in USD, a finite number >= 0.
+            kind: what it is for, e.g. ``web_search``; listed on the span.
+        """
+        charge = _charge(self._runtime.errors, self._ended, f"tool {self.name!r}", usd, kind)
+        if charge is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + charge[0]
+            self._cost_kinds.add(charge[1])
 
     def start(self) -> None:
         """Start the tool's span (``with`` does this); run budgets may refuse it.
@@ -430,7 +430,39 @@ class ToolCall(SpanScope):
             span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, runtime.clip(to_text(self.result)))
         if runtime.budgets is not None and self._admission is not None:
             runtime.budgets.settle_tool_call(self._admission)
+        cost = self.cost_usd
+        if cost is not None:
+            span.set_attribute(sc.KIT_USAGE_COST_USD, cost)
+            span.set_attribute(sc.KIT_USAGE_EXTRA_COST_KINDS, tuple(sorted(self._cost_kinds)))
+            if self._payload is not None:
+                self._payload.usage = LLMUsage(TokenUsage(), cost, None, None)
+            if runtime.budgets is not None:
+                runtime.budgets.charge_tool_cost(call_scope(self.turn.run, "", ""), cost)
         self._close_span(exc, end_ns)
+
+
+def _charge(
+    errors: ErrorPolicy, ended: bool, what: str, usd: object, kind: object
+) -> tuple[float, str] | None:
+    """A checked ``add_cost`` charge as ``(usd, kind)``, or None when it is reported bad."""
+    if ended:
+        errors.bad_input("add_cost", f"add_cost on the {what} after it ended; ignored")
+        return None
+    if (
+        isinstance(usd, bool)
+        or not isinstance(usd, (int, float))
+        or not (math.isfinite(usd) and usd >= 0)
+    ):
+        errors.bad_input(
+            "add_cost.usd", f"add_cost usd must be a finite number >= 0, got {usd!r}; ignored"
+        )
+        return None
+    if not isinstance(kind, str) or not kind:
+        errors.bad_input(
+            "add_cost.kind", f"add_cost kind must be a non-empty string, got {kind!r}; ignored"
+        )
+        return None
+    return float(usd), edge_text(errors, "add_cost.kind", kind)
 
 
 def call_scope(run: Run, provider: str, model: str) -> CallScope:

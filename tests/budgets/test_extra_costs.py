@@ -94,3 +94,56 @@ def test_a_bad_charge_is_ignored_and_counted_when_lenient() -> None:
     assert isinstance(usage, kt.LLMUsageEvent)
     assert usage.cost_usd == pytest.approx(TOKENS_USD)
     assert reported is not None and reported >= 1
+
+
+# --- a tool call's own cost ---------------------------------------------------------------
+
+# Brave Search API, https://brave.com/search/api/ : $5 per 1,000 queries (Base AI plan).
+QUERY_USD = 0.005
+
+
+def tool_run(tel: kt.Telemetry, session_id: str) -> None:
+    with tel.session(session_id) as session, session.run("go") as run, run.turn() as turn:
+        with turn.llm_call("anthropic", MODEL, max_tokens=1_000) as call:
+            call.record_usage(input_tokens=1_000, output_tokens=500)
+        with turn.tool_call("search", arguments={"q": "x"}) as tool:
+            tool.add_cost(QUERY_USD, kind="web_search")
+            tool.add_cost(QUERY_USD, kind="web_search")
+
+
+def test_a_tools_cost_counts_in_its_event_and_the_totals() -> None:
+    """A paid tool's money is part of what the run and the session cost."""
+    with capture() as cap:
+        tool_run(cap.telemetry, "s-1")
+        (result,) = cap.events_of(kt.EventType.TOOL_RESULT)
+        (run_end,) = cap.events_of(kt.EventType.AGENT_END)
+        (turn_end,) = cap.events_of(kt.EventType.TURN_END)
+        span = cap.span("execute_tool search")
+    assert isinstance(result, kt.ToolResultEvent)
+    assert result.cost_usd == pytest.approx(2 * QUERY_USD)
+    assert isinstance(run_end, kt.AgentEndEvent) and isinstance(turn_end, kt.TurnEndEvent)
+    # 0.0105 for the tokens + 0.01 for two queries
+    assert run_end.cost_usd == pytest.approx(TOKENS_USD + 2 * QUERY_USD)
+    assert turn_end.cost_usd == pytest.approx(TOKENS_USD + 2 * QUERY_USD)
+    assert span.attributes is not None
+    assert span.attributes[sc.KIT_USAGE_COST_USD] == pytest.approx(2 * QUERY_USD)
+
+
+def test_a_tools_cost_counts_against_usd_budgets(ledger_factory: LedgerFactory) -> None:
+    """Budgets see the tool's money as well as the model's."""
+    name = f"cap-{uuid.uuid4().hex[:8]}"
+    config = BudgetConfig(budgets=(Budget(name=name, limit_usd=1.0),), ledger=ledger_factory.url)
+    with capture(budgets=config) as cap:
+        tool_run(cap.telemetry, f"s-{uuid.uuid4().hex[:8]}")
+        spent = sum(s.spent for s in cap.telemetry.budget_status() if s.name == name)
+    assert spent == pytest.approx(TOKENS_USD + 2 * QUERY_USD)
+
+
+def test_a_tool_without_cost_has_none() -> None:
+    """Free tools stay free: no cost on the event, nothing added."""
+    with capture() as cap:
+        with cap.telemetry.session("s") as session, session.run("go") as run:
+            with run.tool_call("read_file", arguments={"path": "a"}):
+                pass
+        (result,) = cap.events_of(kt.EventType.TOOL_RESULT)
+    assert isinstance(result, kt.ToolResultEvent) and result.cost_usd is None
