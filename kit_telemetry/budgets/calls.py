@@ -58,6 +58,8 @@ class LLMRequest:
         largest_input_tokens: the largest input of the run's earlier calls (0: none yet),
             reserved for an unknown estimate.
         subscription: the session is billed by subscription (its calls cost 0).
+        content: the request sent (messages, tools), compared by ``max_repeats`` loop
+            guards; None leaves the call out of them.
     """
 
     scope: CallScope
@@ -65,6 +67,7 @@ class LLMRequest:
     estimated_input_tokens: int | None = None
     largest_input_tokens: int = 0
     subscription: bool = False
+    content: object = None
 
 
 class Admission:

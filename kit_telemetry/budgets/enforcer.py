@@ -129,7 +129,8 @@ class BudgetEnforcer:
         self._tool_plans = tuple(
             plan for plan in self._plans if {"tool_calls", "repeats"} & plan.limits.keys()
         )
-        self.guards_repeats = any("repeats" in plan.limits for plan in self._plans)
+        self._repeat_plans = tuple(plan for plan in self._plans if "repeats" in plan.limits)
+        self.guards_repeats = bool(self._repeat_plans)
         self._overshoot_lock = threading.Lock()
         self._overshot: set[str] = set()  # budgets whose overshoot was logged already
         self._report.declare(self._plans)
@@ -144,7 +145,12 @@ class BudgetEnforcer:
     # ----------------------------------------------------------------- public API
 
     def admit_llm_call(
-        self, scope: CallScope, *, worst_case_usd: float | None, worst_case_tokens: int
+        self,
+        scope: CallScope,
+        *,
+        worst_case_usd: float | None,
+        worst_case_tokens: int,
+        call_key: str | None = None,
     ) -> Admission:
         """Reserve an LLM call's worst case on every matching budget, all or nothing.
 
@@ -154,6 +160,8 @@ class BudgetEnforcer:
                 at the output price), or None when the model has no price; USD budgets
                 then reserve nothing but still refuse once exhausted.
             worst_case_tokens: the most tokens the call can use.
+            call_key: names the request (identical requests, one key), for ``max_repeats``
+                loop guards; None leaves them out.
 
         Returns:
             The admission to pass to :meth:`settle` or :meth:`release`.
@@ -167,6 +175,8 @@ class BudgetEnforcer:
             amounts = self._llm_amounts(
                 scope, now, _micros(worst_case_usd) or 0, _tokens(worst_case_tokens)
             )
+            if call_key is not None:
+                amounts.extend(self._repeats(scope, call_key, now))
         except Exception as exc:
             return self._unchecked(scope, self._llm_plans, exc)
         return self._admit(scope, amounts, now)
@@ -191,6 +201,19 @@ class BudgetEnforcer:
                     amounts.append((counter, tokens))
                 else:
                     amounts.append((counter, 1))
+        return amounts
+
+    def _repeats(self, scope: CallScope, call_key: str, now: float) -> list[tuple[Counter, int]]:
+        """One on the loop-guard counter of this call in every matching ``max_repeats`` plan."""
+        amounts: list[tuple[Counter, int]] = []
+        for plan in self._repeat_plans:
+            if plan.matchers and not plan.matches(scope):
+                continue
+            key = plan.scope_key_of(scope)
+            if key is not None:
+                repeat = plan.repeat_counter(key, call_key, now)
+                if repeat is not None:
+                    amounts.append((repeat, 1))
         return amounts
 
     def admit_tool_call(self, scope: CallScope, *, call_key: str | None = None) -> Admission:

@@ -140,8 +140,15 @@ class BudgetGate:
                 )
                 if self._metrics is not None:
                     self._metrics.record_internal_error("budget")
-        return self.enforcer.admit_llm_call(
-            scope, worst_case_usd=worst_usd, worst_case_tokens=estimate + max_tokens
+        enforcer = self.enforcer
+        call_key = None
+        if enforcer.guards_repeats and request.content is not None:
+            call_key = call_fingerprint(f"llm:{scope.provider}/{scope.model}", request.content)
+        return enforcer.admit_llm_call(
+            scope,
+            worst_case_usd=worst_usd,
+            worst_case_tokens=estimate + max_tokens,
+            call_key=call_key,
         )
 
     def settle_llm_call(

@@ -41,8 +41,10 @@ class LLMCall(SpanScope):
         model: str,
         max_tokens: int | None,
         estimated_input_tokens: int | None,
+        request: Any = None,
     ) -> None:
         self._init_scope(turn._runtime)
+        self._request = request  # only for loop guards; never recorded
         self.turn = turn
         errors = self._runtime.errors
         if not isinstance(provider, str) or not provider:
@@ -106,6 +108,7 @@ class LLMCall(SpanScope):
                 max_tokens=self.max_tokens,
                 estimated_input_tokens=self.estimated_input_tokens,
                 largest_input_tokens=run.largest_input_tokens,
+                content=self._request,
                 subscription=run.session.subscription,
             )
             try:

@@ -128,6 +128,7 @@ class Run(SpanScope):
         *,
         max_tokens: int | None = None,
         estimated_input_tokens: int | None = None,
+        request: Any = None,
     ) -> LLMCall:
         """An LLM call directly on the run: it opens an implicit turn (closing the previous)."""
         with self._lock:
@@ -139,7 +140,11 @@ class Run(SpanScope):
         with self._lock:
             self._open_turn = turn
         return turn.llm_call(
-            provider, model, max_tokens=max_tokens, estimated_input_tokens=estimated_input_tokens
+            provider,
+            model,
+            max_tokens=max_tokens,
+            estimated_input_tokens=estimated_input_tokens,
+            request=request,
         )
 
     def tool_call(
@@ -207,9 +212,15 @@ class Turn(SpanScope):
         *,
         max_tokens: int | None = None,
         estimated_input_tokens: int | None = None,
+        request: Any = None,
     ) -> LLMCall:
-        """A ``chat {model}`` span; entering it is where budgets admit or refuse the call."""
-        return LLMCall(self, provider, model, max_tokens, estimated_input_tokens)
+        """A ``chat {model}`` span; entering it is where budgets admit or refuse the call.
+
+        ``request`` (the messages and tools sent, any JSON-like value) is only compared
+        by ``max_repeats`` loop guards, to stop a run sending the same request again; it
+        is never recorded.
+        """
+        return LLMCall(self, provider, model, max_tokens, estimated_input_tokens, request)
 
     def tool_call(
         self, name: str, *, call_id: str | None = None, arguments: Any = None

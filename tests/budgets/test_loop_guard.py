@@ -100,3 +100,39 @@ def test_a_bad_max_repeats_is_a_config_error(value: object) -> None:
     """The limit must be a positive integer."""
     with pytest.raises(ConfigError, match=rf"max_repeats {value!r} must be an integer"):
         Budget(name="no-loops", scope="run", max_repeats=value)  # type: ignore[arg-type]
+
+
+def test_the_same_llm_request_n_times_is_refused(ledger_factory: LedgerFactory) -> None:
+    """An agent sending the same messages again and again is stopped before the model
+    is called; a changed request passes."""
+    name = f"no-loops-{uuid.uuid4().hex[:8]}"
+    same = [{"role": "user", "content": "What is the weather?"}]
+    with capture(budgets=guard(ledger_factory.url, name, repeats=2)) as cap:
+        with cap.telemetry.session(f"s-{uuid.uuid4().hex[:8]}") as session:
+            with session.run("go") as run:
+                for _ in range(2):
+                    with run.turn() as turn:
+                        with turn.llm_call("anthropic", "claude-sonnet-4-5", request=same) as call:
+                            call.record_usage(input_tokens=10, output_tokens=5)
+                with run.turn() as turn:
+                    changed = [*same, {"role": "assistant", "content": "Sunny."}]
+                    with turn.llm_call("anthropic", "claude-sonnet-4-5", request=changed):
+                        pass
+                with pytest.raises(kt.BudgetExceeded) as refused:
+                    with run.turn() as turn:
+                        with turn.llm_call("anthropic", "claude-sonnet-4-5", request=same):
+                            pytest.fail("the repeated request reached the model")
+    assert (refused.value.budget, refused.value.unit) == (name, "repeats")
+
+
+def test_llm_calls_without_a_request_are_not_guarded(ledger_factory: LedgerFactory) -> None:
+    """Nothing to compare, nothing refused: the guard only sees requests it is given."""
+    name = f"no-loops-{uuid.uuid4().hex[:8]}"
+    with capture(budgets=guard(ledger_factory.url, name, repeats=1)) as cap:
+        with cap.telemetry.session(f"s-{uuid.uuid4().hex[:8]}") as session:
+            with session.run("go") as run:
+                for _ in range(3):
+                    with run.turn() as turn, turn.llm_call("anthropic", "claude-sonnet-4-5"):
+                        pass
+        calls = cap.events_of(kt.EventType.LLM_USAGE)
+    assert len(calls) == 3
