@@ -143,7 +143,7 @@ class BudgetGate:
         enforcer = self.enforcer
         call_key = None
         if enforcer.guards_repeats and request.content is not None:
-            call_key = call_fingerprint(f"llm:{scope.provider}/{scope.model}", request.content)
+            call_key = self._fingerprint(f"llm:{scope.provider}/{scope.model}", request.content)
         return enforcer.admit_llm_call(
             scope,
             worst_case_usd=worst_usd,
@@ -191,8 +191,18 @@ class BudgetGate:
         calls are the same when the tool's name and its arguments (as canonical JSON) are.
         """
         enforcer = self.enforcer
-        call_key = call_fingerprint(tool, arguments) if enforcer.guards_repeats else None
+        call_key = self._fingerprint(tool, arguments) if enforcer.guards_repeats else None
         return enforcer.admit_tool_call(scope, call_key=call_key)
+
+    def _fingerprint(self, tool: str, arguments: object) -> str | None:
+        """The call's fingerprint, or None (the loop guard skips it) when it has none."""
+        try:
+            return call_fingerprint(tool, arguments)
+        except Exception:  # e.g. a circular structure: never an error in the agent
+            logger.error("fingerprinting a call for max_repeats failed", exc_info=True)
+            if self._metrics is not None:
+                self._metrics.record_internal_error("budget")
+            return None
 
     def charge_tool_cost(self, scope: CallScope, cost_usd: float) -> None:
         """Count a tool call's own cost against the USD budgets it matches."""

@@ -136,3 +136,16 @@ def test_llm_calls_without_a_request_are_not_guarded(ledger_factory: LedgerFacto
                         pass
         calls = cap.events_of(kt.EventType.LLM_USAGE)
     assert len(calls) == 3
+
+
+def test_arguments_that_cannot_be_compared_are_not_an_error_in_the_agent() -> None:
+    """A circular structure cannot be fingerprinted: the call runs, the failure is counted."""
+    circular: dict[str, object] = {}
+    circular["self"] = circular
+    with capture(budgets=guard("memory", "no-loops", repeats=1), strict=False) as cap:
+        with cap.telemetry.session("s") as session, session.run("go") as run:
+            for _ in range(2):
+                with run.tool_call("search", arguments=circular):
+                    pass
+        reported = cap.metric("kit_telemetry_internal_errors_total", component="budget")
+    assert reported == 2.0
