@@ -16,6 +16,7 @@ between the commit and its ``done`` mark, two processes replaying at once) count
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -34,6 +35,7 @@ __all__ = ["JournalEntry", "SpendJournal", "default_journal_path"]
 
 logger = logging.getLogger("kit_telemetry")
 
+_FLAGS = os.O_RDWR | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
 _RECHECK_S = 5.0
 """How often an idle journal looks for records another process left."""
 
@@ -57,23 +59,38 @@ class SpendJournal:
     """An append-only file of spend waiting to be replayed into the ledger.
 
     Args:
-        path: the journal file; created if missing.
+        path: the journal file; created with the first record (most processes never see
+            an outage, and leave no file behind).
         clock: monotonic seconds, for the periodic look for other processes' records.
 
     Raises:
-        OSError: the file cannot be opened for appending.
+        OSError: the file exists but cannot be opened, or could not be created (its
+            directory is missing or not writable).
     """
 
     def __init__(
         self, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.path = os.fspath(path)
-        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        self._fd: int | None = os.open(self.path, flags, 0o600)
         self._lock = threading.Lock()
         self._clock = clock
-        self._pending = os.fstat(self._fd).st_size > 0
+        self._closed = False
+        self._fd = self._open_existing()
+        if self._fd is None:
+            directory = os.path.dirname(self.path) or "."
+            if not os.path.isdir(directory):
+                raise FileNotFoundError(errno.ENOENT, "no such directory", directory)
+            if not os.access(directory, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, "directory not writable", directory)
+        self._pending = self._fd is not None and os.fstat(self._fd).st_size > 0
         self._next_check = clock() + _RECHECK_S
+
+    def _open_existing(self) -> int | None:
+        """The file's descriptor; None when it does not exist (yet)."""
+        try:
+            return os.open(self.path, _FLAGS)
+        except FileNotFoundError:
+            return None
 
     @property
     def pending(self) -> bool:
@@ -83,8 +100,11 @@ class SpendJournal:
         now = self._clock()
         if now >= self._next_check:
             self._next_check = now + _RECHECK_S
-            fd = self._fd
-            self._pending = fd is not None and os.fstat(fd).st_size > 0
+            with self._lock:
+                if self._fd is None and not self._closed:
+                    self._fd = self._open_existing()  # another process had an outage
+                fd = self._fd
+                self._pending = fd is not None and os.fstat(fd).st_size > 0
         return self._pending
 
     def append(
@@ -108,9 +128,12 @@ class SpendJournal:
             }
         }
         with self._lock:
+            if self._closed:
+                raise OSError(f"budget journal {self.path} is closed")
             fd = self._fd
             if fd is None:
-                raise OSError(f"budget journal {self.path} is closed")
+                fd = os.open(self.path, _FLAGS | os.O_CREAT, 0o600)
+                self._fd = fd
             # The lock keeps a replay in another process from emptying the file between
             # reading it and this line landing.
             with _exclusive(fd):
@@ -133,6 +156,8 @@ class SpendJournal:
             return 0  # another thread is replaying; this call need not wait for it
         try:
             fd = self._fd
+            if fd is None and not self._closed:
+                fd = self._fd = self._open_existing()
             if fd is None:
                 return 0
             with _exclusive(fd):
@@ -154,6 +179,7 @@ class SpendJournal:
         """Close the file; idempotent. Waiting records stay for the next process."""
         with self._lock:
             fd, self._fd = self._fd, None
+            self._closed = True
         if fd is not None:
             os.close(fd)
 

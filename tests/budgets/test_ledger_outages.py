@@ -373,3 +373,35 @@ def test_an_sqlite_ledger_keeps_its_journal_beside_its_file(tmp_path: Path) -> N
         assert enforcer.journal.path == f"{tmp_path / 'l.db'}.journal"
     finally:
         enforcer.close()
+
+
+def test_no_journal_file_is_made_until_there_is_something_to_keep(tmp_path: Path) -> None:
+    """Most processes never see an outage: they leave no empty journal behind."""
+    path = tmp_path / "budgets.journal"
+    journal = SpendJournal(path)
+    try:
+        assert not path.exists() and not journal.pending
+        assert journal.replay(lambda entry: None) == 0
+        journal.append("call-1", [(COUNTER, 1)], None)
+        assert path.exists() and journal.pending
+    finally:
+        journal.close()
+
+
+def test_a_journal_another_process_started_is_seen(tmp_path: Path) -> None:
+    """A journal opened before the file existed finds the records another process kept."""
+    clock = [0.0]
+    path = tmp_path / "budgets.journal"
+    reader = SpendJournal(path, clock=lambda: clock[0])
+    writer = SpendJournal(path)
+    try:
+        writer.append("call-1", [(COUNTER, 5)], None)
+        assert not reader.pending  # looked for again only every few seconds
+        clock[0] = 10.0
+        assert reader.pending
+        seen: list[str] = []
+        assert reader.replay(lambda entry: seen.append(entry.entry_id)) == 1
+        assert seen == ["call-1"]
+    finally:
+        writer.close()
+        reader.close()
