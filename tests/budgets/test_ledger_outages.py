@@ -405,3 +405,50 @@ def test_a_journal_another_process_started_is_seen(tmp_path: Path) -> None:
     finally:
         writer.close()
         reader.close()
+
+
+def test_appends_racing_a_replay_lose_nothing_and_count_once(tmp_path: Path) -> None:
+    """8 threads keep spend while another replays: every record reaches the ledger once."""
+    ledger = SQLiteLedger(tmp_path / "l.db")
+    journal = SpendJournal(tmp_path / "budgets.journal")
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def commit(entry: JournalEntry) -> None:
+        ledger.commit(
+            entry.entry_id, entry.amounts, now_s=1.0, idempotency_key=entry.idempotency_key
+        )
+
+    def writer(index: int) -> None:
+        try:
+            for n in range(50):
+                journal.append(f"call-{index}-{n}", [(COUNTER, 1)], None)
+        except BaseException as exc:  # reported in the test's thread
+            errors.append(exc)
+
+    def replayer() -> None:
+        try:
+            while not done.is_set():
+                journal.replay(commit)
+        except BaseException as exc:
+            errors.append(exc)
+
+    replaying = threading.Thread(target=replayer)
+    replaying.start()
+    writers = [threading.Thread(target=writer, args=(i,)) for i in range(8)]
+    try:
+        for thread in writers:
+            thread.start()
+        for thread in writers:
+            thread.join()
+    finally:
+        done.set()
+        replaying.join()
+    try:
+        journal.replay(commit)  # whatever the racing replays left
+        assert not errors, errors
+        assert ledger.usage([COUNTER], now_s=2.0) == [(400, 0)]
+        assert not journal.pending
+    finally:
+        journal.close()
+        ledger.close()
