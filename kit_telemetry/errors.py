@@ -42,7 +42,7 @@ class BudgetExceeded(KitTelemetryError, RuntimeError):
         reserved: in-flight reservations in the current window.
         requested: what this call asked to reserve.
         window_end: Unix time (seconds) when the current window ends, or None.
-        unit: "usd", "tokens", "llm_calls" or "tool_calls".
+        unit: "usd", "tokens", "llm_calls", "tool_calls" or "repeats" (a loop guard).
     """
 
     def __init__(

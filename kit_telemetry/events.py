@@ -153,6 +153,7 @@ class ToolResultEvent(Event):
     result: JSONValue = None
     is_error: bool = False
     duration_ms: float = 0.0
+    cost_usd: float | None = None  # the tool's own cost (``tool.add_cost``), if any
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

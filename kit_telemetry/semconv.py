@@ -118,6 +118,8 @@ KIT_TURN_INDEX = "kit.turn.index"
 KIT_LLM_STEP = "kit.llm.step"
 KIT_LLM_OUTCOME = "kit.llm.outcome"  # ok | error | budget_denied | cancelled
 KIT_USAGE_COST_USD = "kit.usage.cost_usd"
+KIT_USAGE_EXTRA_COST_USD = "kit.usage.extra_cost_usd"  # charges that are not tokens
+KIT_USAGE_EXTRA_COST_KINDS = "kit.usage.extra_cost_kinds"  # e.g. ("web_search",)
 KIT_TOOL_IS_ERROR = "kit.tool.is_error"
 KIT_BUDGET_DENIED = "kit.budget.denied"  # the name of the budget that refused the call
 

@@ -36,6 +36,10 @@ class RunningTotals:
         else:
             self.cost_usd += cost_usd
 
+    def add_cost(self, cost_usd: float) -> None:
+        """Count money spent outside an LLM call (a tool call's own cost)."""
+        self.cost_usd += cost_usd
+
     def fields(self, duration_ms: float) -> dict[str, Any]:
         """The totals as keyword arguments of the end events."""
         return {

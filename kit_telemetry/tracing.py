@@ -54,7 +54,8 @@ class SpanPayload:
         detail: turn index (turn), provider (LLM call), call id (tool call), session file.
         content: the prompt (run) or the arguments (tool call).
         result: the response (run) or the tool's result.
-        usage: the LLM call's usage, when it reported any.
+        usage: the LLM call's usage, when it reported any; for a tool call, its own cost
+            (``add_cost``) with no tokens.
         outcome: an LLM call's outcome: ok, error, budget_denied or cancelled.
         is_error: a tool call failed.
         stop_reason: why a run stopped, when the API knows better than the last finish reason.

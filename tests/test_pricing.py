@@ -17,11 +17,32 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kit_telemetry.errors import ConfigError, UsageError
-from kit_telemetry.pricing import ModelPrice, PriceRow, PriceTable, known_models, load_prices
+from kit_telemetry.pricing import (
+    ModelPrice,
+    PriceRow,
+    PriceTable,
+    PriceTier,
+    known_models,
+    load_prices,
+)
 from kit_telemetry.tokens import TokenUsage
 
+# https://www.anthropic.com/pricing : $3 / $15 per MTok, cache read $0.30, 5-minute cache
+# write $3.75; prompts above 200k input tokens: $6 / $22.50, $0.60, $7.50 (long context).
 SONNET = ModelPrice(
-    input_per_mtok=3.0, output_per_mtok=15.0, cache_read_per_mtok=0.3, cache_write_per_mtok=3.75
+    input_per_mtok=3.0,
+    output_per_mtok=15.0,
+    cache_read_per_mtok=0.3,
+    cache_write_per_mtok=3.75,
+    tiers=(
+        PriceTier(
+            above_input_tokens=200_000,
+            input_per_mtok=6.0,
+            output_per_mtok=22.5,
+            cache_read_per_mtok=0.6,
+            cache_write_per_mtok=7.5,
+        ),
+    ),
 )
 
 

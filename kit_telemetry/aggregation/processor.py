@@ -456,6 +456,13 @@ class UsageAggregator(SpanProcessor):
     def _end_tool(self, span: ReadableSpan, node: SpanPayload, payload: SpanPayload) -> list[Event]:
         run = node.run
         assert run is not None
+        cost = payload.usage.cost_usd if payload.usage is not None else None
+        if cost:  # the tool's own cost (tool.add_cost) counts in the totals
+            with self._lock:
+                run.totals.add_cost(cost)
+                run.session.totals.add_cost(cost)
+                if node.turn is not None:
+                    node.turn.add_cost(cost)
         event = ToolResultEvent(
             session_id=run.session_id,
             timestamp_ns=span.end_time or time.time_ns(),
@@ -465,6 +472,7 @@ class UsageAggregator(SpanProcessor):
             result=payload.result,
             is_error=payload.is_error or span.status.status_code is _ERROR,
             duration_ms=_duration_ms(span),
+            cost_usd=cost,
         )
         if self._metrics is not None:
             attributes = span.attributes or {}

@@ -50,18 +50,24 @@ class LLMRequest:
 
     Attributes:
         scope: who is calling.
-        max_tokens: the most output tokens the call may produce (0 when not given).
-        estimated_input_tokens: the input tokens expected (the caller's estimate, or the
-            largest input of the run's earlier calls). Either count that is not a
-            non-negative int counts as 0 (unknown); the call is still checked against
-            every budget.
+        max_tokens: the most output tokens the call may produce; None when not given.
+        estimated_input_tokens: the input tokens expected (the caller's estimate); None
+            when not given. Either count that is not a non-negative int counts as not
+            given: admission then reserves the configured defaults, so a call without
+            sizes never reserves nothing and concurrent calls stay within the limit.
+        largest_input_tokens: the largest input of the run's earlier calls (0: none yet),
+            reserved for an unknown estimate.
         subscription: the session is billed by subscription (its calls cost 0).
+        content: the request sent (messages, tools), compared by ``max_repeats`` loop
+            guards; None leaves the call out of them.
     """
 
     scope: CallScope
-    max_tokens: int = 0
-    estimated_input_tokens: int = 0
+    max_tokens: int | None = None
+    estimated_input_tokens: int | None = None
+    largest_input_tokens: int = 0
     subscription: bool = False
+    content: object = None
 
 
 class Admission:

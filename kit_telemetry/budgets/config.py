@@ -11,13 +11,25 @@ The TOML format::
     [ledger]                         # optional
     url = "sqlite:/var/lib/agent/budgets.db"   # memory | sqlite:PATH | redis://HOST:PORT/DB
     on_ledger_error = "allow"        # allow (fail open) | deny (fail closed)
+    timeout_s = 5.0                  # SQLite: wait for the write lock; Redis: network
+                                     # timeout (default 5 s SQLite, 2 s Redis)
+    journal = "/var/lib/agent/budgets.journal"  # where spend the ledger could not take
+                                     # waits to be replayed (default beside the SQLite
+                                     # file, or in the cache directory for Redis)
+
+    [admission]                      # optional: what a call without sizes reserves
+    default_max_tokens = 4096        # output reserved when a call gives no max_tokens
+    default_input_estimate = 4096    # input reserved when a call gives no estimate
+                                     # and its run has no earlier call
+    on_cancel = "release"            # a call that fails or is cancelled without usage:
+                                     # release | charge_reservation
 
     [[budget]]
     name = "per-session"
     scope = "session"                # global | session | run | model | provider | user
                                      # | attribute:<key>
     limit_usd = 2.00                 # at least one of limit_usd, limit_tokens,
-                                     # max_llm_calls, max_tool_calls
+                                     # max_llm_calls, max_tool_calls, max_repeats
     window = "none"                  # none | hour | day | week | month | rolling:<duration>
     timezone = "UTC"
     warn_at = [0.5, 0.8]
@@ -48,6 +60,7 @@ __all__ = [
     "ACTIONS",
     "ALERT_EVENTS",
     "ALERT_KINDS",
+    "CANCEL_POLICIES",
     "LEDGER_ERROR_POLICIES",
     "MATCH_KEYS",
     "SCOPES",
@@ -71,13 +84,21 @@ MATCH_KEYS: tuple[str, ...] = ("provider", "model", "agent", "user")
 ALERT_KINDS: tuple[str, ...] = ("log", "webhook", "callback")
 ALERT_EVENTS: tuple[str, ...] = ("warning", "exceeded")
 LEDGER_ERROR_POLICIES: tuple[str, ...] = ("allow", "deny")
+CANCEL_POLICIES: tuple[str, ...] = ("release", "charge_reservation")
 LEDGER_CHOICES = "memory, sqlite:PATH, redis://HOST:PORT/DB"
-RUN_ONLY_LIMITS: tuple[str, ...] = ("max_llm_calls", "max_tool_calls")
+RUN_ONLY_LIMITS: tuple[str, ...] = ("max_llm_calls", "max_tool_calls", "max_repeats")
 LIMIT_MAX = 2**53 - 1
 """The largest limit, in a counter's unit (micro-USD for money), that every ledger holds
 exactly: Redis counts in Lua doubles, exact up to 2**53. One bound for all ledgers keeps a
 budget file portable between them; a larger limit is a ``ConfigError``."""
 LIMIT_USD_MAX = LIMIT_MAX / 1_000_000
+TIMEOUT_MAX_S = 300.0
+"""The longest ledger timeout: a call waiting longer for its budget is better refused."""
+DEFAULT_MAX_TOKENS = 4096
+"""Output tokens reserved for a call that gives no ``max_tokens``: a common provider
+default and a generous answer, so an unsized call never reserves nothing."""
+DEFAULT_INPUT_ESTIMATE = 4096
+"""Input tokens reserved for a call that gives no estimate, before its run has a history."""
 
 _SCOPE_CHOICES = ", ".join(SCOPES) + ", attribute:<key>"
 _MATCH_CHOICES = ", ".join(MATCH_KEYS) + ", attribute:<key>"
@@ -104,8 +125,11 @@ class Budget:
             :data:`LIMIT_USD_MAX`, about $9 billion).
         limit_tokens: token limit (input + output of every kind) per scope key and window.
         max_llm_calls: LLM calls per run (scope ``run`` only).
-        max_tool_calls: tool calls per run (scope ``run`` only). Every count limit is at
-            most :data:`LIMIT_MAX` (2**53 - 1), what every ledger counts exactly.
+        max_tool_calls: tool calls per run (scope ``run`` only).
+        max_repeats: a loop guard: how often one run may call the same tool with the
+            same arguments; the next identical call is refused like an exhausted budget
+            (scope ``run`` only). Every count limit is at most :data:`LIMIT_MAX`
+            (2**53 - 1), what every ledger counts exactly.
         window: ``none``, ``hour``, ``day``, ``week``, ``month`` or ``rolling:<duration>``.
         timezone: IANA zone of calendar windows.
         warn_at: increasing fractions of the limit in (0, 1) that raise a warning alert.
@@ -125,6 +149,7 @@ class Budget:
     limit_tokens: int | None = None
     max_llm_calls: int | None = None
     max_tool_calls: int | None = None
+    max_repeats: int | None = None
     window: str = "none"
     timezone: str = "UTC"
     warn_at: tuple[float, ...] = ()
@@ -176,7 +201,7 @@ class Budget:
         ):
             raise ConfigError(
                 f"{where}: no limit set; set at least one of limit_usd, limit_tokens, "
-                "max_llm_calls, max_tool_calls"
+                "max_llm_calls, max_tool_calls, max_repeats"
             )
         for name in RUN_ONLY_LIMITS:
             if getattr(self, name) is not None and self.scope != "run":
@@ -222,12 +247,14 @@ class Budget:
 
     @property
     def units(self) -> tuple[str, ...]:
-        """The units this budget limits: ``usd``, ``tokens``, ``llm_calls``, ``tool_calls``."""
+        """The units this budget limits: ``usd``, ``tokens``, ``llm_calls``, ``tool_calls``,
+        ``repeats``."""
         pairs = (
             ("usd", self.limit_usd),
             ("tokens", self.limit_tokens),
             ("llm_calls", self.max_llm_calls),
             ("tool_calls", self.max_tool_calls),
+            ("repeats", self.max_repeats),
         )
         return tuple(unit for unit, limit in pairs if limit is not None)
 
@@ -307,6 +334,21 @@ class BudgetConfig:
         ledger: ``memory``, ``sqlite:PATH`` or ``redis://HOST:PORT/DB``.
         on_ledger_error: ``allow`` admits calls when the ledger cannot be reached (fail
             open, counted in a metric); ``deny`` refuses them (fail closed).
+        ledger_timeout_s: how long a ledger operation may wait: SQLite's write lock, or
+            Redis's connection and reply; None keeps the backend's default (5 s, 2 s).
+        journal: the file where spend that could not be recorded in the ledger waits to
+            be replayed; None puts it beside an SQLite file, or under the cache directory
+            for Redis (a memory ledger cannot fail and needs none).
+        default_max_tokens: output tokens reserved for a call without ``max_tokens``.
+        default_input_estimate: input tokens reserved for a call without an input
+            estimate whose run has no earlier call (later ones reserve the run's largest
+            input so far). Both keep concurrent unsized calls from being admitted on a
+            reservation of nothing.
+        on_cancel: what a call that ends with an exception (an error, a cancellation)
+            and reported no usage costs: ``release`` charges nothing (the request most
+            likely never reached the model); ``charge_reservation`` charges what was
+            reserved (a provider bills the tokens of a cancelled stream). A call that
+            reported usage, even partial stream usage, is charged that usage either way.
 
     Raises:
         ConfigError: duplicate budget names, a bad ledger URL or policy.
@@ -316,6 +358,11 @@ class BudgetConfig:
     alerts: tuple[AlertSinkConfig, ...] = ()
     ledger: str = "memory"
     on_ledger_error: str = "allow"
+    ledger_timeout_s: float | None = None
+    journal: str | None = None
+    default_max_tokens: int = DEFAULT_MAX_TOKENS
+    default_input_estimate: int = DEFAULT_INPUT_ESTIMATE
+    on_cancel: str = "release"
 
     def __post_init__(self) -> None:
         budgets = tuple(self.budgets)
@@ -339,6 +386,26 @@ class BudgetConfig:
                 f"ledger: on_ledger_error {self.on_ledger_error!r} is not one of "
                 f"{', '.join(LEDGER_ERROR_POLICIES)}"
             )
+        timeout = self.ledger_timeout_s
+        if timeout is not None and not (
+            _is_number(timeout) and math.isfinite(timeout) and 0 < timeout <= TIMEOUT_MAX_S
+        ):
+            raise ConfigError(
+                f"ledger: timeout_s {timeout!r} must be a number of seconds greater than 0 "
+                f"and at most {TIMEOUT_MAX_S:g}"
+            )
+        if self.journal is not None and not (isinstance(self.journal, str) and self.journal):
+            raise ConfigError(f"ledger: journal {self.journal!r} must be a non-empty file path")
+        if self.on_cancel not in CANCEL_POLICIES:
+            raise ConfigError(
+                f"admission: on_cancel {self.on_cancel!r} is not one of {', '.join(CANCEL_POLICIES)}"
+            )
+        for name in ("default_max_tokens", "default_input_estimate"):
+            value = getattr(self, name)
+            if not (_is_int(value) and 0 <= value <= LIMIT_MAX):
+                raise ConfigError(
+                    f"admission: {name} {value!r} must be an integer from 0 to {LIMIT_MAX}"
+                )
 
 
 def parse_ledger_url(url: str) -> tuple[str, str]:
@@ -374,8 +441,9 @@ def parse_ledger_url(url: str) -> tuple[str, str]:
 
 _BUDGET_FIELDS = tuple(f.name for f in fields(Budget))
 _ALERT_FIELDS = tuple(f.name for f in fields(AlertSinkConfig))
-_TOP_LEVEL_KEYS = ("budget", "alert", "ledger")
-_LEDGER_KEYS = ("url", "on_ledger_error")
+_TOP_LEVEL_KEYS = ("budget", "alert", "ledger", "admission")
+_LEDGER_KEYS = ("url", "on_ledger_error", "timeout_s", "journal")
+_ADMISSION_KEYS = ("default_max_tokens", "default_input_estimate", "on_cancel")
 
 
 def load_budget_config(path: str | os.PathLike[str]) -> BudgetConfig:
@@ -469,12 +537,22 @@ def _parse(data: Mapping[str, Any]) -> BudgetConfig:
     ledger = data.get("ledger", {})
     if not isinstance(ledger, Mapping):
         raise ConfigError(
-            f"ledger {ledger!r} must be a [ledger] table with url and on_ledger_error"
+            f"ledger {ledger!r} must be a [ledger] table with {', '.join(_LEDGER_KEYS)}"
         )
     _unknown_keys(ledger, _LEDGER_KEYS, "ledger")
+    admission = data.get("admission", {})
+    if not isinstance(admission, Mapping):
+        raise ConfigError(
+            f"admission {admission!r} must be an [admission] table with "
+            f"{', '.join(_ADMISSION_KEYS)}"
+        )
+    _unknown_keys(admission, _ADMISSION_KEYS, "admission")
     return BudgetConfig(
         budgets=tuple(budgets),
         alerts=tuple(alerts),
         ledger=ledger.get("url", "memory"),
         on_ledger_error=ledger.get("on_ledger_error", "allow"),
+        ledger_timeout_s=ledger.get("timeout_s"),
+        journal=ledger.get("journal"),
+        **{key: admission[key] for key in _ADMISSION_KEYS if key in admission},
     )

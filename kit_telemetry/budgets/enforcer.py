@@ -29,6 +29,10 @@ ledger is unavailable (or the budgets could not be checked) and why, whose ``spe
 logged with its traceback and counted as ``record_internal_error("budget_ledger")``
 (``"budget"`` for failures outside the ledger).
 
+Spend the ledger cannot take at settlement (it is down, and ``allow`` let the call in) is
+not lost: it goes to a :class:`~kit_telemetry.budgets.journal.SpendJournal`, a local file,
+and is replayed, each call once, after the next operation the ledger answers.
+
 Amounts are validated here, once, before any ledger sees them: a worst case or actual
 cost that is not a finite, non-negative number counts as unknown (USD: nothing reserved,
 the reservation kept at settlement; tokens: 0), and amounts beyond
@@ -39,14 +43,18 @@ real ids: ``""`` counts as none.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 
-from ..errors import BudgetExceeded
+from ..errors import BudgetExceeded, ConfigError
 from ..events import BudgetAlertEvent
 from .calls import Admission, CallScope, _reservation_ids
 from .config import BudgetConfig
+from .journal import JournalEntry, SpendJournal, default_journal_path
 from .ledger import AMOUNT_MAX, MICROS_PER_USD, Counter, LedgerBackend, LedgerError, open_ledger
 from .plans import _Plan
 from .status import BudgetMetrics, BudgetStatus, _BudgetReporter, _display
@@ -62,6 +70,8 @@ __all__ = [
     "CallScope",
 ]
 
+logger = logging.getLogger("kit_telemetry")
+
 
 class BudgetEnforcer:
     """Admits, settles and releases calls against a set of budgets.
@@ -75,6 +85,9 @@ class BudgetEnforcer:
         metrics: the budget gauges and counters; None records nothing.
         reservation_ttl_s: how long a reservation holds budget if it is never settled or
             released (a crashed process).
+        journal: where spend the ledger cannot take waits for it; by default opened from
+            ``config.journal``, or at the ledger's default path when this enforcer opens
+            an SQLite or Redis ledger itself.
 
     Raises:
         ConfigError: the ledger URL is invalid.
@@ -90,10 +103,16 @@ class BudgetEnforcer:
         on_alert: Callable[[BudgetAlertEvent], None] | None = None,
         metrics: BudgetMetrics | None = None,
         reservation_ttl_s: float = 600.0,
+        journal: SpendJournal | None = None,
     ) -> None:
         self.config = config
         self._owns_ledger = ledger is None
-        self.ledger: LedgerBackend = ledger if ledger is not None else open_ledger(config.ledger)
+        if ledger is None:
+            timeout = config.ledger_timeout_s
+            options = {} if timeout is None else {"timeout_s": timeout}
+            ledger = open_ledger(config.ledger, **options)
+        self.ledger: LedgerBackend = ledger
+        self.journal = journal if journal is not None else _open_journal(config, self._owns_ledger)
         self._clock = clock
         self._metrics = metrics
         self._report = _BudgetReporter(metrics)
@@ -107,7 +126,13 @@ class BudgetEnforcer:
         self._llm_plans = tuple(
             plan for plan in self._plans if {"usd", "tokens", "llm_calls"} & plan.limits.keys()
         )
-        self._tool_plans = tuple(plan for plan in self._plans if "tool_calls" in plan.limits)
+        self._tool_plans = tuple(
+            plan for plan in self._plans if {"tool_calls", "repeats"} & plan.limits.keys()
+        )
+        self._repeat_plans = tuple(plan for plan in self._plans if "repeats" in plan.limits)
+        self.guards_repeats = bool(self._repeat_plans)
+        self._overshoot_lock = threading.Lock()
+        self._overshot: set[str] = set()  # budgets whose overshoot was logged already
         self._report.declare(self._plans)
         if metrics is not None:
             # Spend, utilisation and window end from the ledger before any call, so alert
@@ -120,7 +145,12 @@ class BudgetEnforcer:
     # ----------------------------------------------------------------- public API
 
     def admit_llm_call(
-        self, scope: CallScope, *, worst_case_usd: float | None, worst_case_tokens: int
+        self,
+        scope: CallScope,
+        *,
+        worst_case_usd: float | None,
+        worst_case_tokens: int,
+        call_key: str | None = None,
     ) -> Admission:
         """Reserve an LLM call's worst case on every matching budget, all or nothing.
 
@@ -130,6 +160,8 @@ class BudgetEnforcer:
                 at the output price), or None when the model has no price; USD budgets
                 then reserve nothing but still refuse once exhausted.
             worst_case_tokens: the most tokens the call can use.
+            call_key: names the request (identical requests, one key), for ``max_repeats``
+                loop guards; None leaves them out.
 
         Returns:
             The admission to pass to :meth:`settle` or :meth:`release`.
@@ -143,6 +175,8 @@ class BudgetEnforcer:
             amounts = self._llm_amounts(
                 scope, now, _micros(worst_case_usd) or 0, _tokens(worst_case_tokens)
             )
+            if call_key is not None:
+                amounts.extend(self._repeats(scope, call_key, now))
         except Exception as exc:
             return self._unchecked(scope, self._llm_plans, exc)
         return self._admit(scope, amounts, now)
@@ -169,11 +203,30 @@ class BudgetEnforcer:
                     amounts.append((counter, 1))
         return amounts
 
-    def admit_tool_call(self, scope: CallScope) -> Admission:
-        """Count a tool call against ``max_tool_calls`` run budgets.
+    def _repeats(self, scope: CallScope, call_key: str, now: float) -> list[tuple[Counter, int]]:
+        """One on the loop-guard counter of this call in every matching ``max_repeats`` plan."""
+        amounts: list[tuple[Counter, int]] = []
+        for plan in self._repeat_plans:
+            if plan.matchers and not plan.matches(scope):
+                continue
+            key = plan.scope_key_of(scope)
+            if key is not None:
+                repeat = plan.repeat_counter(key, call_key, now)
+                if repeat is not None:
+                    amounts.append((repeat, 1))
+        return amounts
+
+    def admit_tool_call(self, scope: CallScope, *, call_key: str | None = None) -> Admission:
+        """Count a tool call against ``max_tool_calls`` and ``max_repeats`` run budgets.
+
+        Args:
+            scope: who is calling.
+            call_key: names the call's tool and arguments (identical calls, one key), for
+                ``max_repeats`` loop guards; None leaves them out.
 
         Raises:
-            BudgetExceeded: the run has used up its tool calls.
+            BudgetExceeded: the run has used up its tool calls, or made this call as often
+                as a loop guard allows.
         """
         try:
             now = self._clock()
@@ -182,8 +235,13 @@ class BudgetEnforcer:
                 if plan.matchers and not plan.matches(scope):
                     continue
                 key = plan.scope_key_of(scope)
-                if key is not None:
-                    amounts.extend((counter, 1) for counter in plan.tool_counters(key, now))
+                if key is None:
+                    continue
+                amounts.extend((counter, 1) for counter in plan.tool_counters(key, now))
+                if call_key is not None:
+                    repeat = plan.repeat_counter(key, call_key, now)
+                    if repeat is not None:
+                        amounts.append((repeat, 1))
         except Exception as exc:
             return self._unchecked(scope, self._tool_plans, exc)
         return self._admit(scope, amounts, now)
@@ -215,14 +273,49 @@ class BudgetEnforcer:
             for counter, reserved in admission.amounts:
                 unit = counter.unit
                 if unit == "usd":
-                    actual.append((counter, reserved if usd is None else usd))
+                    amount = reserved if usd is None else usd
                 elif unit == "tokens":
-                    actual.append((counter, tokens))
+                    amount = tokens
                 else:  # llm_calls / tool_calls: the call happened
-                    actual.append((counter, 1))
+                    amount = 1
+                if amount > reserved and counter.enforce and unit in ("usd", "tokens"):
+                    self._overshoot(counter, reserved, amount)
+                actual.append((counter, amount))
             self._commit(admission.scope, admission.reservation_id, actual, idempotency_key or None)
         except Exception:
             self._report.internal_error("budget", "settling a call failed")
+
+    def _overshoot(self, counter: Counter, reserved: int, actual: int) -> None:
+        """Warn, once per budget, that a call cost more than admission reserved for it.
+
+        Such a call can take ``spent`` past a ``raise`` budget's limit by the difference:
+        its ``max_tokens`` or input estimate (or the configured defaults) were too low.
+        """
+        with self._overshoot_lock:
+            if counter.budget in self._overshot:
+                return
+            self._overshot.add(counter.budget)
+        logger.warning(
+            "budget %r (%s): a call used %s but admission reserved %s; raise max_tokens, "
+            "estimated_input_tokens or the [admission] defaults so the limit holds "
+            "(further overshoots of this budget are not logged)",
+            counter.budget,
+            counter.scope_key,
+            _display_text(counter.unit, actual),
+            _display_text(counter.unit, reserved),
+        )
+
+    def charge_reservation(self, admission: Admission) -> None:
+        """Charge what was reserved, as if the call had used its worst case.
+
+        For a call that ended without usage when ``on_cancel = "charge_reservation"``.
+        """
+        if not admission.finish() or not admission.amounts:
+            return
+        try:
+            self._commit(admission.scope, admission.reservation_id, admission.amounts, None)
+        except Exception:
+            self._report.internal_error("budget", "charging a reservation failed")
 
     def release(self, admission: Admission) -> None:
         """Drop a reservation without charging it (the call failed or was cancelled)."""
@@ -257,6 +350,24 @@ class BudgetEnforcer:
         except Exception:
             self._report.internal_error("budget", "charging unadmitted usage failed")
 
+    def charge_usd(self, scope: CallScope, *, cost_usd: float) -> None:
+        """Count money spent outside an LLM call (a tool's fee) on the USD budgets only.
+
+        Nothing is refused (the money is spent); alerts follow as after :meth:`settle`.
+        """
+        try:
+            now = self._clock()
+            micros = _micros(cost_usd)
+            amounts = [
+                (counter, amount)
+                for counter, amount in self._llm_amounts(scope, now, micros, 0)
+                if counter.unit == "usd"
+            ]
+            if amounts:
+                self._commit(scope, None, amounts, None)
+        except Exception:
+            self._report.internal_error("budget", "charging a tool's cost failed")
+
     def status(self) -> list[BudgetStatus]:
         """Every budget's figures per live scope key and unit in the current window.
 
@@ -276,9 +387,63 @@ class BudgetEnforcer:
         return self._report.statuses(self._plans, live, now)
 
     def close(self) -> None:
-        """Close the ledger if this enforcer opened it; idempotent."""
+        """Close the ledger if this enforcer opened it, and the journal; idempotent."""
         if self._owns_ledger:
             self.ledger.close()
+        if self.journal is not None:
+            self.journal.close()
+
+    def _keep(
+        self,
+        reservation_id: str | None,
+        actual: Sequence[tuple[Counter, int]],
+        idempotency_key: str | None,
+    ) -> None:
+        """The ledger refused a commit: keep the spend in the journal for a later replay."""
+        journal = self.journal
+        if journal is None:
+            self._report.internal_error(
+                "budget_ledger", "recording usage in the budget ledger failed; usage lost"
+            )
+            return
+        if not reservation_id:
+            ids = _reservation_ids
+            reservation_id = f"{ids.tag}-{next(ids.numbers)}"
+        self._report.internal_error(
+            "budget_ledger",
+            f"recording usage in the budget ledger failed; kept in {journal.path} for replay",
+        )
+        try:
+            journal.append(reservation_id, actual, idempotency_key)
+        except OSError:
+            self._report.internal_error("budget", f"writing {journal.path} failed; usage lost")
+
+    def _replay(self, now: float) -> None:
+        """The ledger answers again: commit what the journal kept, each record once."""
+        journal = self.journal
+        assert journal is not None
+
+        def commit(entry: JournalEntry) -> None:
+            # Under the call's reservation id: a reservation still held is dropped.
+            self.ledger.commit(
+                entry.entry_id, entry.amounts, now_s=now, idempotency_key=entry.idempotency_key
+            )
+
+        try:
+            replayed = journal.replay(commit)
+        except LedgerError:
+            self._report.internal_error(
+                "budget_ledger", f"replaying {journal.path} failed; kept for the next try"
+            )
+        except Exception:
+            self._report.internal_error("budget", f"replaying {journal.path} failed")
+        else:
+            if replayed:
+                logger.warning(
+                    "budget ledger is back: replayed %d calls' spend from %s",
+                    replayed,
+                    journal.path,
+                )
 
     # ----------------------------------------------------------------- internals
 
@@ -294,6 +459,8 @@ class BudgetEnforcer:
             admitted, refused, usage = outcome
         except Exception as exc:  # any failure, not only LedgerError: never a silent admit
             return self._ledger_down(scope, reservation_id, amounts, exc)
+        if self.journal is not None and self.journal.pending:
+            self._replay(now)
         if not admitted:
             counter, amount = amounts[refused]
             spent, reserved = usage[refused]
@@ -435,10 +602,10 @@ class BudgetEnforcer:
                 reservation_id, actual, now_s=now, idempotency_key=idempotency_key
             )
         except LedgerError:
-            self._report.internal_error(
-                "budget_ledger", "recording usage in the budget ledger failed"
-            )
+            self._keep(reservation_id, actual, idempotency_key)
             return
+        if self.journal is not None and self.journal.pending:
+            self._replay(now)
         metrics = self._metrics
         for (counter, _), (spent, reserved) in zip(actual, after, strict=True):
             plan = self._by_name[counter.budget]
@@ -447,6 +614,38 @@ class BudgetEnforcer:
                 self._alerts.crossed(self.ledger, scope, plan, counter, spent=spent, now=now)
             if metrics is not None:
                 self._report.usage(plan, counter, spent, reserved)
+
+
+def _open_journal(config: BudgetConfig, owns_ledger: bool) -> SpendJournal | None:
+    """The journal of ``config``: the configured path (which must open) or the default.
+
+    Raises:
+        ConfigError: the configured journal file cannot be opened.
+    """
+    if config.journal is not None:
+        try:
+            return SpendJournal(config.journal)
+        except OSError as exc:
+            raise ConfigError(
+                f"ledger: journal {config.journal!r} cannot be opened: {exc.strerror or exc}"
+            ) from None
+    path = default_journal_path(config.ledger) if owns_ledger else None
+    if path is None:
+        return None
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        return SpendJournal(path)
+    except OSError:
+        # A default that cannot be written must not stop the agent: outages lose spend.
+        logger.warning("cannot open the budget journal %s; running without one", path)
+        return None
+
+
+def _display_text(unit: str, amount: int) -> str:
+    """An amount for a message: ``$0.0225`` for money, ``1200 tokens`` otherwise."""
+    if unit == "usd":
+        return f"${amount / MICROS_PER_USD:.6g}"
+    return f"{amount} {unit}"
 
 
 def _component(exc: Exception) -> str:

@@ -8,6 +8,8 @@ handlers (as ``budget_alert`` events) and to the configured alert sinks.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -30,9 +32,9 @@ BudgetsOption = str | os.PathLike[str] | Sequence[Budget] | BudgetConfig
 logger = logging.getLogger("kit_telemetry")
 
 
-def _count(value: object) -> int:
-    """A token count from a request, or 0 when it is none (NaN, inf, negative, not an int)."""
-    return value if type(value) is int and value >= 0 else 0
+def _count(value: object) -> int | None:
+    """A token count from a request, or None when it is none (NaN, inf, negative, not an int)."""
+    return value if type(value) is int and value >= 0 else None
 
 
 def budget_config(option: BudgetsOption) -> BudgetConfig:
@@ -57,6 +59,16 @@ def budget_config(option: BudgetsOption) -> BudgetConfig:
     if duplicates:
         raise ConfigError(f"budgets: duplicate budget name(s) {duplicates}; names must be unique")
     return BudgetConfig(budgets=budgets)
+
+
+def call_fingerprint(tool: str, arguments: object) -> str:
+    """A short name for a tool and its arguments: equal for identical calls.
+
+    Arguments are hashed as JSON with sorted keys, so ``{"a": 1, "b": 2}`` and
+    ``{"b": 2, "a": 1}`` are the same call; what JSON cannot hold counts by its ``repr``.
+    """
+    text = json.dumps([tool, arguments], sort_keys=True, default=repr, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
 
 
 class PriceLookup(Protocol):
@@ -96,13 +108,22 @@ class BudgetGate:
         """Reserve the call's worst case on every matching budget, or raise ``BudgetExceeded``.
 
         The worst case is the input estimate plus ``max_tokens``, at the model's prices.
-        Either count that is not a non-negative int counts as 0 (unknown): the call is
-        still checked against every budget, so an exhausted one refuses it. A model
-        whose worst case cannot be priced reserves no money but is refused likewise.
+        A count not given (or not a non-negative int) is replaced by a conservative one:
+        ``default_max_tokens`` for the output, and for the input the run's largest input
+        so far or, in a run without one, ``default_input_estimate``. So concurrent calls
+        without sizes reserve what they may spend, and a ``raise`` budget admits no more
+        of them at once than it would one after another. A model whose worst case cannot
+        be priced reserves no money but is refused once a budget is exhausted.
         """
         scope = request.scope
+        config = self.config
         estimate = _count(request.estimated_input_tokens)
+        if estimate is None:
+            # The run's history is the better guess; a first call has none.
+            estimate = _count(request.largest_input_tokens) or config.default_input_estimate
         max_tokens = _count(request.max_tokens)
+        if max_tokens is None:
+            max_tokens = config.default_max_tokens
         worst_usd: float | None = None
         if request.subscription:
             worst_usd = 0.0
@@ -119,8 +140,15 @@ class BudgetGate:
                 )
                 if self._metrics is not None:
                     self._metrics.record_internal_error("budget")
-        return self.enforcer.admit_llm_call(
-            scope, worst_case_usd=worst_usd, worst_case_tokens=estimate + max_tokens
+        enforcer = self.enforcer
+        call_key = None
+        if enforcer.guards_repeats and request.content is not None:
+            call_key = self._fingerprint(f"llm:{scope.provider}/{scope.model}", request.content)
+        return enforcer.admit_llm_call(
+            scope,
+            worst_case_usd=worst_usd,
+            worst_case_tokens=estimate + max_tokens,
+            call_key=call_key,
         )
 
     def settle_llm_call(
@@ -143,10 +171,42 @@ class BudgetGate:
         """Drop a reservation without charging it: the call failed before any usage."""
         self.enforcer.release(admission)
 
+    def abandon(self, admission: Admission) -> None:
+        """A call ended with an exception and no usage: follow ``on_cancel``.
+
+        ``release`` drops the reservation; ``charge_reservation`` charges it in full.
+        """
+        if self.config.on_cancel == "charge_reservation":
+            self.enforcer.charge_reservation(admission)
+        else:
+            self.enforcer.release(admission)
+
     # --- tool calls -----------------------------------------------------------------
-    def admit_tool_call(self, scope: CallScope) -> Admission:
-        """Count a tool call against run limits, or raise ``BudgetExceeded``."""
-        return self.enforcer.admit_tool_call(scope)
+    def admit_tool_call(
+        self, scope: CallScope, *, tool: str = "", arguments: object = None
+    ) -> Admission:
+        """Count a tool call against run limits, or raise ``BudgetExceeded``.
+
+        ``tool`` and ``arguments`` identify the call for ``max_repeats`` loop guards: two
+        calls are the same when the tool's name and its arguments (as canonical JSON) are.
+        """
+        enforcer = self.enforcer
+        call_key = self._fingerprint(tool, arguments) if enforcer.guards_repeats else None
+        return enforcer.admit_tool_call(scope, call_key=call_key)
+
+    def _fingerprint(self, tool: str, arguments: object) -> str | None:
+        """The call's fingerprint, or None (the loop guard skips it) when it has none."""
+        try:
+            return call_fingerprint(tool, arguments)
+        except Exception:  # e.g. a circular structure: never an error in the agent
+            logger.error("fingerprinting a call for max_repeats failed", exc_info=True)
+            if self._metrics is not None:
+                self._metrics.record_internal_error("budget")
+            return None
+
+    def charge_tool_cost(self, scope: CallScope, cost_usd: float) -> None:
+        """Count a tool call's own cost against the USD budgets it matches."""
+        self.enforcer.charge_usd(scope, cost_usd=cost_usd)
 
     def settle_tool_call(self, admission: Admission) -> None:
         """A tool call counts whether it succeeded or failed."""

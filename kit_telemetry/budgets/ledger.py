@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 MICROS_PER_USD = 1_000_000
-UNITS = ("usd", "tokens", "llm_calls", "tool_calls")
+UNITS = ("usd", "tokens", "llm_calls", "tool_calls", "repeats")
 IDEMPOTENCY_TTL_S = 3_600.0
 """How long an idempotency key is remembered: usage for a response arrives within seconds,
 so an hour covers retries and late exporters while keeping the key sets small."""
@@ -86,7 +86,8 @@ class Counter:
 
     Attributes:
         budget: the budget's name.
-        unit: ``usd`` (counted in micro-USD), ``tokens``, ``llm_calls`` or ``tool_calls``.
+        unit: ``usd`` (counted in micro-USD), ``tokens``, ``llm_calls``, ``tool_calls`` or
+            ``repeats`` (one identical tool call in a run: its scope key names the call).
         scope_key: ``global``, a session id, a model name, ...
         window_start: start of the calendar window (Unix seconds); 0 for ``none`` and
             rolling windows, whose counters never reset as a whole.

@@ -107,6 +107,8 @@ class _Plan:
             limits["llm_calls"] = budget.max_llm_calls
         if budget.max_tool_calls is not None:
             limits["tool_calls"] = budget.max_tool_calls
+        if budget.max_repeats is not None:
+            limits["repeats"] = budget.max_repeats
         self.limits = limits
         self.llm_units = tuple(u for u in limits if u in ("usd", "tokens", "llm_calls"))
         # none and rolling windows have one counter for ever (rolling ones forget spend
@@ -163,6 +165,8 @@ class _Plan:
 
     def tool_counters(self, scope_key: str, now_s: float) -> tuple[Counter, ...]:
         """This budget's tool-call counter for a scope key, now."""
+        if "tool_calls" not in self.limits:
+            return ()
         window = self.window(now_s)
         counters = window.tool.get(scope_key)
         if counters is None:
@@ -171,3 +175,12 @@ class _Plan:
             counters = (self.counter(window, "tool_calls", scope_key),)
             window.tool[scope_key] = counters
         return counters
+
+    def repeat_counter(self, scope_key: str, call_key: str, now_s: float) -> Counter | None:
+        """The loop guard's counter of one identical call in a scope key (a run), if any.
+
+        Not cached: an agent that does not loop makes each key once.
+        """
+        if "repeats" not in self.limits:
+            return None
+        return self.counter(self.window(now_s), "repeats", f"{scope_key}/{call_key}")

@@ -5,6 +5,9 @@ check-and-reserve across threads and processes, and the file survives restarts. 
 database runs in WAL mode with ``synchronous=NORMAL``: a committed transaction survives a
 crash of the process (not necessarily a power cut), and readers never block the writer.
 A writer that cannot get the lock within ``timeout_s`` gets a :class:`LedgerError`.
+Each operation checks that the path still names the file it opened (device and inode):
+a file deleted or replaced underneath is opened again, logged and counted in ``reopens``,
+rather than written to where no other process looks.
 
 Needs SQLite 3.35 or newer (2021; for ``RETURNING``), which Python's own builds and
 current distributions ship.
@@ -16,6 +19,7 @@ date so the hot path reads one row), ``reservations``, ``buckets`` (rolling wind
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import sqlite3
@@ -35,6 +39,8 @@ from .ledger import (
 )
 
 __all__ = ["SQLiteLedger"]
+
+logger = logging.getLogger("kit_telemetry")
 
 _NEVER = 1e300  # "no expiry pending"; a number rather than NULL keeps min()/max() simple
 
@@ -120,6 +126,9 @@ class SQLiteLedger:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the open file
+        self.reopens = 0
+        """How often the file was found deleted or replaced and opened again."""
         self._next_sweep = -1e300
         with self._lock:
             self._connect()
@@ -127,7 +136,9 @@ class SQLiteLedger:
     def _connect(self) -> sqlite3.Connection:
         # A connection must not cross fork(): a child opens its own.
         if self._conn is not None and self._pid == os.getpid():
-            return self._conn
+            if self._identity == _identity(self.path):
+                return self._conn
+            self._reopen()
         if sqlite3.sqlite_version_info < (3, 35):
             raise LedgerError(
                 f"sqlite ledger {self.path!r}: needs SQLite 3.35 or newer, "
@@ -150,7 +161,25 @@ class SQLiteLedger:
             raise LedgerError(f"sqlite ledger {self.path!r}: cannot open: {exc}") from exc
         self._conn = conn
         self._pid = os.getpid()
+        self._identity = _identity(self.path)
         return conn
+
+    def _reopen(self) -> None:
+        """The file was deleted or replaced under an open connection: open the path again.
+
+        Writes to the old connection would land in a file no other process sees (or in
+        none at all), so budgets would silently stop being shared.
+        """
+        self.reopens += 1
+        logger.warning(
+            "sqlite ledger %r: the file was deleted or replaced while open; opening it "
+            "again (spend recorded in the old file is not in the new one)",
+            self.path,
+        )
+        if self._conn is not None:
+            with suppress(sqlite3.Error):
+                self._conn.close()
+        self._conn = None
 
     @contextmanager
     def _transaction(self, what: str) -> Iterator[sqlite3.Cursor]:
@@ -420,3 +449,12 @@ class SQLiteLedger:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
             self._conn = None
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of the file at ``path``, or None when there is none."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino

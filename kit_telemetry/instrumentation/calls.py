@@ -19,6 +19,7 @@ from ..tracing import LLM, TOOL, LLMUsage, SpanPayload
 from .scope import SpanScope, is_cancellation, to_text
 
 if TYPE_CHECKING:
+    from .._errors import ErrorPolicy
     from .run import Run, Turn
 
 
@@ -41,11 +42,13 @@ class LLMCall(SpanScope):
         model: str,
         max_tokens: int | None,
         estimated_input_tokens: int | None,
+        request: Any = None,
         *,
         server_address: str | None = None,
         server_port: int | None = None,
     ) -> None:
         self._init_scope(turn._runtime)
+        self._request = request  # only for loop guards; never recorded
         self.turn = turn
         errors = self._runtime.errors
         if not isinstance(provider, str) or not provider:
@@ -90,6 +93,7 @@ class LLMCall(SpanScope):
         self._response_id: str | None = None
         self._response_model: str | None = None
         self._admission: Admission | None = None
+        self._extra_costs: dict[str, float] = {}
 
     @property
     def usage(self) -> dict[str, int] | None:
@@ -106,8 +110,9 @@ class LLMCall(SpanScope):
 
         ``max_tokens`` and ``estimated_input_tokens`` must be non-negative ints or None.
         Anything else (NaN, inf, a negative or fractional number) is a ``UsageError`` when
-        strict; otherwise it is reported and treated as not given: no output is reserved
-        for an unknown ``max_tokens`` and the run's largest input so far stands in for an
+        strict; otherwise it is reported and treated as not given: the budgets'
+        ``default_max_tokens`` is reserved for an unknown ``max_tokens``, and the run's
+        largest input so far (``default_input_estimate`` before it has one) for an
         unknown estimate. The call is still checked against every budget (an exhausted one
         refuses it) and its actual usage is charged in full.
 
@@ -125,12 +130,10 @@ class LLMCall(SpanScope):
         if budgets is not None:
             request = LLMRequest(
                 scope=call_scope(run, self.provider, self.model),
-                max_tokens=self.max_tokens or 0,
-                estimated_input_tokens=(
-                    self.estimated_input_tokens
-                    if self.estimated_input_tokens is not None
-                    else run.largest_input_tokens
-                ),
+                max_tokens=self.max_tokens,
+                estimated_input_tokens=self.estimated_input_tokens,
+                largest_input_tokens=run.largest_input_tokens,
+                content=self._request,
                 subscription=run.session.subscription,
             )
             try:
@@ -293,6 +296,21 @@ class LLMCall(SpanScope):
                 attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = instructions
         span.set_attributes(attributes)
 
+    def add_cost(self, usd: float, *, kind: str = "other") -> None:
+        """A charge of this call that is not tokens: a web search, a tool fee, a surcharge.
+
+        It is added to the call's cost (on top of its tokens, or of ``record_usage``'s
+        ``cost_usd``), so it counts in totals, events, metrics and budgets. A bad amount
+        or kind is reported (raised when strict) and ignored.
+
+        Args:
+            usd: the charge in USD, a finite number >= 0.
+            kind: what it is for, e.g. ``web_search``; listed on the span.
+        """
+        charge = _charge(self._runtime.errors, self._ended, f"call to {self.model!r}", usd, kind)
+        if charge is not None:
+            self._extra_costs[charge[1]] = self._extra_costs.get(charge[1], 0.0) + charge[0]
+
     def _text_or_none(self, name: str, value: object) -> str | None:
         if value is None:
             return None
@@ -316,6 +334,9 @@ class LLMCall(SpanScope):
             return
         runtime = self._runtime
         tokens = self.tokens
+        extra = self._extra_costs
+        if tokens is None and extra:
+            tokens = self.tokens = TokenUsage()  # charged, though no tokens were reported
         run = self.turn.run
         outcome = "ok"
         if exc is not None:
@@ -329,6 +350,10 @@ class LLMCall(SpanScope):
                 cost = runtime.price(
                     self.provider, self.model, tokens, subscription=run.session.subscription
                 )
+            if extra:
+                cost = None if cost is None else cost + sum(extra.values())
+                span.set_attribute(sc.KIT_USAGE_EXTRA_COST_USD, sum(extra.values()))
+                span.set_attribute(sc.KIT_USAGE_EXTRA_COST_KINDS, tuple(sorted(extra)))
             self.cost_usd = cost
             span.set_attributes(self._usage_attributes(tokens, cost, outcome))
             run.note_input_tokens(tokens.total_input)
@@ -341,7 +366,7 @@ class LLMCall(SpanScope):
         admission = self._admission
         if runtime.budgets is not None and admission is not None:
             if tokens is None and exc is not None:
-                runtime.budgets.release(admission)
+                runtime.budgets.abandon(admission)  # the budgets' on_cancel rule
             else:
                 runtime.budgets.settle_llm_call(
                     admission,
@@ -414,7 +439,25 @@ class ToolCall(SpanScope):
                 )
         self.result: Any = None
         self.is_error = False
+        self.cost_usd: float | None = None
+        self._cost_kinds: set[str] = set()
         self._admission: Admission | None = None
+
+    def add_cost(self, usd: float, *, kind: str = "tool_fee") -> None:
+        """What this tool call cost in money (a paid API, a search, a sandbox minute).
+
+        Charges add up; the sum is the tool call's ``cost_usd``, counted in the run's
+        and session's cost, the tool's event and the USD budgets. A bad amount or kind
+        is reported (raised when strict) and ignored.
+
+        Args:
+            usd: the charge in USD, a finite number >= 0.
+            kind: what it is for, e.g. ``web_search``; listed on the span.
+        """
+        charge = _charge(self._runtime.errors, self._ended, f"tool {self.name!r}", usd, kind)
+        if charge is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + charge[0]
+            self._cost_kinds.add(charge[1])
 
     def start(self) -> None:
         """Start the tool's span (``with`` does this); run budgets may refuse it.
@@ -453,7 +496,9 @@ class ToolCall(SpanScope):
         if runtime.budgets is None:
             return
         try:
-            self._admission = runtime.budgets.admit_tool_call(call_scope(turn.run, "", ""))
+            self._admission = runtime.budgets.admit_tool_call(
+                call_scope(turn.run, "", ""), tool=self.name, arguments=self.arguments
+            )
         except BudgetExceeded as exc:
             span.set_attribute(sc.KIT_BUDGET_DENIED, exc.budget)
             self._ended = True
@@ -495,7 +540,39 @@ class ToolCall(SpanScope):
                 span.set_attribute(sc.GEN_AI_TOOL_CALL_RESULT, result)
         if runtime.budgets is not None and self._admission is not None:
             runtime.budgets.settle_tool_call(self._admission)
+        cost = self.cost_usd
+        if cost is not None:
+            span.set_attribute(sc.KIT_USAGE_COST_USD, cost)
+            span.set_attribute(sc.KIT_USAGE_EXTRA_COST_KINDS, tuple(sorted(self._cost_kinds)))
+            if self._payload is not None:
+                self._payload.usage = LLMUsage(TokenUsage(), cost, None, None)
+            if runtime.budgets is not None:
+                runtime.budgets.charge_tool_cost(call_scope(self.turn.run, "", ""), cost)
         self._close_span(exc, end_ns)
+
+
+def _charge(
+    errors: ErrorPolicy, ended: bool, what: str, usd: object, kind: object
+) -> tuple[float, str] | None:
+    """A checked ``add_cost`` charge as ``(usd, kind)``, or None when it is reported bad."""
+    if ended:
+        errors.bad_input("add_cost", f"add_cost on the {what} after it ended; ignored")
+        return None
+    if (
+        isinstance(usd, bool)
+        or not isinstance(usd, (int, float))
+        or not (math.isfinite(usd) and usd >= 0)
+    ):
+        errors.bad_input(
+            "add_cost.usd", f"add_cost usd must be a finite number >= 0, got {usd!r}; ignored"
+        )
+        return None
+    if not isinstance(kind, str) or not kind:
+        errors.bad_input(
+            "add_cost.kind", f"add_cost kind must be a non-empty string, got {kind!r}; ignored"
+        )
+        return None
+    return float(usd), edge_text(errors, "add_cost.kind", kind)
 
 
 def call_scope(run: Run, provider: str, model: str) -> CallScope:

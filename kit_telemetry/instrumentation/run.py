@@ -209,6 +209,7 @@ class Run(SpanScope):
         estimated_input_tokens: int | None = None,
         server_address: str | None = None,
         server_port: int | None = None,
+        request: Any = None,
     ) -> LLMCall:
         """An LLM call directly on the run: it opens an implicit turn (closing the previous)."""
         with self._lock:
@@ -226,6 +227,7 @@ class Run(SpanScope):
             estimated_input_tokens=estimated_input_tokens,
             server_address=server_address,
             server_port=server_port,
+            request=request,
         )
 
     def tool_call(
@@ -300,10 +302,14 @@ class Turn(SpanScope):
         estimated_input_tokens: int | None = None,
         server_address: str | None = None,
         server_port: int | None = None,
+        request: Any = None,
     ) -> LLMCall:
         """A ``chat {model}`` span; entering it is where budgets admit or refuse the call.
 
         ``server_address`` and ``server_port`` name the model's endpoint (``server.*``).
+        ``request`` (the messages and tools sent, any JSON-like value) is only compared by
+        ``max_repeats`` loop guards, to stop a run sending the same request again; it is
+        never recorded.
         """
         return LLMCall(
             self,
@@ -311,6 +317,7 @@ class Turn(SpanScope):
             model,
             max_tokens,
             estimated_input_tokens,
+            request,
             server_address=server_address,
             server_port=server_port,
         )

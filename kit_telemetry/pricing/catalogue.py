@@ -14,14 +14,15 @@ does, so that a name prices the same with either:
 
 The document's layout::
 
-    {"format": 1, "genai_prices": "0.2.3", "providers": [
+    {"format": 2, "genai_prices": "0.2.3", "providers": [
         {"id": "anthropic", "provider_match": RULE, "model_match": RULE, "fallback": [],
          "models": [["claude-sonnet-4-5", RULE, [[null, [3.0, 15.0, 0.3, 3.75]]]], ...]}]}
 
 where RULE is ``["equals" | "starts_with" | "ends_with" | "contains", "lower-cased text"]``,
 ``["regex", "pattern"]``, ``["or" | "and", [RULE, ...]]`` or null, and each model has its
 rates per start date (``[input, output, cache_read, cache_write]`` per million tokens,
-null for a model not priced by tokens).
+null for a model not priced by tokens), followed for a model with long-context tiers by
+``[[above_input_tokens, [input, output, cache_read, cache_write]], ...]``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import re
 from datetime import date, datetime, timezone
 from typing import Any
 
-from .price import ModelPrice, PriceRow
+from .price import ModelPrice, PriceRow, PriceTier
 
 __all__ = ["PriceCatalogue"]
 
@@ -203,11 +204,22 @@ def _row(provider_id: str, model: _Model, today: date | None) -> PriceRow | None
             rates = epoch_rates
     if rates is None:
         return None
-    input_rate, output_rate, cache_read, cache_write = rates
+    input_rate, output_rate, cache_read, cache_write = rates[:4]
+    tiers = tuple(
+        PriceTier(
+            above_input_tokens=above,
+            input_per_mtok=tier[0],
+            output_per_mtok=tier[1],
+            cache_read_per_mtok=tier[2],
+            cache_write_per_mtok=tier[3],
+        )
+        for above, tier in (rates[4] if len(rates) > 4 else ())
+    )
     price = ModelPrice(
         input_per_mtok=input_rate,
         output_per_mtok=output_rate,
         cache_read_per_mtok=cache_read,
         cache_write_per_mtok=cache_write,
+        tiers=tiers,
     )
     return PriceRow(provider=provider_id, model=model[0], price=price, source="bundled")

@@ -9,11 +9,12 @@ process (``python extract.py``: stdlib and genai-prices only, so that the child 
 import kit-telemetry either) whose output is cached on disk by
 :mod:`kit_telemetry.pricing.bundled`, or imported in-process when no child can be started.
 
-Bundled prices that vary are reduced to one standard rate: the base tier of context-length
-tiers, the standard (not batch, flex or priority) service tier, the rate in effect for most
-of the day where it depends on the time of day (DeepSeek), and the default 5-minute cache
-write of Anthropic models (not the 1-hour one). Prices that start on a date are kept as one
-rate per start date, so that the reader picks the one in effect on the day of the lookup.
+Bundled prices that vary are reduced to one standard rate: the standard (not batch, flex
+or priority) service tier, the rate in effect for most of the day where it depends on the
+time of day (DeepSeek), and the default 5-minute cache write of Anthropic models (not the
+1-hour one). Two kinds are kept whole: context-length tiers (a long prompt is priced at its
+tier), and prices that start on a date (one rate per start date; the reader picks the one
+in effect on the day of the lookup).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMAT", "catalogue_document"]
 
-FORMAT = 1
+FORMAT = 2
 """The version of the document's layout and of the rate reduction; a change rebuilds caches."""
 
 _EPOCH = datetime(1970, 1, 1, 12, tzinfo=timezone.utc)
@@ -134,25 +135,59 @@ def _standard_rates(info: ModelInfo, now: datetime) -> BundledPrice:
     return base
 
 
-def _rate(prices: object, key: str) -> float | None:
-    # genai-prices answers None for a price key a model does not use.
+def _tiered(prices: object, key: str) -> tuple[float, list[tuple[int, float]]] | None:
+    """A rate and its context-length tiers ``[(above_input_tokens, rate), ...]``, or None.
+
+    genai-prices answers None for a price key a model does not use.
+    """
     value = getattr(prices, key, None)
     if value is None:
         return None
-    base = getattr(value, "base", value)  # TieredPrices: the rate below the first threshold
-    return float(base)
+    tiers = getattr(value, "tiers", None)  # TieredPrices; a plain Decimal has none
+    if tiers is None:
+        return float(value), []
+    return float(value.base), [(int(tier.start), float(tier.price)) for tier in tiers]
 
 
-def _rates(prices: BundledPrice) -> list[float | None] | None:
-    """``[input, output, cache_read, cache_write]`` per million tokens; None if not by tokens."""
-    input_rate = _rate(prices, "input_mtok")
-    output_rate = _rate(prices, "output_mtok")
+def _at(rate: tuple[float, list[tuple[int, float]]] | None, above: int) -> float | None:
+    """The rate that applies once the input is above ``above`` tokens (cliff pricing)."""
+    if rate is None:
+        return None
+    base, tiers = rate
+    applicable = base
+    for start, price in sorted(tiers):
+        if start <= above:
+            applicable = price
+    return applicable
+
+
+def _rates(prices: BundledPrice) -> list[Any] | None:
+    """``[input, output, cache_read, cache_write]`` per million tokens, then the tiers.
+
+    A model with context-length tiers gets a fifth item, ``[[above_input_tokens,
+    [input, output, cache_read, cache_write]], ...]``: the rates of every token of a call
+    whose input (cached tokens included) is above that many tokens. None if the model is
+    not priced by tokens.
+    """
+    input_rate = _tiered(prices, "input_mtok")
+    output_rate = _tiered(prices, "output_mtok")
     if input_rate is None and output_rate is None:
         return None  # priced per character, second or image: not by tokens
-    cache_write = _rate(prices, "cache_write_mtok")
+    cache_read = _tiered(prices, "cache_read_mtok")
+    cache_write = _tiered(prices, "cache_write_mtok")
     if cache_write is None:
-        cache_write = _rate(prices, "cache_write_5m_mtok")
-    return [input_rate or 0.0, output_rate or 0.0, _rate(prices, "cache_read_mtok"), cache_write]
+        cache_write = _tiered(prices, "cache_write_5m_mtok")
+    keys = (input_rate, output_rate, cache_read, cache_write)
+
+    def at(above: int) -> list[float | None]:
+        values = [_at(rate, above) for rate in keys]
+        return [values[0] or 0.0, values[1] or 0.0, values[2], values[3]]
+
+    rates: list[Any] = at(-1)
+    starts = sorted({start for rate in keys if rate is not None for start, _ in rate[1]})
+    if starts:
+        rates.append([[start, at(start)] for start in starts])
+    return rates
 
 
 if __name__ == "__main__":

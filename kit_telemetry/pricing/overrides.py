@@ -75,7 +75,12 @@ def read_price_file(path: str | os.PathLike[str]) -> list[PriceRow]:
         row = PriceRow(
             provider=provider_key(provider),
             model=model.strip(),
-            price=ModelPrice(**rates),
+            price=ModelPrice(
+                input_per_mtok=rates["input_per_mtok"],
+                output_per_mtok=rates["output_per_mtok"],
+                cache_read_per_mtok=rates.get("cache_read_per_mtok"),
+                cache_write_per_mtok=rates.get("cache_write_per_mtok"),
+            ),
             source="override",
         )
         index = (row.provider, row.model.lower())

@@ -15,7 +15,14 @@ from typing import Literal
 from kit_telemetry.errors import ConfigError, UsageError
 from kit_telemetry.tokens import TokenUsage
 
-__all__ = ["PRICE_FIELDS", "REQUIRED_FIELDS", "ModelPrice", "PriceRow", "check_rate"]
+__all__ = [
+    "PRICE_FIELDS",
+    "REQUIRED_FIELDS",
+    "ModelPrice",
+    "PriceRow",
+    "PriceTier",
+    "check_rate",
+]
 
 PRICE_FIELDS = ("input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok")
 """The rates of a :class:`ModelPrice`, in USD per million tokens."""
@@ -47,6 +54,44 @@ def check_rate(field: str, value: object) -> float:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PriceTier:
+    """The rates of a long-context tier: every token of a call whose input is above a size.
+
+    Providers price long prompts by a cliff: once a call's input (cached tokens included)
+    is above ``above_input_tokens``, all its tokens, output too, cost the tier's rates.
+
+    Attributes:
+        above_input_tokens: the tier applies to calls with more input tokens than this.
+        input_per_mtok: uncached input tokens.
+        output_per_mtok: output tokens.
+        cache_read_per_mtok: cache reads; None bills them as the tier's input.
+        cache_write_per_mtok: cache writes; None bills them as the tier's input.
+
+    Raises:
+        ConfigError: a rate or the threshold is not allowed.
+    """
+
+    above_input_tokens: int
+    input_per_mtok: float
+    output_per_mtok: float
+    cache_read_per_mtok: float | None = None
+    cache_write_per_mtok: float | None = None
+
+    def __post_init__(self) -> None:
+        threshold = self.above_input_tokens
+        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
+            raise ConfigError(
+                f"PriceTier above_input_tokens: {threshold!r} is not allowed; expected an "
+                "integer >= 0"
+            )
+        for field in PRICE_FIELDS:
+            value = getattr(self, field)
+            if value is None and field not in REQUIRED_FIELDS:
+                continue
+            object.__setattr__(self, field, check_rate(f"PriceTier {field}", value))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelPrice:
     """The price of one model, in USD per million tokens of each kind.
 
@@ -55,6 +100,8 @@ class ModelPrice:
         output_per_mtok: output tokens, reasoning tokens included.
         cache_read_per_mtok: input tokens read from the prompt cache; None bills them as input.
         cache_write_per_mtok: input tokens written to the prompt cache; None bills them as input.
+        tiers: long-context tiers, replacing all four rates for calls with a long input
+            (e.g. Claude Sonnet 4.5 above 200k input tokens); empty for one flat price.
 
     Raises:
         ConfigError: a rate is negative, infinite, NaN or not a number.
@@ -64,6 +111,7 @@ class ModelPrice:
     output_per_mtok: float
     cache_read_per_mtok: float | None = None
     cache_write_per_mtok: float | None = None
+    tiers: tuple[PriceTier, ...] = ()
 
     def __post_init__(self) -> None:
         for field in PRICE_FIELDS:
@@ -72,6 +120,13 @@ class ModelPrice:
                 continue
             # Ints become floats so equal prices compare and print alike whatever was typed.
             object.__setattr__(self, field, check_rate(f"ModelPrice {field}", value))
+        tiers = tuple(self.tiers)
+        for tier in tiers:
+            if not isinstance(tier, PriceTier):
+                raise ConfigError(f"ModelPrice tiers: {tier!r} is not a PriceTier")
+        object.__setattr__(
+            self, "tiers", tuple(sorted(tiers, key=lambda tier: tier.above_input_tokens))
+        )
 
     def cost_usd(self, usage: TokenUsage) -> float:
         """The cost of one call's ``usage`` in USD (reasoning is billed as the output it is).
@@ -84,13 +139,20 @@ class ModelPrice:
         if min(input_tokens, output_tokens, cache_read_tokens, cache_write_tokens) < 0:
             given = ", ".join(f"{kind}={count}" for kind, count in usage.as_fields().items())
             raise UsageError(f"token counts must be >= 0, got {given}")
-        cache_read = self.cache_read_per_mtok
-        cache_write = self.cache_write_per_mtok
+        rates: ModelPrice | PriceTier = self
+        if self.tiers:
+            total_input = input_tokens + cache_read_tokens + cache_write_tokens
+            for tier in self.tiers:
+                if total_input > tier.above_input_tokens:
+                    rates = tier
+        input_rate = rates.input_per_mtok
+        cache_read = rates.cache_read_per_mtok
+        cache_write = rates.cache_write_per_mtok
         total = (
-            input_tokens * self.input_per_mtok
-            + output_tokens * self.output_per_mtok
-            + cache_read_tokens * (self.input_per_mtok if cache_read is None else cache_read)
-            + cache_write_tokens * (self.input_per_mtok if cache_write is None else cache_write)
+            input_tokens * input_rate
+            + output_tokens * rates.output_per_mtok
+            + cache_read_tokens * (input_rate if cache_read is None else cache_read)
+            + cache_write_tokens * (input_rate if cache_write is None else cache_write)
         )
         return total / _TOKENS_PER_RATE_UNIT
 

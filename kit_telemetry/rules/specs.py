@@ -65,7 +65,12 @@ _CALENDAR = {
     "week": (6 * 3600, 30 * 60, 7 * 86_400),
     "month": (86_400, 3600, 30 * 86_400),
 }
-_UNIT_NOUNS = {"tokens": "tokens", "llm_calls": "LLM calls", "tool_calls": "tool calls"}
+_UNIT_NOUNS = {
+    "tokens": "tokens",
+    "llm_calls": "LLM calls",
+    "tool_calls": "tool calls",
+    "repeats": "identical tool calls",
+}
 
 
 # --- text that is a Go template in the rules and plain text in the tests' expectations ---
@@ -199,6 +204,7 @@ def _limit_text(budget: Budget, unit: str) -> str:
         "tokens": budget.limit_tokens,
         "llm_calls": budget.max_llm_calls,
         "tool_calls": budget.max_tool_calls,
+        "repeats": budget.max_repeats,
     }[unit]
     return f"{limit:,} {_UNIT_NOUNS[unit]}"
 

@@ -212,10 +212,12 @@ def test_bad_max_tokens_never_pass_an_exhausted_budget(
     config = BudgetConfig(budgets=(session_cap(),), ledger=ledger_factory.url)
     with capture(budgets=config, strict=False) as cap:
         admitted, session_id = run_calls(cap.telemetry, 30, response_id=None, max_tokens=max_tokens)
-        # Unknown max_tokens reserves only the input estimate; every call is still charged
-        # in full, so the budget is exhausted after ceil(limit / cost) calls.
-        assert admitted == math.ceil(LIMIT_USD / CALL_USD)
-        assert spent_usd(cap.telemetry, "cap", session_id) == pytest.approx(admitted * CALL_USD)
+        # Unknown max_tokens reserves default_max_tokens (4096) of output: $0.06444 with
+        # the input estimate. A call is admitted while spent + $0.06444 <= $0.10: two.
+        worst_usd = (IN_TOKENS * INPUT_USD_PER_MTOK + 4096 * OUTPUT_USD_PER_MTOK) / 1e6
+        assert admitted == math.floor((LIMIT_USD - worst_usd) / CALL_USD + 1e-9) + 1 == 2
+        spent = spent_usd(cap.telemetry, "cap", session_id)
+        assert spent == pytest.approx(admitted * CALL_USD) and spent <= LIMIT_USD
         reported = cap.metric("kit_telemetry_internal_errors_total", component="api")
         assert reported is not None and reported >= 1
 
@@ -266,7 +268,13 @@ def test_the_gate_checks_a_request_with_bad_counts_against_every_budget(
             gate.settle_llm_call(admission, usage=usage, cost_usd=CALL_USD, response_id=None)
             admission = gate.admit_llm_call(request)
     except BudgetExceeded as exc:
-        assert exc.spent == pytest.approx(math.ceil(LIMIT_USD / CALL_USD) * CALL_USD)
+        # Both counts unknown: 4096 input and 4096 output tokens reserved, $0.073728; a
+        # call is admitted while spent + that <= $0.10, so two are, and the third refused.
+        worst_usd = 4096 * (INPUT_USD_PER_MTOK + OUTPUT_USD_PER_MTOK) / 1e6
+        admitted = math.floor((LIMIT_USD - worst_usd) / CALL_USD + 1e-9) + 1
+        assert admitted == 2
+        assert exc.spent == pytest.approx(admitted * CALL_USD)
+        assert exc.requested == pytest.approx(worst_usd)
     else:
         pytest.fail("the exhausted budget admitted the call")
     finally:
