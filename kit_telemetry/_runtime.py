@@ -2,18 +2,23 @@
 
 ``Session``, ``Run``, ``Turn``, ``LLMCall`` and ``ToolCall`` hold one ``Runtime``: the
 tracer their spans start on, the error policy, pricing, the budget gate, the session
-state stores and the aggregator's totals for the spans they end. ``Telemetry`` builds it
-and the handles never see ``Telemetry`` itself.
+state stores, the aggregator's totals for the spans they end and the extensions'
+decision points. ``Telemetry`` builds it and the handles never see ``Telemetry`` itself.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Protocol
 
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Tracer
 from opentelemetry.util.types import AttributeValue
 
 from ._errors import ErrorPolicy
+from .decisions import Block, Verdict
+from .errors import Blocked
+from .events import Event, EventType, LLMRequestEvent
 from .tokens import TokenUsage
 
 if TYPE_CHECKING:
@@ -25,6 +30,14 @@ if TYPE_CHECKING:
     from .tracing import SpanPayload
 
 
+class DecisionPoints(Protocol):
+    """What the handles ask the extensions (``ExtensionSpanProcessor`` has these)."""
+
+    def has_handlers(self, event_type: EventType) -> bool: ...
+    def decide(self, event: Event, span: ReadableSpan | None = None) -> Verdict | None: ...
+    def stopped(self, run_id: str) -> Verdict | None: ...
+
+
 class Runtime:
     """The narrow, typed interface between the handles and the rest of kit-telemetry.
 
@@ -32,6 +45,7 @@ class Runtime:
         tracer: where the handles start their spans.
         errors: what happens to bad input and internal failures.
         budgets: admits and settles calls; None when no budget is configured.
+        extensions: the extensions' decision points; None when there are none.
         capture_content: prompts, tool arguments and results go on spans.
     """
 
@@ -46,8 +60,10 @@ class Runtime:
         budgets: BudgetGate | None = None,
         capture_content: bool = False,
         max_content_chars: int = 4096,
+        extensions: DecisionPoints | None = None,
     ) -> None:
         self.tracer = tracer
+        self.extensions = extensions
         self.errors = errors
         self.budgets = budgets
         self.capture_content = capture_content
@@ -72,6 +88,70 @@ class Runtime:
         except Exception as exc:
             self.errors.failed("pricing", exc)
             return None
+
+    # --- decisions -------------------------------------------------------------------------
+    def llm_request(
+        self,
+        *,
+        session_id: str,
+        run_id: str | None,
+        provider: str,
+        model: str,
+        max_tokens: int | None = None,
+        estimated_input_tokens: int | None = None,
+        step: int = 0,
+        span: ReadableSpan | None = None,
+    ) -> Blocked | None:
+        """The decision point of an LLM call: call it after budget admission, before the model.
+
+        A stopped run refuses the call (``kind="run"``); otherwise the ``llm_request``
+        handlers are asked and a ``Block`` refuses it (``kind="llm_call"``). The caller
+        releases its budget reservation and raises what this returns. ``span`` is the
+        span the call will be made under (handlers see it as ``ctx.span``).
+
+        Returns:
+            the ``Blocked`` to raise, or None: the call goes ahead.
+        """
+        extensions = self.extensions
+        if extensions is None:
+            return None
+        if run_id:
+            stop = extensions.stopped(run_id)
+            if stop is not None:
+                return blocked("run", stop, model)
+        if not extensions.has_handlers(EventType.LLM_REQUEST):
+            return None
+        verdict = extensions.decide(
+            LLMRequestEvent(
+                session_id=session_id,
+                timestamp_ns=time.time_ns(),
+                run_id=run_id,
+                provider=provider,
+                model=model,
+                max_tokens=max_tokens,
+                estimated_input_tokens=estimated_input_tokens,
+                step=step,
+            ),
+            span,
+        )
+        if verdict is not None and isinstance(verdict.decision, Block):
+            return blocked("llm_call", verdict, model)
+        return None
+
+    def run_stopped(self, run_id: str) -> Verdict | None:
+        """The ``Stop`` an extension gave this run, if one did."""
+        extensions = self.extensions
+        return extensions.stopped(run_id) if extensions is not None and run_id else None
+
+    def wants(self, event_type: EventType) -> bool:
+        """Some extension handles ``event_type`` (so the event is worth building)."""
+        extensions = self.extensions
+        return extensions is not None and extensions.has_handlers(event_type)
+
+    def decide(self, event: Event, span: ReadableSpan | None = None) -> Verdict | None:
+        """Put ``event`` to the extensions as a decision point; their verdict, or None."""
+        extensions = self.extensions
+        return extensions.decide(event, span) if extensions is not None else None
 
     # --- sessions ------------------------------------------------------------------------
     def session_started(
@@ -100,3 +180,9 @@ class Runtime:
     def session_attributes(self, session_id: str, end_ns: int) -> dict[str, AttributeValue]:
         """The session's ``kit.session.*`` totals, to set on its end span."""
         return self._aggregator.session_attributes(session_id, end_ns)
+
+
+def blocked(kind: str, verdict: Verdict, name: str) -> Blocked:
+    """The ``Blocked`` to raise into the agent for ``verdict``."""
+    reason = getattr(verdict.decision, "reason", "")
+    return Blocked(kind, reason, extension=verdict.extension, name=name)

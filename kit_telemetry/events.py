@@ -32,6 +32,12 @@ class EventType(str, enum.Enum):
     USER_INPUT = "user_input"
     LLM_USAGE = "llm_usage"
     BUDGET_ALERT = "budget_alert"
+    LLM_REQUEST = "llm_request"
+    SUBAGENT_START = "subagent_start"
+    SUBAGENT_END = "subagent_end"
+    ERROR = "error"
+    RETRY = "retry"
+    MODEL_CHANGE = "model_change"
 
     def __str__(self) -> str:
         return self.value
@@ -214,6 +220,80 @@ class BudgetAlertEvent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LLMRequestEvent(Event):
+    """An LLM call is about to be made (after budget admission); handlers may ``Block`` it.
+
+    ``step`` is the call's index in its run (0 for the first); ``max_tokens`` and
+    ``estimated_input_tokens`` are None when the agent did not give them.
+    """
+
+    type: ClassVar[EventType] = EventType.LLM_REQUEST
+    provider: str
+    model: str
+    max_tokens: int | None = None
+    estimated_input_tokens: int | None = None
+    step: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubagentStartEvent(Event):
+    """A run started while a tool call of another run was current: a sub-agent.
+
+    ``run_id`` is the child's; ``parent_run_id`` and ``tool_call_id`` say where it runs.
+    """
+
+    type: ClassVar[EventType] = EventType.SUBAGENT_START
+    parent_run_id: str
+    tool_call_id: str | None = None
+    agent_name: str = "agent"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubagentEndEvent(_TotalsEvent):
+    """A sub-agent run ended; carries the child's own totals."""
+
+    type: ClassVar[EventType] = EventType.SUBAGENT_END
+    parent_run_id: str
+    tool_call_id: str | None = None
+    agent_name: str = "agent"
+    stop_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorEvent(Event):
+    """A run failed; delivered just before its ``agent_end``.
+
+    ``error_type`` is the exception's type name, ``message`` its text.
+    """
+
+    type: ClassVar[EventType] = EventType.ERROR
+    agent_name: str = "agent"
+    error_type: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryEvent(Event):
+    """An LLM call is being retried (``call.record_retry(attempt, error)``)."""
+
+    type: ClassVar[EventType] = EventType.RETRY
+    provider: str
+    model: str
+    attempt: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelChangeEvent(Event):
+    """The model of a session's LLM calls changed (derived from two calls in a row)."""
+
+    type: ClassVar[EventType] = EventType.MODEL_CHANGE
+    provider: str
+    previous_model: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UsageTotals:
     """Totals so far (a session's, for ``ExtensionContext.usage``)."""
 
@@ -255,6 +335,12 @@ EVENT_CLASSES: dict[EventType, type[Event]] = {
         UserInputEvent,
         LLMUsageEvent,
         BudgetAlertEvent,
+        LLMRequestEvent,
+        SubagentStartEvent,
+        SubagentEndEvent,
+        ErrorEvent,
+        RetryEvent,
+        ModelChangeEvent,
     )
 }
 

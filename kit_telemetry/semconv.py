@@ -94,6 +94,8 @@ KIT_LLM_STEP = "kit.llm.step"
 KIT_LLM_OUTCOME = "kit.llm.outcome"  # ok | error | budget_denied | cancelled
 KIT_USAGE_COST_USD = "kit.usage.cost_usd"
 KIT_TOOL_IS_ERROR = "kit.tool.is_error"
+KIT_TOOL_OUTCOME = "kit.tool.outcome"  # set when not ok: blocked
+KIT_BLOCKED_BY = "kit.blocked.extension"  # the extension that blocked the call
 KIT_BUDGET_DENIED = "kit.budget.denied"  # the name of the budget that refused the call
 
 # Totals written on run spans (kit.run.*) and session-end spans (kit.session.*).

@@ -27,6 +27,12 @@ DOCUMENTED_EVENTS = {
     "user_input": "UserInputEvent",
     "llm_usage": "LLMUsageEvent",
     "budget_alert": "BudgetAlertEvent",
+    "llm_request": "LLMRequestEvent",
+    "subagent_start": "SubagentStartEvent",
+    "subagent_end": "SubagentEndEvent",
+    "error": "ErrorEvent",
+    "retry": "RetryEvent",
+    "model_change": "ModelChangeEvent",
 }
 
 # Fields the event reference promises on each class (beyond session_id, timestamp_ns, run_id).
@@ -52,6 +58,12 @@ DOCUMENTED_FIELDS = {
         "duration_ms",
         "turn_count",
     },
+    "LLMRequestEvent": {"provider", "model", "max_tokens", "estimated_input_tokens", "step"},
+    "SubagentStartEvent": {"parent_run_id", "tool_call_id", "agent_name"},
+    "SubagentEndEvent": {"parent_run_id", "tool_call_id", "agent_name", "llm_call_count"},
+    "ErrorEvent": {"agent_name", "error_type", "message"},
+    "RetryEvent": {"provider", "model", "attempt", "error"},
+    "ModelChangeEvent": {"provider", "previous_model", "model"},
     "TurnStartEvent": {"turn_index"},
     "TurnEndEvent": {"turn_index", "llm_call_count", "tool_call_count", "input_tokens"},
     "ToolCallEvent": {"tool_name", "call_id", "arguments"},
@@ -95,6 +107,7 @@ _BY_ANNOTATION: dict[str, st.SearchStrategy[Any]] = {
     "str": st.text(max_size=30),
     "str | None": st.none() | st.text(max_size=30),
     "int": st.integers(min_value=-(2**63), max_value=2**63),
+    "int | None": st.none() | st.integers(min_value=0, max_value=2**63),
     "float": _float,
     "float | None": st.none() | _float,
     "bool": st.booleans(),

@@ -492,7 +492,7 @@ class UsageAggregator(SpanProcessor):
         run = node.run
         assert run is not None
         status = span.status
-        error: str | None = None
+        error = payload.error
         stop_reason = payload.stop_reason
         if status.status_code is _ERROR:
             error = status.description or error_type_of(span)

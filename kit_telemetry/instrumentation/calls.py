@@ -6,12 +6,17 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import trace as trace_api
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from .. import semconv as sc
+from .._runtime import blocked
 from ..budgets.calls import Admission, CallScope, LLMRequest
-from ..errors import BudgetExceeded
+from ..decisions import Block, Replace
+from ..errors import Blocked, BudgetExceeded
+from ..events import EventType, ToolResultEvent
 from ..text import edge_text
 from ..tokens import TokenUsage
 from ..tracing import LLM, TOOL, LLMUsage, SpanPayload
@@ -86,8 +91,13 @@ class LLMCall(SpanScope):
         unknown estimate. The call is still checked against every budget (an exhausted one
         refuses it) and its actual usage is charged in full.
 
+        Then the extensions are asked (``Runtime.llm_request``): a stopped run or a ``Block``
+        from an ``llm_request`` handler refuses the call; its reservation is released and
+        no span is started.
+
         Raises:
             BudgetExceeded: a budget refused the call; the model must not be called.
+            Blocked: the run was stopped, or an extension blocked the call.
             UsageError: strict, and ``max_tokens`` or ``estimated_input_tokens`` is no count.
         """
         run = self.turn.run
@@ -112,6 +122,23 @@ class LLMCall(SpanScope):
                 self._admission = budgets.admit_llm_call(request)
             except BudgetExceeded as exc:
                 denied = exc
+        if denied is None and self._runtime.extensions is not None:
+            refused = self._runtime.llm_request(
+                session_id=run.session.session_id,
+                run_id=run.run_id,
+                provider=self.provider,
+                model=self.model,
+                max_tokens=self.max_tokens,
+                estimated_input_tokens=self.estimated_input_tokens,
+                step=run.next_llm_step(),
+                span=_readable(self.turn),
+            )
+            if refused is not None:
+                if budgets is not None and self._admission is not None:
+                    budgets.release(self._admission)
+                    self._admission = None
+                self._ended = True
+                raise refused
         attributes: dict[str, AttributeValue] = {
             sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
             sc.GEN_AI_PROVIDER_NAME: self.provider,
@@ -316,13 +343,19 @@ class ToolCall(SpanScope):
         self._admission: Admission | None = None
 
     def start(self) -> None:
-        """Start the tool's span (``with`` does this); run budgets may refuse it.
+        """Start the tool's span (``with`` does this); extensions and run budgets may refuse it.
 
         Raises:
+            Blocked: the run was stopped (no span), or a ``tool_call`` handler blocked the
+                call (its span ends as a failed call, ``kit.tool.outcome="blocked"``).
             BudgetExceeded: a run budget on tool calls refused it.
         """
         runtime = self._runtime
         turn = self.turn
+        stop = runtime.run_stopped(turn.run.run_id)
+        if stop is not None:
+            self._ended = True
+            raise blocked("run", stop, self.name)
         attributes: dict[str, AttributeValue] = {
             sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
             sc.GEN_AI_TOOL_NAME: self.name,
@@ -345,6 +378,10 @@ class ToolCall(SpanScope):
                 turn._payload,
             ),
         )
+        payload = self._payload
+        verdict = payload.verdict if payload is not None else None
+        if verdict is not None and isinstance(verdict.decision, Block):
+            self._refuse(span, blocked("tool_call", verdict, self.name))
         if runtime.budgets is None:
             return
         try:
@@ -356,8 +393,24 @@ class ToolCall(SpanScope):
             turn.run.stop_reason = "budget_exceeded"
             raise
 
+    def _refuse(self, span: trace_api.Span, exc: Blocked) -> None:
+        """End the span as a blocked, failed call and raise ``exc``."""
+        span.set_attributes({sc.KIT_TOOL_OUTCOME: "blocked", sc.KIT_TOOL_IS_ERROR: True})
+        if exc.extension:
+            span.set_attribute(sc.KIT_BLOCKED_BY, exc.extension)
+        if self._payload is not None:
+            self._payload.is_error = True
+        self.is_error = True
+        self._ended = True
+        self._close_span(exc)
+        raise exc
+
     def set_result(self, result: Any, *, is_error: bool = False) -> None:
-        """The tool's result; ``is_error`` marks a failed call (it still counts)."""
+        """The tool's result; ``is_error`` marks a failed call (it still counts).
+
+        The ``tool_result`` handlers are asked now: afterwards ``result`` and ``is_error``
+        hold what the agent must pass on (an extension may have replaced them).
+        """
         if self._ended:
             self._runtime.errors.bad_input(
                 "set_result", f"set_result on tool {self.name!r} after it ended; ignored"
@@ -365,8 +418,32 @@ class ToolCall(SpanScope):
             return
         self.result = result
         self.is_error = bool(is_error)
-        if self._payload is not None:
-            self._payload.result = result
+        payload = self._payload
+        if payload is None:
+            return
+        payload.result = result
+        runtime = self._runtime
+        if self._span is None or not runtime.wants(EventType.TOOL_RESULT):
+            return
+        run = self.turn.run
+        now_ns = time.time_ns()
+        payload.asked = True
+        verdict = runtime.decide(
+            ToolResultEvent(
+                session_id=run.session.session_id,
+                timestamp_ns=now_ns,
+                run_id=run.run_id,
+                tool_name=self.name,
+                call_id=self.call_id,
+                result=result,
+                is_error=self.is_error,
+                duration_ms=(now_ns - self._start_ns) / 1e6,
+            ),
+            _readable(self),
+        )
+        if verdict is not None and isinstance(verdict.decision, Replace):
+            self.result = payload.result = verdict.decision.content
+            self.is_error = bool(verdict.decision.is_error)
 
     def end(self, exc: BaseException | None = None) -> None:
         """End the tool call (``with`` does this)."""
@@ -389,6 +466,12 @@ class ToolCall(SpanScope):
         if runtime.budgets is not None and self._admission is not None:
             runtime.budgets.settle_tool_call(self._admission)
         self._close_span(exc, end_ns)
+
+
+def _readable(scope: SpanScope) -> ReadableSpan | None:
+    """The scope's span, when it is an SDK span handlers can read."""
+    span = scope.span
+    return span if isinstance(span, ReadableSpan) else None
 
 
 def call_scope(run: Run, provider: str, model: str) -> CallScope:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.util.types import AttributeValue
 
 from .. import semconv as sc
+from ..decisions import Handled, Transform
 from ..events import AgentEndEvent
 from ..text import edge_text
 from ..tracing import RUN, TURN, SpanPayload
@@ -25,6 +26,10 @@ class Run(SpanScope):
     """One agent run (a prompt processed to a final answer): the root span of a trace.
 
     After the block exits, ``end_event`` holds the enriched ``AgentEndEvent``.
+
+    Once started, ``prompt`` is the prompt the agent must send (a ``user_input`` handler
+    may have transformed it), and ``handled`` is True when an extension consumed the
+    input: the agent should then not call the model (``handled_reason`` says why).
     """
 
     _var = _current_run
@@ -49,6 +54,9 @@ class Run(SpanScope):
         self._random_id: str | None = None
         # Why the run stopped, when the API knows better than the last finish reason.
         self.stop_reason: str | None = None
+        self.handled = False
+        self.handled_reason = ""
+        self._llm_steps = 0
 
     @property
     def run_id(self) -> str:
@@ -77,11 +85,33 @@ class Run(SpanScope):
             attributes,
             SpanPayload(RUN, self.session.session_id, self.agent_name, content=self.prompt),
         )
+        self._take_input_verdict()
         if self.prompt is not None:
             event_attributes: dict[str, AttributeValue] = {}
             if runtime.capture_content:
                 event_attributes[sc.EVENT_USER_INPUT_TEXT] = runtime.clip(self.prompt)
             span.add_event(sc.EVENT_USER_INPUT, event_attributes)
+
+    def _take_input_verdict(self) -> None:
+        """Apply what the ``user_input`` handlers decided at the span's start."""
+        payload = self._payload
+        verdict = payload.verdict if payload is not None else None
+        if verdict is None or payload is None:
+            return
+        decision = verdict.decision
+        if isinstance(decision, Transform):
+            self.prompt = payload.content = decision.text
+        elif isinstance(decision, Handled):
+            self.handled = True
+            self.handled_reason = decision.reason
+        payload.verdict = None
+
+    def next_llm_step(self) -> int:
+        """The step of this run's next LLM call (0 for the first), as ``llm_request`` has it."""
+        with self._lock:
+            step = self._llm_steps
+            self._llm_steps += 1
+        return step
 
     def end(self, exc: BaseException | None = None) -> None:
         """End the run (``with`` does this); closes an implicit turn that is still open."""
@@ -96,6 +126,11 @@ class Run(SpanScope):
         if span is not None and payload is not None:
             runtime = self._runtime
             stop_reason = stop_reason_for(exc) if exc is not None else self.stop_reason
+            stop = runtime.run_stopped(self.run_id)
+            if stop is not None:
+                stop_reason = "stopped"
+                reason = getattr(stop.decision, "reason", "")
+                payload.error = reason or f"stopped by extension {stop.extension!r}"
             if stop_reason is not None:
                 payload.stop_reason = stop_reason
             # Our own span ends through this code: its totals are set while it is open.

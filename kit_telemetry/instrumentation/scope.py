@@ -16,7 +16,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from .. import semconv as sc
-from ..errors import BudgetExceeded
+from ..errors import Blocked, BudgetExceeded
 from ..tracing import PAYLOADS, SpanPayload
 
 if TYPE_CHECKING:
@@ -75,6 +75,11 @@ class SpanScope:
             span.end(end_time=end_ns)
         finally:  # a strict handler may raise out of end(): the payload still goes
             PAYLOADS.unbind(self._span_id)
+
+    @property
+    def span(self) -> trace_api.Span | None:
+        """This handle's span (None before it starts)."""
+        return self._span
 
     @property
     def context(self) -> Context:
@@ -147,6 +152,8 @@ def mark_error(span: trace_api.Span, exc: BaseException) -> None:
 def stop_reason_for(exc: BaseException) -> str:
     if isinstance(exc, BudgetExceeded):
         return "budget_exceeded"
+    if isinstance(exc, Blocked):
+        return "stopped" if exc.kind == "run" else "blocked"
     if is_cancellation(exc):
         return "cancelled"
     return "error"
