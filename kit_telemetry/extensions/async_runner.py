@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -226,14 +227,11 @@ class AsyncRunner:
 
 
 def _resolve(future: concurrent.futures.Future[Any], value: Any) -> None:
-    try:
+    # InvalidStateError: the caller stopped waiting (cancelled it); nobody reads it now.
+    with contextlib.suppress(concurrent.futures.InvalidStateError):
         future.set_result(value)
-    except concurrent.futures.InvalidStateError:
-        pass  # the caller stopped waiting (cancelled it)
 
 
 def _fail(future: concurrent.futures.Future[Any], exc: BaseException) -> None:
-    try:
+    with contextlib.suppress(concurrent.futures.InvalidStateError):
         future.set_exception(exc)
-    except concurrent.futures.InvalidStateError:
-        pass
