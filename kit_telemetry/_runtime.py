@@ -36,6 +36,7 @@ class DecisionPoints(Protocol):
     def has_handlers(self, event_type: EventType) -> bool: ...
     def decide(self, event: Event, span: ReadableSpan | None = None) -> Verdict | None: ...
     def stopped(self, run_id: str) -> Verdict | None: ...
+    def emit(self, event: Event, span: ReadableSpan | None = None) -> None: ...
 
 
 class Runtime:
@@ -152,6 +153,12 @@ class Runtime:
         """Put ``event`` to the extensions as a decision point; their verdict, or None."""
         extensions = self.extensions
         return extensions.decide(event, span) if extensions is not None else None
+
+    def emit(self, event: Event, span: ReadableSpan | None = None) -> None:
+        """Deliver an event that no span carries (a retry) to the extensions."""
+        extensions = self.extensions
+        if extensions is not None:
+            extensions.emit(event, span)
 
     # --- sessions ------------------------------------------------------------------------
     def session_started(

@@ -38,6 +38,7 @@ class EventType(str, enum.Enum):
     ERROR = "error"
     RETRY = "retry"
     MODEL_CHANGE = "model_change"
+    CUSTOM = "custom"
 
     def __str__(self) -> str:
         return self.value
@@ -294,6 +295,20 @@ class ModelChangeEvent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CustomEvent(Event):
+    """An event one extension sent the others: ``ctx.emit(name, payload)``.
+
+    ``source`` is the sending extension's name; ``api.on_custom(name, handler)`` receives
+    the events of one ``name``, ``api.on("custom", handler)`` all of them.
+    """
+
+    type: ClassVar[EventType] = EventType.CUSTOM
+    name: str
+    payload: JSONValue = None
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UsageTotals:
     """Totals so far (a session's, for ``ExtensionContext.usage``)."""
 
@@ -341,6 +356,7 @@ EVENT_CLASSES: dict[EventType, type[Event]] = {
         ErrorEvent,
         RetryEvent,
         ModelChangeEvent,
+        CustomEvent,
     )
 }
 

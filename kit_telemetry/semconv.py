@@ -83,6 +83,9 @@ SPAN_SESSION_START = "kit.session.start"
 SPAN_SESSION_END = "kit.session.end"
 EVENT_USER_INPUT = "kit.user_input"
 EVENT_USER_INPUT_TEXT = "kit.user_input.text"
+EVENT_RETRY = "kit.retry"  # a span event of an LLM call that is retried
+KIT_RETRY_ATTEMPT = "kit.retry.attempt"
+KIT_RETRY_ERROR = "kit.retry.error"
 
 KIT_SESSION_FILE = "kit.session.file"
 KIT_SESSION_USER = "kit.session.user"

@@ -33,6 +33,7 @@ DOCUMENTED_EVENTS = {
     "error": "ErrorEvent",
     "retry": "RetryEvent",
     "model_change": "ModelChangeEvent",
+    "custom": "CustomEvent",
 }
 
 # Fields the event reference promises on each class (beyond session_id, timestamp_ns, run_id).
@@ -64,6 +65,7 @@ DOCUMENTED_FIELDS = {
     "ErrorEvent": {"agent_name", "error_type", "message"},
     "RetryEvent": {"provider", "model", "attempt", "error"},
     "ModelChangeEvent": {"provider", "previous_model", "model"},
+    "CustomEvent": {"name", "payload", "source"},
     "TurnStartEvent": {"turn_index"},
     "TurnEndEvent": {"turn_index", "llm_call_count", "tool_call_count", "input_tokens"},
     "ToolCallEvent": {"tool_name", "call_id", "arguments"},

@@ -25,6 +25,7 @@ from .. import semconv as sc
 from ..events import (
     AgentEndEvent,
     AgentStartEvent,
+    ErrorEvent,
     Event,
     EventType,
     LLMUsageEvent,
@@ -513,7 +514,17 @@ class UsageAggregator(SpanProcessor):
         payload.end_event = event
         if self._metrics is not None:
             self._metrics.record_run(event)
-        return [event]
+        if status.status_code is not _ERROR or event.stop_reason == "cancelled":
+            return [event]
+        failed = ErrorEvent(
+            session_id=run.session_id,
+            timestamp_ns=event.timestamp_ns,
+            run_id=run.run_id,
+            agent_name=run.agent_name,
+            error_type=error_type_of(span),
+            message=error or "",
+        )
+        return [failed, event]
 
     def _end_session(self, span: ReadableSpan, payload: SpanPayload) -> list[Event]:
         session_id = payload.session_id

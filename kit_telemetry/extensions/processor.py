@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from ..aggregation import OPTIONAL_EVENTS, UsageAggregator
 from ..decisions import Stop, Verdict
 from ..errors import ExtensionLoadError, UnknownCommandError
-from ..events import Event, EventType, UsageTotals
+from ..events import CustomEvent, Event, EventType, LLMUsageEvent, UsageTotals
 from ..instrumentation import current_session
 from ..tracing import PAYLOADS
 from .api import (
@@ -42,6 +42,7 @@ from .api import (
     LoadedExtension,
 )
 from .decide import DECISION_EVENTS, Chain
+from .lifecycle import ModelWatch
 from .loader import extension_name, import_extension, reimport
 
 if TYPE_CHECKING:
@@ -73,10 +74,23 @@ class HandlerTimeoutError(TimeoutError):
 _START_EVENTS = frozenset((EventType.TOOL_CALL, EventType.USER_INPUT))
 _AGENT_END = EventType.AGENT_END
 _TOOL_RESULT = EventType.TOOL_RESULT
+_LLM_USAGE = EventType.LLM_USAGE
+_MODEL_CHANGE = EventType.MODEL_CHANGE
+_SESSION_END = EventType.SESSION_END
+MAX_CUSTOM_DEPTH = 8  # custom events sent from handlers of custom events, nested
 
 
 class _Registered:
-    __slots__ = ("commands", "fail_closed", "handlers", "name", "path", "processors", "spec")
+    __slots__ = (
+        "commands",
+        "custom",
+        "fail_closed",
+        "handlers",
+        "name",
+        "path",
+        "processors",
+        "spec",
+    )
 
     def __init__(self, name: str, spec: str, path: str, *, fail_closed: bool = False) -> None:
         self.name = name
@@ -84,6 +98,7 @@ class _Registered:
         self.path = path
         self.fail_closed = fail_closed
         self.handlers: list[tuple[EventType, Handler]] = []
+        self.custom: list[tuple[str, Handler]] = []
         self.commands: list[CommandDefinition] = []
         self.processors: list[SpanProcessor] = []
 
@@ -145,6 +160,9 @@ class ExtensionSpanProcessor(SpanProcessor):
         self._runners: dict[str, AsyncRunner] = {}  # per extension, for its async handlers
         self._fail_closed: frozenset[str] = frozenset()
         self._stops: dict[str, Verdict] = {}  # run id -> the Stop of a run still going
+        self._custom: dict[str, tuple[tuple[str, Handler, bool], ...]] = {}
+        self._custom_depth = threading.local()
+        self._models = ModelWatch()
         aggregator.want_events(())
         aggregator.set_event_sink(self._dispatch)
 
@@ -251,6 +269,14 @@ class ExtensionSpanProcessor(SpanProcessor):
             self._extensions[extension].handlers.append((event_type, handler))
             self._rebuild()
 
+    def add_custom_handler(self, extension: str, name: str, handler: Handler) -> None:
+        """Run ``handler`` for the custom events called ``name``."""
+        if _is_async(handler):
+            self._async_runner(extension)
+        with self._lock:
+            self._extensions[extension].custom.append((name, handler))
+            self._rebuild()
+
     def add_command(self, extension: str, command: CommandDefinition) -> None:
         """Offer ``command`` (``ValueError`` if another extension has its name)."""
         with self._lock:
@@ -271,12 +297,16 @@ class ExtensionSpanProcessor(SpanProcessor):
     def _rebuild(self) -> None:
         # Immutable tuples, swapped whole: dispatch reads them without the lock.
         table: dict[EventType, list[tuple[str, Handler, bool]]] = {}
+        custom: dict[str, list[tuple[str, Handler, bool]]] = {}
         processors: list[tuple[str, SpanProcessor]] = []
         for ext in self._extensions.values():
             for event_type, handler in ext.handlers:
                 table.setdefault(event_type, []).append((ext.name, handler, _is_async(handler)))
+            for name, handler in ext.custom:
+                custom.setdefault(name, []).append((ext.name, handler, _is_async(handler)))
             processors.extend((ext.name, p) for p in ext.processors)
         self._handlers = {k: tuple(v) for k, v in table.items()}
+        self._custom = {k: tuple(v) for k, v in custom.items()}
         self._processors = tuple(processors)
         self._fail_closed = frozenset(e.name for e in self._extensions.values() if e.fail_closed)
         self._aggregator.want_events([t for t in OPTIONAL_EVENTS if t in self._handlers])
@@ -336,8 +366,39 @@ class ExtensionSpanProcessor(SpanProcessor):
 
     # --- dispatch ----------------------------------------------------------------------------
     def emit(self, event: Event, span: ReadableSpan | None = None) -> None:
-        """Deliver one event that did not come from a span (budget alerts)."""
+        """Deliver one event that did not come from a span (budget alerts, retries)."""
         self._dispatch((event,), span)
+
+    def emit_custom(
+        self, extension: str, session_id: str, name: str, payload: Any, span: ReadableSpan | None
+    ) -> None:
+        """Deliver ``ctx.emit(name, payload)`` of ``extension`` to the other extensions.
+
+        Handlers of ``name`` (``on_custom``) run first, then those of every custom event
+        (``on("custom")``). A custom event sent from a handler of one is delivered up to
+        ``MAX_CUSTOM_DEPTH`` deep; deeper ones are dropped and counted (a loop).
+        """
+        depth = getattr(self._custom_depth, "value", 0)
+        if depth >= MAX_CUSTOM_DEPTH:
+            self._handler_failed(
+                extension,
+                EventType.CUSTOM,
+                RecursionError(f"custom event {name!r} nested over {MAX_CUSTOM_DEPTH} deep"),
+            )
+            return
+        event = CustomEvent(
+            session_id=session_id,
+            timestamp_ns=time.time_ns(),
+            name=name,
+            payload=payload,
+            source=extension,
+        )
+        handlers = self._custom.get(name, ()) + self._handlers.get(EventType.CUSTOM, ())
+        self._custom_depth.value = depth + 1
+        try:
+            self._observe(event, handlers, span)
+        finally:
+            self._custom_depth.value = depth
 
     def _dispatch(self, events: Sequence[Event], span: ReadableSpan | None) -> None:
         handlers_by_type = self._handlers
@@ -347,6 +408,14 @@ class ExtensionSpanProcessor(SpanProcessor):
             if self._stops and kind is _AGENT_END and event.run_id is not None:
                 with self._lock:
                     self._stops.pop(event.run_id, None)
+            if _MODEL_CHANGE in handlers_by_type:
+                if kind is _LLM_USAGE:
+                    assert isinstance(event, LLMUsageEvent)
+                    change = self._models.seen(event)
+                    if change is not None:
+                        self._dispatch((change,), span)
+                elif kind is _SESSION_END:
+                    self._models.forget(event.session_id)
             handlers = handlers_by_type.get(kind)
             if not handlers:
                 continue
@@ -362,6 +431,23 @@ class ExtensionSpanProcessor(SpanProcessor):
                     handler(event, ctx)
                 except Exception as exc:
                     self._handler_failed(extension, event.type, exc)
+
+    def _observe(
+        self,
+        event: Event,
+        handlers: Sequence[tuple[str, Handler, bool]],
+        span: ReadableSpan | None,
+    ) -> None:
+        cwd = self._cwd
+        for extension, handler, is_async in handlers:
+            ctx = ExtensionContext(self, extension, event.session_id, cwd, span)
+            if is_async:
+                self._submit_async(extension, handler, event, ctx)
+                continue
+            try:
+                handler(event, ctx)
+            except Exception as exc:
+                self._handler_failed(extension, event.type, exc)
 
     # --- decisions ----------------------------------------------------------------------------
     def decide(self, event: Event, span: ReadableSpan | None = None) -> Verdict | None:

@@ -16,7 +16,7 @@ from .._runtime import blocked
 from ..budgets.calls import Admission, CallScope, LLMRequest
 from ..decisions import Block, Replace
 from ..errors import Blocked, BudgetExceeded
-from ..events import EventType, ToolResultEvent
+from ..events import EventType, RetryEvent, ToolResultEvent
 from ..text import edge_text
 from ..tokens import TokenUsage
 from ..tracing import LLM, TOOL, LLMUsage, SpanPayload
@@ -162,6 +162,47 @@ class LLMCall(SpanScope):
             self._close_span(denied)
             run.stop_reason = "budget_exceeded"
             raise denied
+
+    def record_retry(self, attempt: int, error: BaseException | str | None = None) -> None:
+        """The call is being retried: ``attempt`` (1 for the first retry) after ``error``.
+
+        Adds a ``kit.retry`` event to the call's span and delivers a ``retry`` event. A bad
+        ``attempt`` (not a non-negative int) is reported and the retry is not recorded.
+        """
+        runtime = self._runtime
+        if type(attempt) is not int or attempt < 0:
+            runtime.errors.bad_input(
+                "record_retry.attempt",
+                f"record_retry attempt must be a non-negative int, got {attempt!r}; ignored",
+            )
+            return
+        if isinstance(error, BaseException):
+            error = f"{type(error).__qualname__}: {error}"
+        elif error is not None and not isinstance(error, str):
+            error = str(error)
+        if error is not None:
+            error = edge_text(runtime.errors, "record_retry.error", error)
+        span = self._span
+        if span is not None:
+            attributes: dict[str, AttributeValue] = {sc.KIT_RETRY_ATTEMPT: attempt}
+            if error is not None:
+                attributes[sc.KIT_RETRY_ERROR] = runtime.clip(error)
+            span.add_event(sc.EVENT_RETRY, attributes)
+        if not runtime.wants(EventType.RETRY):
+            return
+        run = self.turn.run
+        runtime.emit(
+            RetryEvent(
+                session_id=run.session.session_id,
+                timestamp_ns=time.time_ns(),
+                run_id=run.run_id,
+                provider=self.provider,
+                model=self.model,
+                attempt=attempt,
+                error=error,
+            ),
+            _readable(self),
+        )
 
     def _count_or_none(self, name: str, value: object) -> int | None:
         """A token count given to ``llm_call``, or None when it is none (reported)."""
