@@ -68,6 +68,7 @@ from .instrumentation import (
 from .pricing import ModelPrice, PriceRow, PriceTable, known_models, load_prices
 from .telemetry import Telemetry, configure
 from .tokens import TokenUsage
+from .tools import ToolDefinition, ToolOutcome, tool_schemas
 
 __all__ = [
     "AgentEndEvent",
@@ -116,6 +117,8 @@ __all__ = [
     "TokenUsage",
     "ToolCall",
     "ToolCallEvent",
+    "ToolDefinition",
+    "ToolOutcome",
     "ToolResultEvent",
     "Transform",
     "Turn",
@@ -136,5 +139,6 @@ __all__ = [
     "event_from_dict",
     "known_models",
     "load_prices",
+    "tool_schemas",
     "usage",
 ]

@@ -9,7 +9,8 @@ decision points. ``Telemetry`` builds it and the handles never see ``Telemetry``
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Tracer
@@ -20,6 +21,7 @@ from .decisions import Block, Verdict
 from .errors import Blocked
 from .events import Event, EventType, LLMRequestEvent
 from .tokens import TokenUsage
+from .tools import ToolDefinition
 
 if TYPE_CHECKING:
     from .aggregation import UsageAggregator
@@ -30,13 +32,18 @@ if TYPE_CHECKING:
     from .tracing import SpanPayload
 
 
-class DecisionPoints(Protocol):
-    """What the handles ask the extensions (``ExtensionSpanProcessor`` has these)."""
+class ExtensionRuntime(Protocol):
+    """What the handles ask of the extensions (``ExtensionSpanProcessor`` has these)."""
 
     def has_handlers(self, event_type: EventType) -> bool: ...
     def decide(self, event: Event, span: ReadableSpan | None = None) -> Verdict | None: ...
     def stopped(self, run_id: str) -> Verdict | None: ...
     def emit(self, event: Event, span: ReadableSpan | None = None) -> None: ...
+    def find_tool(self, name: str) -> tuple[str, ToolDefinition] | None: ...
+    def tool_definitions(self) -> list[ToolDefinition]: ...
+    # An ExtensionContext: not named here, extensions import the handles, which import us.
+    def tool_context(self, extension: str, session_id: str, span: ReadableSpan | None) -> Any: ...
+    def run_coroutine(self, extension: str, coro: Coroutine[Any, Any, Any]) -> Any: ...
 
 
 class Runtime:
@@ -61,7 +68,7 @@ class Runtime:
         budgets: BudgetGate | None = None,
         capture_content: bool = False,
         max_content_chars: int = 4096,
-        extensions: DecisionPoints | None = None,
+        extensions: ExtensionRuntime | None = None,
     ) -> None:
         self.tracer = tracer
         self.extensions = extensions

@@ -96,10 +96,13 @@ class Verdict(NamedTuple):
     """The extensions' answer at one decision point, handed back to the handle that asked.
 
     Attributes:
-        decision: the final decision: the first ``Block``/``Stop``/``Handled``, or the
+        decision: the final decision: the first ``Block``/``Stop``/``Handled``, else the
             ``Replace``/``Transform`` that the handlers built up in turn.
         extension: the name of the extension that took it (the last one, for a chain).
+        change: the ``Replace``/``Transform`` built up before (or without) a final
+            decision: a result replaced and then a run stopped are both honoured.
     """
 
     decision: Decision
     extension: str
+    change: Replace | Transform | None = None

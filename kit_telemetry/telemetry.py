@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from .exporters.prometheus import MetricsServer
     from .extensions.api import LoadedExtension
     from .metrics import KitMetrics
+    from .tools import ToolDefinition
 
 logger = logging.getLogger("kit_telemetry")
 _T = TypeVar("_T")
@@ -372,6 +373,10 @@ class Telemetry:
         if not isinstance(name, str):
             raise ExtensionLoadError(f"extension names are strings, got {name!r}")
         return self._extensions.reload(name)
+
+    def tool_definitions(self) -> list[ToolDefinition]:
+        """Every tool the extensions registered, in load order (see ``kt.tool_schemas``)."""
+        return self._extensions.tool_definitions()
 
     @property
     def extensions(self) -> list[LoadedExtension]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from ..events import EventType, JSONValue, UsageTotals
+from ..tools import ToolDefinition
 
 if TYPE_CHECKING:
     from ..state import SessionState
@@ -28,6 +29,8 @@ class Host(Protocol):
         self, extension: str, session_id: str, name: str, payload: Any, span: ReadableSpan | None
     ) -> None: ...
     def add_command(self, extension: str, command: CommandDefinition) -> None: ...
+    def add_tool(self, extension: str, tool: ToolDefinition) -> None: ...
+    def tool_definitions(self) -> list[ToolDefinition]: ...
     def add_span_processor(self, extension: str, processor: SpanProcessor) -> None: ...
     def notify(self, extension: str, message: str, type: str) -> None: ...
     def session_state(self, session_id: str) -> SessionState: ...
@@ -66,6 +69,7 @@ class LoadedExtension:
     handlers: tuple[tuple[EventType, Handler], ...] = ()
     commands: tuple[CommandDefinition, ...] = ()
     span_processors: tuple[SpanProcessor, ...] = field(default=())
+    tools: tuple[ToolDefinition, ...] = ()
 
 
 class ExtensionAPI:
@@ -129,6 +133,17 @@ class ExtensionAPI:
             raise TypeError(f"register_command takes a CommandDefinition, got {command!r}")
         self._host.add_command(self.name, command)
 
+    def register_tool(self, tool: ToolDefinition) -> None:
+        """Offer an LLM-callable tool (``tel.tool_definitions()``, ``turn.call_tool(name, ...)``).
+
+        Raises:
+            TypeError: ``tool`` is not a ``ToolDefinition``.
+            ValueError: another extension registered a tool of that name.
+        """
+        if not isinstance(tool, ToolDefinition):
+            raise TypeError(f"register_tool takes a ToolDefinition, got {tool!r}")
+        self._host.add_tool(self.name, tool)
+
     def add_span_processor(self, processor: SpanProcessor) -> None:
         """Receive every raw span start and end (after this extension's handlers)."""
         if not isinstance(processor, SpanProcessor):
@@ -161,6 +176,11 @@ class ExtensionContext:
         self.session_id = session_id
         self.cwd = cwd
         self.span = span
+
+    @property
+    def tools(self) -> list[ToolDefinition]:
+        """Every tool the extensions registered, in load order."""
+        return self._host.tool_definitions()
 
     @property
     def usage(self) -> UsageTotals:

@@ -43,12 +43,13 @@ class Chain:
         final: a ``Block``, ``Stop`` or ``Handled`` was taken: later handlers only observe.
     """
 
-    __slots__ = ("_honoured", "event", "final", "verdict")
+    __slots__ = ("_change", "_honoured", "event", "final", "verdict")
 
     def __init__(self, event: Event) -> None:
         self.event = event
         self.verdict: Verdict | None = None
         self.final = False
+        self._change: Replace | Transform | None = None
         self._honoured = HONOURED.get(event.type, ())
 
     def take(self, extension: str, result: Any) -> None:
@@ -56,7 +57,7 @@ class Chain:
         if self.final or not isinstance(result, self._honoured):
             return
         if isinstance(result, FINAL):
-            self.verdict = Verdict(result, extension)
+            self.verdict = Verdict(result, extension, self._change)
             self.final = True
         elif isinstance(result, Replace):
             event = self.event
@@ -64,12 +65,14 @@ class Chain:
             content = event.result if result.content is UNCHANGED else result.content
             is_error = event.is_error if result.is_error is UNCHANGED else bool(result.is_error)
             self.event = dataclasses.replace(event, result=content, is_error=is_error)
-            self.verdict = Verdict(Replace(content=content, is_error=is_error), extension)
+            self._change = Replace(content=content, is_error=is_error)
+            self.verdict = Verdict(self._change, extension, self._change)
         elif isinstance(result, Transform):
             event = self.event
             assert isinstance(event, UserInputEvent)
             self.event = dataclasses.replace(event, text=result.text)
-            self.verdict = Verdict(result, extension)
+            self._change = result
+            self.verdict = Verdict(result, extension, result)
 
     def fail(self, extension: str, exc: BaseException) -> None:
         """A ``fail_closed`` extension's handler raised or timed out: it decides the safe way."""

@@ -22,7 +22,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.context import Context
@@ -33,6 +33,7 @@ from ..decisions import Stop, Verdict
 from ..errors import ExtensionLoadError, UnknownCommandError
 from ..events import CustomEvent, Event, EventType, LLMUsageEvent, UsageTotals
 from ..instrumentation import current_session
+from ..tools import ToolDefinition
 from ..tracing import PAYLOADS
 from .api import (
     CommandDefinition,
@@ -90,6 +91,7 @@ class _Registered:
         "path",
         "processors",
         "spec",
+        "tools",
     )
 
     def __init__(self, name: str, spec: str, path: str, *, fail_closed: bool = False) -> None:
@@ -99,6 +101,7 @@ class _Registered:
         self.fail_closed = fail_closed
         self.handlers: list[tuple[EventType, Handler]] = []
         self.custom: list[tuple[str, Handler]] = []
+        self.tools: list[ToolDefinition] = []
         self.commands: list[CommandDefinition] = []
         self.processors: list[SpanProcessor] = []
 
@@ -109,6 +112,7 @@ class _Registered:
             handlers=tuple(self.handlers),
             commands=tuple(self.commands),
             span_processors=tuple(self.processors),
+            tools=tuple(self.tools),
         )
 
 
@@ -155,6 +159,7 @@ class ExtensionSpanProcessor(SpanProcessor):
         self._handlers: dict[EventType, tuple[tuple[str, Handler, bool], ...]] = {}
         self._processors: tuple[tuple[str, SpanProcessor], ...] = ()
         self._commands: dict[str, tuple[str, CommandDefinition]] = {}
+        self._tools: dict[str, tuple[str, ToolDefinition]] = {}
         self._loading: _Registered | None = None
         self._handler_timeout_s = handler_timeout_s
         self._runners: dict[str, AsyncRunner] = {}  # per extension, for its async handlers
@@ -258,6 +263,7 @@ class ExtensionSpanProcessor(SpanProcessor):
         with self._lock:
             self._extensions.pop(name, None)
             self._commands = {k: v for k, v in self._commands.items() if v[0] != name}
+            self._tools = {k: v for k, v in self._tools.items() if v[0] != name}
             self._rebuild()
 
     # --- the Host protocol (called by ExtensionAPI / ExtensionContext) ---------------------
@@ -287,6 +293,33 @@ class ExtensionSpanProcessor(SpanProcessor):
                 )
             self._extensions[extension].commands.append(command)
             self._commands[command.name] = (extension, command)
+
+    def add_tool(self, extension: str, tool: ToolDefinition) -> None:
+        """Offer ``tool`` (``ValueError`` if another extension has its name)."""
+        with self._lock:
+            if tool.name in self._tools:
+                owner = self._tools[tool.name][0]
+                raise ValueError(f"tool {tool.name!r} is already registered by extension {owner!r}")
+            self._extensions[extension].tools.append(tool)
+            self._tools[tool.name] = (extension, tool)
+
+    def tool_definitions(self) -> list[ToolDefinition]:
+        """Every registered tool, in extension load order."""
+        return [t for ext in list(self._extensions.values()) for t in ext.tools]
+
+    def find_tool(self, name: str) -> tuple[str, ToolDefinition] | None:
+        """The extension that registered tool ``name``, and the tool; None if none did."""
+        return self._tools.get(name)
+
+    def tool_context(
+        self, extension: str, session_id: str, span: ReadableSpan | None
+    ) -> ExtensionContext:
+        """The context a tool's handler runs with."""
+        return ExtensionContext(self, extension, session_id, self._cwd, span)
+
+    def run_coroutine(self, extension: str, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coro`` on ``extension``'s loop and wait for its result (an async tool)."""
+        return self._async_runner(extension).run(coro)
 
     def add_span_processor(self, extension: str, processor: SpanProcessor) -> None:
         """Hand every span start and end to ``processor`` as well."""

@@ -7,7 +7,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace as trace_api
-from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
@@ -20,7 +19,7 @@ from ..events import EventType, RetryEvent, ToolResultEvent
 from ..text import edge_text
 from ..tokens import TokenUsage
 from ..tracing import LLM, TOOL, LLMUsage, SpanPayload
-from .scope import SpanScope, is_cancellation, to_text
+from .scope import SpanScope, is_cancellation, readable_span, to_text
 
 if TYPE_CHECKING:
     from .run import Run, Turn
@@ -131,7 +130,7 @@ class LLMCall(SpanScope):
                 max_tokens=self.max_tokens,
                 estimated_input_tokens=self.estimated_input_tokens,
                 step=run.next_llm_step(),
-                span=_readable(self.turn),
+                span=readable_span(self.turn),
             )
             if refused is not None:
                 if budgets is not None and self._admission is not None:
@@ -201,7 +200,7 @@ class LLMCall(SpanScope):
                 attempt=attempt,
                 error=error,
             ),
-            _readable(self),
+            readable_span(self),
         )
 
     def _count_or_none(self, name: str, value: object) -> int | None:
@@ -480,11 +479,11 @@ class ToolCall(SpanScope):
                 is_error=self.is_error,
                 duration_ms=(now_ns - self._start_ns) / 1e6,
             ),
-            _readable(self),
+            readable_span(self),
         )
-        if verdict is not None and isinstance(verdict.decision, Replace):
-            self.result = payload.result = verdict.decision.content
-            self.is_error = bool(verdict.decision.is_error)
+        if verdict is not None and isinstance(verdict.change, Replace):
+            self.result = payload.result = verdict.change.content
+            self.is_error = bool(verdict.change.is_error)
 
     def end(self, exc: BaseException | None = None) -> None:
         """End the tool call (``with`` does this)."""
@@ -507,12 +506,6 @@ class ToolCall(SpanScope):
         if runtime.budgets is not None and self._admission is not None:
             runtime.budgets.settle_tool_call(self._admission)
         self._close_span(exc, end_ns)
-
-
-def _readable(scope: SpanScope) -> ReadableSpan | None:
-    """The scope's span, when it is an SDK span handlers can read."""
-    span = scope.span
-    return span if isinstance(span, ReadableSpan) else None
 
 
 def call_scope(run: Run, provider: str, model: str) -> CallScope:

@@ -13,10 +13,12 @@ from .. import semconv as sc
 from ..decisions import Handled, Transform
 from ..events import AgentEndEvent
 from ..text import edge_text
+from ..tools import ToolOutcome
 from ..tracing import RUN, TURN, SpanPayload
 from .calls import LLMCall, ToolCall
 from .context import ROOT_CONTEXT, _current_run, _current_turn
 from .scope import SpanScope, stop_reason_for, to_text
+from .tools import acall_tool, call_tool
 
 if TYPE_CHECKING:
     from .session import Session
@@ -98,12 +100,11 @@ class Run(SpanScope):
         verdict = payload.verdict if payload is not None else None
         if verdict is None or payload is None:
             return
-        decision = verdict.decision
-        if isinstance(decision, Transform):
-            self.prompt = payload.content = decision.text
-        elif isinstance(decision, Handled):
+        if isinstance(verdict.change, Transform):
+            self.prompt = payload.content = verdict.change.text
+        if isinstance(verdict.decision, Handled):
             self.handled = True
-            self.handled_reason = decision.reason
+            self.handled_reason = verdict.decision.reason
         payload.verdict = None
 
     def next_llm_step(self) -> int:
@@ -251,3 +252,23 @@ class Turn(SpanScope):
     ) -> ToolCall:
         """An ``execute_tool {name}`` span."""
         return ToolCall(self, name, call_id, arguments)
+
+    def call_tool(
+        self, name: str, arguments: Any = None, call_id: str | None = None
+    ) -> ToolOutcome:
+        """Run an extension's tool in an ``execute_tool`` span, with every decision point.
+
+        An unknown ``name``, arguments that break the tool's schema, or a handler that
+        raises give ``ToolOutcome(<message>, is_error=True)`` for the model to read.
+
+        Raises:
+            Blocked: the run was stopped, or a ``tool_call`` handler blocked the call.
+            BudgetExceeded: a run budget on tool calls refused it.
+        """
+        return call_tool(self, name, {} if arguments is None else arguments, call_id)
+
+    async def acall_tool(
+        self, name: str, arguments: Any = None, call_id: str | None = None
+    ) -> ToolOutcome:
+        """``call_tool`` for async agents: an async tool handler runs on the caller's loop."""
+        return await acall_tool(self, name, {} if arguments is None else arguments, call_id)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
@@ -140,6 +141,12 @@ class SpanScope:
 
 
 _S = TypeVar("_S", bound=SpanScope)
+
+
+def readable_span(scope: SpanScope) -> ReadableSpan | None:
+    """The scope's span, when it is an SDK span that handlers can read (``ctx.span``)."""
+    span = scope.span
+    return span if isinstance(span, ReadableSpan) else None
 
 
 def mark_error(span: trace_api.Span, exc: BaseException) -> None:
