@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from .errors import EventDecodeError
@@ -49,9 +52,16 @@ class Event:
     """Fields every event has. ``type`` is fixed per class."""
 
     type: ClassVar[EventType]
-    session_id: str
-    timestamp_ns: int
+    # Defaults for events built by hand (``kt.AgentStartEvent("fix it")``, as the Python
+    # agent's extensions do); the aggregator always sets both, and the wire requires both.
+    session_id: str = ""
+    timestamp_ns: int = field(default_factory=time.time_ns)
     run_id: str | None = None
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """Every field of the event, as a read-only mapping (``event.data["prompt"]``)."""
+        return MappingProxyType({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
     def to_dict(self) -> dict[str, JSONValue]:
         """A JSON-safe dict that ``event_from_dict`` turns back into an equal event."""
@@ -109,8 +119,8 @@ class AgentStartEvent(Event):
     """An agent run began."""
 
     type: ClassVar[EventType] = EventType.AGENT_START
-    agent_name: str
-    prompt: str | None = None
+    prompt: str | None = field(default=None, kw_only=False)
+    agent_name: str = "agent"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,10 +128,16 @@ class AgentEndEvent(_TotalsEvent):
     """The enriched end of an agent run (also on error, cancel or budget stop)."""
 
     type: ClassVar[EventType] = EventType.AGENT_END
-    agent_name: str
+    # What the agent recorded with ``run.record_messages(...)`` (``()`` when nothing).
+    messages: tuple[Any, ...] = field(default=(), kw_only=False)
+    agent_name: str = "agent"
     stop_reason: str | None = None
     response: str | None = None
     error: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.messages, tuple):  # a list given by hand: frozen like the rest
+            object.__setattr__(self, "messages", tuple(self.messages))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,7 +145,7 @@ class TurnStartEvent(Event):
     """One iteration of the agent loop began."""
 
     type: ClassVar[EventType] = EventType.TURN_START
-    turn_index: int
+    turn_index: int = field(kw_only=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,7 +153,9 @@ class TurnEndEvent(_TotalsEvent):
     """One iteration of the agent loop ended; carries that turn's totals."""
 
     type: ClassVar[EventType] = EventType.TURN_END
-    turn_index: int
+    turn_index: int = field(kw_only=False)
+    # What the agent recorded with ``turn.set_message(...)`` (None when nothing).
+    message: Any = field(default=None, kw_only=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -390,12 +408,17 @@ def event_from_dict(data: dict[str, JSONValue]) -> Event:
         raise EventDecodeError(
             f"{raw_type} event: tool_names must be a list of strings, got {tool_names!r}"
         )
+    absent = [name for name in ("session_id", "timestamp_ns") if name not in data]
+    if absent:  # defaults serve events built by hand; a record without them is truncated
+        raise EventDecodeError(f"{raw_type} event lacks the required field(s) {absent}")
     kwargs: dict[str, Any] = {k: v for k, v in data.items() if k != "type"}
     if "cost_complete" in fields and "cost_complete" not in kwargs:
         # Dicts written before the flag existed still say whether a call went unpriced.
         kwargs["cost_complete"] = not kwargs.get("unpriced_call_count")
     if "tool_names" in kwargs:
         kwargs["tool_names"] = tuple(kwargs["tool_names"])
+    if isinstance(kwargs.get("messages"), list):
+        kwargs["messages"] = tuple(kwargs["messages"])
     try:
         return cls(**kwargs)
     except TypeError as exc:

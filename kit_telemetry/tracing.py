@@ -64,6 +64,8 @@ class SpanPayload:
         verdict: the extensions' decision on this span's start or end event, for the API.
         asked: the tool result was put to the extensions already (at ``set_result``).
         error: why a run stopped, in words, when it did not fail (``AgentEndEvent.error``).
+        messages: what the agent recorded for a run (``run.record_messages``); a turn's
+            message (``turn.set_message``) is its ``result``.
 
     The aggregator keeps its bookkeeping of a span it counts here too:
 
@@ -83,6 +85,7 @@ class SpanPayload:
         "error",
         "is_error",
         "llm_parent",
+        "messages",
         "name",
         "outcome",
         "parent",
@@ -124,6 +127,7 @@ class SpanPayload:
         self.verdict: Verdict | None = None
         self.asked = False
         self.error: str | None = None
+        self.messages: tuple[Any, ...] = ()
 
 
 class PayloadRegistry:

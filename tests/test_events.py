@@ -115,6 +115,8 @@ _BY_ANNOTATION: dict[str, st.SearchStrategy[Any]] = {
     "bool": st.booleans(),
     "tuple[str, ...]": st.lists(st.text(max_size=10), max_size=5).map(tuple),
     "JSONValue": _json,
+    "Any": _json,
+    "tuple[Any, ...]": st.lists(_json, max_size=3).map(tuple),
 }
 
 
@@ -131,7 +133,8 @@ def _minimal(cls: type[kt.Event]) -> dict[str, Any]:
         for f in dataclasses.fields(cls)
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     }
-    return {"type": cls.type.value, **required}
+    # Every record on the wire has these (the constructors default them for hand-made events).
+    return {"type": cls.type.value, "session_id": "x", "timestamp_ns": 1, **required}
 
 
 def test_event_type_values_are_the_wire_names_of_events_md() -> None:

@@ -485,6 +485,7 @@ class UsageAggregator(SpanProcessor):
                 timestamp_ns=span.end_time or time.time_ns(),
                 run_id=run.run_id,
                 turn_index=node.detail,
+                message=node.result,
                 **fields,
             )
         ]
@@ -506,6 +507,7 @@ class UsageAggregator(SpanProcessor):
             timestamp_ns=span.end_time or time.time_ns(),
             run_id=run.run_id,
             agent_name=run.agent_name,
+            messages=payload.messages,
             stop_reason=stop_reason or run.last_finish_reason,
             response=result if result is None or isinstance(result, str) else str(result),
             error=error,

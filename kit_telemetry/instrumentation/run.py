@@ -141,6 +141,10 @@ class Run(SpanScope):
             )
             if runtime.capture_content and payload.result is not None:
                 span.set_attribute(sc.KIT_RUN_RESPONSE, runtime.clip(str(payload.result)))
+            if runtime.capture_content and payload.messages:
+                span.set_attribute(
+                    sc.KIT_RUN_MESSAGES, runtime.clip(to_text(list(payload.messages)))
+                )
         self._close_span(exc, end_ns)
         if payload is not None and isinstance(payload.end_event, AgentEndEvent):
             self.end_event = payload.end_event
@@ -149,6 +153,22 @@ class Run(SpanScope):
         """The run's final answer; becomes ``AgentEndEvent.response``."""
         if self._payload is not None:
             self._payload.result = response
+
+    def record_messages(self, messages: Any) -> None:
+        """The run's conversation as the agent keeps it; becomes ``AgentEndEvent.messages``.
+
+        Handed to handlers in-process as given (a tuple of its items); on the run span only
+        under content capture, as JSON text. A second call replaces the first; anything
+        but a list or tuple is reported and ignored.
+        """
+        if not isinstance(messages, (list, tuple)):
+            self._runtime.errors.bad_input(
+                "record_messages",
+                f"record_messages takes a list of messages, got {type(messages).__name__}; ignored",
+            )
+            return
+        if self._payload is not None:
+            self._payload.messages = tuple(messages)
 
     def turn(self) -> Turn:
         """A new explicit turn of this run."""
@@ -234,7 +254,24 @@ class Turn(SpanScope):
         """End the turn (``with`` does this)."""
         if self._second_end():
             return
+        span, payload = self._span, self._payload
+        runtime = self._runtime
+        if (
+            span is not None
+            and payload is not None
+            and payload.result is not None
+            and runtime.capture_content
+        ):
+            span.set_attribute(sc.KIT_TURN_MESSAGE, runtime.clip(to_text(payload.result)))
         self._close_span(exc)
+
+    def set_message(self, message: Any) -> None:
+        """The turn's message as the agent keeps it; becomes ``TurnEndEvent.message``.
+
+        Handed to handlers in-process as given; on the turn span only under content capture.
+        """
+        if self._payload is not None:
+            self._payload.result = message
 
     def llm_call(
         self,
