@@ -134,6 +134,7 @@ class AgentEndEvent(_TotalsEvent):
     stop_reason: str | None = None
     response: str | None = None
     error: str | None = None
+    subagent_count: int = 0  # sub-agent runs started in its tool calls (totals include them)
 
     def __post_init__(self) -> None:
         if not isinstance(self.messages, tuple):  # a list given by hand: frozen like the rest

@@ -19,6 +19,7 @@ from ..events import EventType, RetryEvent, ToolResultEvent
 from ..text import edge_text
 from ..tokens import TokenUsage
 from ..tracing import LLM, TOOL, LLMUsage, SpanPayload
+from .context import _current_tool
 from .scope import SpanScope, is_cancellation, readable_span, to_text
 
 if TYPE_CHECKING:
@@ -361,7 +362,12 @@ class LLMCall(SpanScope):
 
 
 class ToolCall(SpanScope):
-    """One tool execution: an ``execute_tool {name}`` span."""
+    """One tool execution: an ``execute_tool {name}`` span.
+
+    A run started inside its block is a sub-agent run of this call's run.
+    """
+
+    _var = _current_tool
 
     def __init__(self, turn: Turn, name: str, call_id: str | None, arguments: Any) -> None:
         self._init_scope(turn._runtime)
@@ -513,7 +519,8 @@ def call_scope(run: Run, provider: str, model: str) -> CallScope:
     session = run.session
     return CallScope(
         session_id=session.session_id,
-        run_id=run.run_id,
+        # A sub-agent spends from its root run's run-scoped budgets.
+        run_id=run.root_run_id,
         user=session.user,
         provider=provider,
         model=model,

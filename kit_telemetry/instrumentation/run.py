@@ -16,7 +16,7 @@ from ..text import edge_text
 from ..tools import ToolOutcome
 from ..tracing import RUN, TURN, SpanPayload
 from .calls import LLMCall, ToolCall
-from .context import ROOT_CONTEXT, _current_run, _current_turn
+from .context import ROOT_CONTEXT, _current_run, _current_tool, _current_turn
 from .scope import SpanScope, stop_reason_for, to_text
 from .tools import acall_tool, call_tool
 
@@ -28,6 +28,10 @@ class Run(SpanScope):
     """One agent run (a prompt processed to a final answer): the root span of a trace.
 
     After the block exits, ``end_event`` holds the enriched ``AgentEndEvent``.
+
+    A run started inside a ``tool_call`` block is a sub-agent of that call's run
+    (``parent_run``): its span is a child of the tool's span, in the same trace, and the
+    parent's totals include its calls.
 
     Once started, ``prompt`` is the prompt the agent must send (a ``user_input`` handler
     may have transformed it), and ``handled`` is True when an extension consumed the
@@ -58,6 +62,7 @@ class Run(SpanScope):
         self.stop_reason: str | None = None
         self.handled = False
         self.handled_reason = ""
+        self.parent_run: Run | None = None  # set at start for a sub-agent run
         self._llm_steps = 0
 
     @property
@@ -71,7 +76,17 @@ class Run(SpanScope):
             if self._random_id is None:
                 self._random_id = uuid.uuid4().hex
             return self._random_id
+        if self.parent_run is not None:  # shares its parent's trace: the span tells it apart
+            return f"{context.trace_id:032x}-{context.span_id:016x}"
         return format(context.trace_id, "032x")
+
+    @property
+    def root_run_id(self) -> str:
+        """The id of the outermost run this one is a sub-agent of (its own, if none)."""
+        run = self
+        while run.parent_run is not None:
+            run = run.parent_run
+        return run.run_id
 
     def start(self) -> None:
         """Start the run's span (``with`` does this)."""
@@ -81,11 +96,22 @@ class Run(SpanScope):
             sc.GEN_AI_AGENT_NAME: self.agent_name,
             sc.GEN_AI_CONVERSATION_ID: self.session.session_id,
         }
+        tool = _current_tool.get()
+        parent_context, parent_payload = ROOT_CONTEXT, None
+        if tool is not None and tool.span is not None:
+            self.parent_run = tool.turn.run
+            parent_context, parent_payload = tool.context, tool._payload
         span = self._open_span(
             f"invoke_agent {self.agent_name}",
-            ROOT_CONTEXT,
+            parent_context,
             attributes,
-            SpanPayload(RUN, self.session.session_id, self.agent_name, content=self.prompt),
+            SpanPayload(
+                RUN,
+                self.session.session_id,
+                self.agent_name,
+                content=self.prompt,
+                parent=parent_payload,
+            ),
         )
         self._take_input_verdict()
         if self.prompt is not None:
