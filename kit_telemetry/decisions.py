@@ -14,6 +14,11 @@ llm_usage      ``Stop``                 the run's next call raises ``Blocked("ru
 
 Any other return value is ignored. ``Verdict`` is what the extension runtime hands back
 to the handle that asked: the final decision and the extension that took it.
+
+Decisions apply where kit-telemetry owns the call: its own handles (``run``, ``llm_call``,
+``tool_call``, ``call_tool``) and its provider instrumentation, which asks
+``Runtime.llm_request`` before each model call. Spans made by other code are observed
+only: their events reach the handlers, and what the handlers return changes nothing.
 """
 
 from __future__ import annotations

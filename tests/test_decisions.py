@@ -412,3 +412,76 @@ def test_stop_on_an_async_agent() -> None:
 
     with policy(("brake", on("llm_usage", async_stop_after_two))) as cap:
         assert asyncio.run(agent(cap.telemetry)) == "run"
+
+
+# --- every decision on an async agent, and every event failing closed ----------------------------
+def test_every_decision_reaches_an_async_agent_from_async_handlers() -> None:
+    """Transform, Handled, Block (llm_request) and Replace, decided by ``async def`` handlers."""
+
+    async def transform(event: kt.UserInputEvent, ctx: kt.ExtensionContext) -> Any:
+        if event.text == "/quit":
+            return kt.Handled("quit")
+        return kt.Transform(f"{event.text} (be brief)")
+
+    async def block_big(event: kt.LLMRequestEvent, ctx: kt.ExtensionContext) -> Any:
+        return kt.Block("too many tokens") if (event.max_tokens or 0) > 100 else None
+
+    async def redact_async(event: kt.ToolResultEvent, ctx: kt.ExtensionContext) -> Any:
+        return redact(event, ctx)
+
+    def setup(api: kt.ExtensionAPI) -> None:
+        api.on("user_input", transform)
+        api.on("llm_request", block_big)
+        api.on("tool_result", redact_async)
+
+    async def agent(tel: kt.Telemetry) -> list[Any]:
+        seen: list[Any] = []
+        async with tel.session("s") as session:
+            async with session.run("/quit") as run:
+                seen.append(run.handled)
+            async with session.run("fix it") as run, run.turn() as turn:
+                seen.append(run.prompt)
+                try:
+                    async with turn.llm_call("openai", "gpt-4o", max_tokens=1000):
+                        seen.append("model called")
+                except kt.Blocked as exc:
+                    seen.append(exc.kind)
+                async with turn.tool_call("env") as tool:
+                    tool.set_result("KEY=sk-123")
+                    seen.append(tool.result)
+        return seen
+
+    with policy(("async_policy", setup)) as cap:
+        seen = asyncio.run(agent(cap.telemetry))
+    assert seen == [True, "fix it (be brief)", "llm_call", "KEY=[redacted]"]
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        ("user_input", "handled"),
+        ("llm_request", "llm_call"),
+        ("tool_call", "tool_call"),
+        ("tool_result", "run"),
+        ("llm_usage", "run"),
+    ],
+)
+def test_a_fail_closed_failure_takes_the_safe_decision_of_each_event(
+    event: str, expected: str
+) -> None:
+    """Handled for input, Block for calls, Stop after results and usage."""
+    with policy(("strict_policy", on(event, boom)), fail_closed=("strict_policy",)) as cap:
+        outcome = "went ahead"
+        with cap.telemetry.session("s") as session, session.run("go") as run:
+            if run.handled:
+                outcome = "handled"
+            else:
+                try:
+                    with run.turn() as turn:
+                        one_call(turn)
+                        ran_body(turn, "ls")
+                        one_call(turn)
+                except kt.Blocked as exc:
+                    outcome = exc.kind
+                    assert "extension failed: RuntimeError: policy service down" in exc.reason
+    assert outcome == expected
