@@ -547,6 +547,10 @@ class ExtensionSpanProcessor(SpanProcessor):
         """Some extension registered a handler for ``event_type``."""
         return event_type in self._handlers
 
+    def any_stopped(self) -> bool:
+        """Some run still going was stopped by an extension."""
+        return bool(self._stops)
+
     def stopped(self, run_id: str) -> Verdict | None:
         """The ``Stop`` an extension gave the run ``run_id``, if it was stopped."""
         if not self._stops:

@@ -122,7 +122,9 @@ class LLMCall(SpanScope):
                 self._admission = budgets.admit_llm_call(request)
             except BudgetExceeded as exc:
                 denied = exc
-        if denied is None and self._runtime.extensions is not None:
+        if denied is None:
+            step = run.next_llm_step()
+        if denied is None and self._runtime.deciding():
             refused = self._runtime.llm_request(
                 session_id=run.session.session_id,
                 run_id=run.run_id,
@@ -130,7 +132,7 @@ class LLMCall(SpanScope):
                 model=self.model,
                 max_tokens=self.max_tokens,
                 estimated_input_tokens=self.estimated_input_tokens,
-                step=run.next_llm_step(),
+                step=step,
                 span=readable_span(self.turn),
             )
             if refused is not None:

@@ -57,7 +57,7 @@ class Run(SpanScope):
         self._next_turn = 0
         self._open_turn: Turn | None = None  # the implicit turn of run-level calls
         self._largest_input_tokens = 0
-        self._random_id: str | None = None
+        self._id: str | None = None  # fixed once the span has started
         # Why the run stopped, when the API knows better than the last finish reason.
         self.stop_reason: str | None = None
         self.handled = False
@@ -69,16 +69,18 @@ class Run(SpanScope):
     def run_id(self) -> str:
         """This run's id: the hex trace id of its span (or a random one when the span does
         not record, with ``OTEL_SDK_DISABLED``, so run budgets still count per run)."""
+        if self._id is not None:
+            return self._id
         if self._span is None:
             return ""
         context = self._span.get_span_context()
         if not context.is_valid:
-            if self._random_id is None:
-                self._random_id = uuid.uuid4().hex
-            return self._random_id
-        if self.parent_run is not None:  # shares its parent's trace: the span tells it apart
-            return f"{context.trace_id:032x}-{context.span_id:016x}"
-        return format(context.trace_id, "032x")
+            self._id = uuid.uuid4().hex
+        elif self.parent_run is not None:  # shares its parent's trace: the span tells it apart
+            self._id = f"{context.trace_id:032x}-{context.span_id:016x}"
+        else:
+            self._id = format(context.trace_id, "032x")
+        return self._id
 
     @property
     def root_run_id(self) -> str:
