@@ -494,35 +494,46 @@ class ExtensionSpanProcessor(SpanProcessor):
         handlers = self._handlers.get(event.type)
         if not handlers:
             return None
-        chain = Chain(event)
+        # The chain is built for the first opinion: most handlers have none.
+        chain: Chain | None = None
+        current, final = event, False
         cwd = self._cwd
         fail_closed = self._fail_closed
         for extension, handler, is_async in handlers:
             ctx = ExtensionContext(self, extension, event.session_id, cwd, span)
-            if chain.final:  # decided: the others still observe the event
+            if final:  # decided: the others still observe the event
                 if is_async:
-                    self._submit_async(extension, handler, chain.event, ctx)
+                    self._submit_async(extension, handler, current, ctx)
                     continue
                 try:
-                    handler(chain.event, ctx)
+                    handler(current, ctx)
                 except Exception as exc:
                     self._handler_failed(extension, event.type, exc)
                 continue
+            failure: BaseException | None = None
             try:
                 if is_async:
-                    result = self._await_decision(extension, handler, chain.event, ctx)
+                    result = self._await_decision(extension, handler, current, ctx)
                 else:
-                    result = handler(chain.event, ctx)
+                    result = handler(current, ctx)
             except HandlerTimeoutError as exc:  # reported where it was seen
-                if extension in fail_closed:
-                    chain.fail(extension, exc)
-                continue
+                failure = exc
             except Exception as exc:
-                if extension in fail_closed:
-                    chain.fail(extension, exc)
+                failure = exc
                 self._handler_failed(extension, event.type, exc)
+            if failure is not None:
+                if extension not in fail_closed:
+                    continue
+                chain = chain or Chain(event)
+                chain.fail(extension, failure)
+            elif result is None:
                 continue
-            chain.take(extension, result)
+            else:
+                chain = chain or Chain(event)
+                chain.take(extension, result)
+            current, final = chain.event, chain.final
+        if chain is None:
+            return None
         verdict = chain.verdict
         if verdict is not None and isinstance(verdict.decision, Stop) and event.run_id:
             with self._lock:
