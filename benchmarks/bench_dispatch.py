@@ -14,6 +14,12 @@ rounds; medians reported, in CPU microseconds of the calling thread:
   events themselves: with no handler the aggregator skips the optional ones (starts, turn
   ends), so the first handler pays for them and each further one only for its call.
 
+- ``decision point``: one tool call through the API (``with turn.tool_call(...)`` and
+  ``set_result``: two decision points, ``tool_call`` and ``tool_result``) with 0, 1 and 5
+  handlers per decision event that return ``None`` (no opinion), against the same tool
+  call with no extension loaded, measured right before it; and ``decide(event)`` itself
+  against calling the same handlers directly.
+
 The handlers are the cheapest real ones: they count the events they get. Extensions are
 loaded from a real file, as users load them.
 
@@ -147,6 +153,47 @@ def measure(fn: Callable[[], None], repeat: int) -> float:
     return (time.thread_time() - start) / repeat * 1e6
 
 
+def decision_factory(
+    extension: Path | None,
+) -> tuple[Callable[[], None], Callable[[], None], Callable[[], None], Callable[[], None]]:
+    """(one tool call through the API, decide() once, the handlers called directly, close)."""
+    tel = telemetry(extension)
+    session = tel.session("s-1")
+    session.start()
+    run = session.run("go")
+    run.start()
+    turn = run.turn()
+    turn.start()
+    processor = tel.extension_processor
+    event = kt.ToolCallEvent(session_id="s-1", timestamp_ns=1, run_id="r-1", tool_name="bash")
+    handlers = [
+        handler
+        for loaded in tel.extensions
+        for event_type, handler in loaded.handlers
+        if event_type is kt.EventType.TOOL_CALL
+    ]
+    ctx = kt.ExtensionContext(processor, extension="bench", session_id="s-1", cwd=".", span=None)
+
+    def tool_call() -> None:
+        with turn.tool_call("bash", call_id="t") as tool:
+            tool.set_result("ok")
+
+    def decide() -> None:
+        processor.decide(event)
+
+    def call_directly() -> None:
+        for handler in handlers:
+            handler(event, ctx)
+
+    def close() -> None:
+        turn.end()
+        run.end()
+        session.end()
+        tel.shutdown()
+
+    return tool_call, decide, call_directly, close
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -154,6 +201,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=9, help="interleaved batches (median)")
     parser.add_argument("--runs", type=int, default=300, help="agent runs per batch")
     parser.add_argument("--emits", type=int, default=1000, help="runs' worth of emit() per batch")
+    parser.add_argument("--tools", type=int, default=3000, help="tool calls per batch")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
@@ -184,6 +232,25 @@ def main() -> None:
         for _, close in runs.values():
             close()
 
+        decisions = {n: decision_factory(files[n] if n else None) for n in HANDLER_COUNTS}
+        tool_us: dict[int, list[float]] = {n: [] for n in HANDLER_COUNTS}
+        tool_ratio: dict[int, list[float]] = {n: [] for n in HANDLER_COUNTS}
+        decide_us: dict[int, list[float]] = {n: [] for n in HANDLER_COUNTS}
+        decide_direct: dict[int, list[float]] = {n: [] for n in HANDLER_COUNTS}
+        for n in HANDLER_COUNTS:
+            measure(decisions[n][0], 200)
+        for _ in range(args.rounds):
+            for n in HANDLER_COUNTS:
+                tool_call, decide, call_directly, _ = decisions[n]
+                baseline = measure(decisions[0][0], args.tools)
+                subject = measure(tool_call, args.tools)
+                tool_us[n].append(subject)
+                tool_ratio[n].append(subject / baseline)
+                decide_us[n].append(measure(decide, args.tools))
+                decide_direct[n].append(measure(call_directly, args.tools))
+        for *_, close in decisions.values():
+            close()
+
     med = {n: statistics.median(v) for n, v in emit_us.items()}
     direct = {n: statistics.median(v) for n, v in direct_us.items()}
     full = {n: statistics.median(v) for n, v in run_us.items()}
@@ -210,6 +277,26 @@ def main() -> None:
     print("direct calls: the same handlers called in a plain loop (the baseline);")
     print("full run: one agent run through the API; extra µs/event: over a run with no")
     print("handlers measured right before it (median of the paired differences).")
+    print()
+    header = (
+        f"{'handlers/event':>14}  {'tool call µs':>12}  {'vs none':>7}  "
+        f"{'decide() µs':>11}  {'direct calls µs':>15}"
+    )
+    print("decision points: one tool call (tool_call + tool_result), handlers returning None")
+    print(header)
+    print("-" * len(header))
+    for n in HANDLER_COUNTS:
+        print(
+            f"{n:>14}  {statistics.median(tool_us[n]):>12.2f}  "
+            f"{statistics.median(tool_ratio[n]):>6.2f}x  "
+            f"{statistics.median(decide_us[n]):>11.2f}  "
+            f"{statistics.median(decide_direct[n]):>15.2f}"
+        )
+    print()
+    print("tool call: with turn.tool_call(...) + set_result, through the whole pipeline;")
+    print("vs none: over the same call with no extension, measured right before it (ratio,")
+    print("median of rounds); decide(): one tool_call decision point alone; direct calls:")
+    print("the same handlers called in a plain loop.")
 
 
 if __name__ == "__main__":

@@ -2,21 +2,28 @@
 
 ``Session``, ``Run``, ``Turn``, ``LLMCall`` and ``ToolCall`` hold one ``Runtime``: the
 tracer their spans start on, the error policy, pricing, the budget gate, the session
-state stores and the aggregator's totals for the spans they end. ``Telemetry`` builds it
-and the handles never see ``Telemetry`` itself.
+state stores, the aggregator's totals for the spans they end and the extensions'
+decision points. ``Telemetry`` builds it and the handles never see ``Telemetry`` itself.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, Protocol
 
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Tracer
 from opentelemetry.util.types import AttributeValue
 
 from ._errors import ErrorPolicy
+from .decisions import Block, Verdict
+from .errors import Blocked
+from .events import Event, EventType, LLMRequestEvent
 from .messages import ContentHook, Redact
 from .tokens import TokenUsage
+from .tools import ToolDefinition
 
 if TYPE_CHECKING:
     from .aggregation import UsageAggregator
@@ -27,6 +34,21 @@ if TYPE_CHECKING:
     from .tracing import SpanPayload
 
 
+class ExtensionRuntime(Protocol):
+    """What the handles ask of the extensions (``ExtensionSpanProcessor`` has these)."""
+
+    def has_handlers(self, event_type: EventType) -> bool: ...
+    def decide(self, event: Event, span: ReadableSpan | None = None) -> Verdict | None: ...
+    def stopped(self, run_id: str) -> Verdict | None: ...
+    def any_stopped(self) -> bool: ...
+    def emit(self, event: Event, span: ReadableSpan | None = None) -> None: ...
+    def find_tool(self, name: str) -> tuple[str, ToolDefinition] | None: ...
+    def tool_definitions(self) -> list[ToolDefinition]: ...
+    # An ExtensionContext: not named here, extensions import the handles, which import us.
+    def tool_context(self, extension: str, session_id: str, span: ReadableSpan | None) -> Any: ...
+    def run_coroutine(self, extension: str, coro: Coroutine[Any, Any, Any]) -> Any: ...
+
+
 class Runtime:
     """The narrow, typed interface between the handles and the rest of kit-telemetry.
 
@@ -34,6 +56,7 @@ class Runtime:
         tracer: where the handles start their spans.
         errors: what happens to bad input and internal failures.
         budgets: admits and settles calls; None when no budget is configured.
+        extensions: the extensions' decision points; None when there are none.
         capture_content: prompts, tool arguments and results go on spans.
         legacy_names: also write the older attribute names (``gen_ai.system``,
             ``gen_ai.usage.prompt_tokens``/``completion_tokens``, ``kit.user_input.text``,
@@ -52,8 +75,10 @@ class Runtime:
         capture_content: bool | ContentHook = False,
         max_content_chars: int = 4096,
         legacy_names: bool | None = None,
+        extensions: ExtensionRuntime | None = None,
     ) -> None:
         self.tracer = tracer
+        self.extensions = extensions
         self.errors = errors
         self.budgets = budgets
         self.capture_content = bool(capture_content)
@@ -111,6 +136,83 @@ class Runtime:
             self.errors.failed("pricing", exc)
             return None
 
+    # --- decisions -------------------------------------------------------------------------
+    def llm_request(
+        self,
+        *,
+        session_id: str,
+        run_id: str | None,
+        provider: str,
+        model: str,
+        max_tokens: int | None = None,
+        estimated_input_tokens: int | None = None,
+        step: int = 0,
+        span: ReadableSpan | None = None,
+    ) -> Blocked | None:
+        """The decision point of an LLM call: call it after budget admission, before the model.
+
+        A stopped run refuses the call (``kind="run"``); otherwise the ``llm_request``
+        handlers are asked and a ``Block`` refuses it (``kind="llm_call"``). The caller
+        releases its budget reservation and raises what this returns. ``span`` is the
+        span the call will be made under (handlers see it as ``ctx.span``).
+
+        Returns:
+            the ``Blocked`` to raise, or None: the call goes ahead.
+        """
+        extensions = self.extensions
+        if extensions is None:
+            return None
+        if run_id:
+            stop = extensions.stopped(run_id)
+            if stop is not None:
+                return blocked("run", stop, model)
+        if not extensions.has_handlers(EventType.LLM_REQUEST):
+            return None
+        verdict = extensions.decide(
+            LLMRequestEvent(
+                session_id=session_id,
+                timestamp_ns=time.time_ns(),
+                run_id=run_id,
+                provider=provider,
+                model=model,
+                max_tokens=max_tokens,
+                estimated_input_tokens=estimated_input_tokens,
+                step=step,
+            ),
+            span,
+        )
+        if verdict is not None and isinstance(verdict.decision, Block):
+            return blocked("llm_call", verdict, model)
+        return None
+
+    def run_stopped(self, run_id: str) -> Verdict | None:
+        """The ``Stop`` an extension gave this run, if one did."""
+        extensions = self.extensions
+        return extensions.stopped(run_id) if extensions is not None and run_id else None
+
+    def deciding(self) -> bool:
+        """An ``llm_request`` handler is registered or some run is stopped: ask first."""
+        extensions = self.extensions
+        return extensions is not None and (
+            extensions.has_handlers(EventType.LLM_REQUEST) or extensions.any_stopped()
+        )
+
+    def wants(self, event_type: EventType) -> bool:
+        """Some extension handles ``event_type`` (so the event is worth building)."""
+        extensions = self.extensions
+        return extensions is not None and extensions.has_handlers(event_type)
+
+    def decide(self, event: Event, span: ReadableSpan | None = None) -> Verdict | None:
+        """Put ``event`` to the extensions as a decision point; their verdict, or None."""
+        extensions = self.extensions
+        return extensions.decide(event, span) if extensions is not None else None
+
+    def emit(self, event: Event, span: ReadableSpan | None = None) -> None:
+        """Deliver an event that no span carries (a retry) to the extensions."""
+        extensions = self.extensions
+        if extensions is not None:
+            extensions.emit(event, span)
+
     # --- sessions ------------------------------------------------------------------------
     def session_started(
         self, session_id: str, session_file: str | None, *, subscription: bool
@@ -147,3 +249,9 @@ LEGACY_NAMES_ENV = "KIT_TELEMETRY_LEGACY_NAMES"
 def env_legacy_names() -> bool:
     """Whether ``KIT_TELEMETRY_LEGACY_NAMES`` asks for the older attribute names."""
     return os.environ.get(LEGACY_NAMES_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def blocked(kind: str, verdict: Verdict, name: str) -> Blocked:
+    """The ``Blocked`` to raise into the agent for ``verdict``."""
+    reason = getattr(verdict.decision, "reason", "")
+    return Blocked(kind, reason, extension=verdict.extension, name=name)

@@ -6,13 +6,14 @@
     ├── ConfigError            (also ValueError)    bad configuration, raised at start-up
     ├── UsageError             (also ValueError)    bad input on the hot path (raised only when strict)
     ├── BudgetExceeded         (also RuntimeError)  a hard budget stop: the call was refused
+    ├── Blocked                (also RuntimeError)  an extension refused a call, or stopped the run
     ├── LedgerError            (also RuntimeError)  the budget ledger is unreachable; handled per on_ledger_error
     ├── ExtensionLoadError     (also ImportError)   an extension could not be loaded
     ├── UnknownCommandError    (also LookupError)   run_command() named no registered command
     ├── UnknownModelError      (also LookupError)   price_for() found no price
     └── EventDecodeError       (also ValueError)    event_from_dict() got something it cannot read
 
-Only ``BudgetExceeded`` is ever raised into agent code by design; everything else on the
+Only ``BudgetExceeded`` and ``Blocked`` are ever raised into agent code by design; everything else on the
 hot path is logged and counted unless ``strict=True``.
 """
 
@@ -80,6 +81,41 @@ def _rebuild_budget_exceeded(budget: str, fields: dict[str, object]) -> BudgetEx
     exc.__dict__.update(fields)
     Exception.__init__(exc, f"budget {budget!r} refused the call")
     return exc
+
+
+class Blocked(KitTelemetryError, RuntimeError):
+    """An extension refused a call (or stopped the run) before it was made.
+
+    Attributes:
+        kind: "tool_call" (a ``tool_call`` handler blocked it), "llm_call" (an
+            ``llm_request`` handler blocked it) or "run" (the run was stopped earlier).
+        reason: the extension's reason ("" when it gave none).
+        extension: the name of the extension that decided.
+        name: the tool's name or the model's.
+    """
+
+    def __init__(self, kind: str, reason: str = "", *, extension: str = "", name: str = "") -> None:
+        self.kind = kind
+        self.reason = reason
+        self.extension = extension
+        self.name = name
+        by = f" by extension {extension!r}" if extension else ""
+        because = f": {reason}" if reason else ""
+        if kind == "run":
+            refused = f" ({name!r} refused)" if name else ""
+            message = f"run stopped{by}{because}{refused}"
+        else:
+            what = {"tool_call": "tool call", "llm_call": "LLM call"}.get(kind, kind)
+            target = f" {name!r}" if name else ""
+            message = f"{what}{target} blocked{by}{because}"
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_blocked, (self.kind, self.reason, self.extension, self.name))
+
+
+def _rebuild_blocked(kind: str, reason: str, extension: str, name: str) -> Blocked:
+    return Blocked(kind, reason, extension=extension, name=name)
 
 
 class LedgerError(KitTelemetryError, RuntimeError):

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from .errors import EventDecodeError
@@ -32,6 +35,13 @@ class EventType(str, enum.Enum):
     USER_INPUT = "user_input"
     LLM_USAGE = "llm_usage"
     BUDGET_ALERT = "budget_alert"
+    LLM_REQUEST = "llm_request"
+    SUBAGENT_START = "subagent_start"
+    SUBAGENT_END = "subagent_end"
+    ERROR = "error"
+    RETRY = "retry"
+    MODEL_CHANGE = "model_change"
+    CUSTOM = "custom"
 
     def __str__(self) -> str:
         return self.value
@@ -42,9 +52,16 @@ class Event:
     """Fields every event has. ``type`` is fixed per class."""
 
     type: ClassVar[EventType]
-    session_id: str
-    timestamp_ns: int
+    # Defaults for events built by hand (``kt.AgentStartEvent("fix it")``, as the Python
+    # agent's extensions do); the aggregator always sets both, and the wire requires both.
+    session_id: str = ""
+    timestamp_ns: int = field(default_factory=time.time_ns)
     run_id: str | None = None
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """Every field of the event, as a read-only mapping (``event.data["prompt"]``)."""
+        return MappingProxyType({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
 
     def to_dict(self) -> dict[str, JSONValue]:
         """A JSON-safe dict that ``event_from_dict`` turns back into an equal event."""
@@ -102,8 +119,8 @@ class AgentStartEvent(Event):
     """An agent run began."""
 
     type: ClassVar[EventType] = EventType.AGENT_START
-    agent_name: str
-    prompt: str | None = None
+    prompt: str | None = field(default=None, kw_only=False)
+    agent_name: str = "agent"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,10 +128,17 @@ class AgentEndEvent(_TotalsEvent):
     """The enriched end of an agent run (also on error, cancel or budget stop)."""
 
     type: ClassVar[EventType] = EventType.AGENT_END
-    agent_name: str
+    # What the agent recorded with ``run.record_messages(...)`` (``()`` when nothing).
+    messages: tuple[Any, ...] = field(default=(), kw_only=False)
+    agent_name: str = "agent"
     stop_reason: str | None = None
     response: str | None = None
     error: str | None = None
+    subagent_count: int = 0  # sub-agent runs started in its tool calls (totals include them)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.messages, tuple):  # a list given by hand: frozen like the rest
+            object.__setattr__(self, "messages", tuple(self.messages))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,7 +146,7 @@ class TurnStartEvent(Event):
     """One iteration of the agent loop began."""
 
     type: ClassVar[EventType] = EventType.TURN_START
-    turn_index: int
+    turn_index: int = field(kw_only=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,7 +154,9 @@ class TurnEndEvent(_TotalsEvent):
     """One iteration of the agent loop ended; carries that turn's totals."""
 
     type: ClassVar[EventType] = EventType.TURN_END
-    turn_index: int
+    turn_index: int = field(kw_only=False)
+    # What the agent recorded with ``turn.set_message(...)`` (None when nothing).
+    message: Any = field(default=None, kw_only=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -215,6 +241,94 @@ class BudgetAlertEvent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LLMRequestEvent(Event):
+    """An LLM call is about to be made (after budget admission); handlers may ``Block`` it.
+
+    ``step`` is the call's index in its run (0 for the first); ``max_tokens`` and
+    ``estimated_input_tokens`` are None when the agent did not give them.
+    """
+
+    type: ClassVar[EventType] = EventType.LLM_REQUEST
+    provider: str
+    model: str
+    max_tokens: int | None = None
+    estimated_input_tokens: int | None = None
+    step: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubagentStartEvent(Event):
+    """A run started while a tool call of another run was current: a sub-agent.
+
+    ``run_id`` is the child's; ``parent_run_id`` and ``tool_call_id`` say where it runs.
+    """
+
+    type: ClassVar[EventType] = EventType.SUBAGENT_START
+    parent_run_id: str
+    tool_call_id: str | None = None
+    agent_name: str = "agent"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubagentEndEvent(_TotalsEvent):
+    """A sub-agent run ended; carries the child's own totals."""
+
+    type: ClassVar[EventType] = EventType.SUBAGENT_END
+    parent_run_id: str
+    tool_call_id: str | None = None
+    agent_name: str = "agent"
+    stop_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorEvent(Event):
+    """A run failed; delivered just before its ``agent_end``.
+
+    ``error_type`` is the exception's type name, ``message`` its text.
+    """
+
+    type: ClassVar[EventType] = EventType.ERROR
+    agent_name: str = "agent"
+    error_type: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryEvent(Event):
+    """An LLM call is being retried (``call.record_retry(attempt, error)``)."""
+
+    type: ClassVar[EventType] = EventType.RETRY
+    provider: str
+    model: str
+    attempt: int
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelChangeEvent(Event):
+    """The model of a session's LLM calls changed (derived from two calls in a row)."""
+
+    type: ClassVar[EventType] = EventType.MODEL_CHANGE
+    provider: str
+    previous_model: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CustomEvent(Event):
+    """An event one extension sent the others: ``ctx.emit(name, payload)``.
+
+    ``source`` is the sending extension's name; ``api.on_custom(name, handler)`` receives
+    the events of one ``name``, ``api.on("custom", handler)`` all of them.
+    """
+
+    type: ClassVar[EventType] = EventType.CUSTOM
+    name: str
+    payload: JSONValue = None
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UsageTotals:
     """Totals so far (a session's, for ``ExtensionContext.usage``)."""
 
@@ -256,6 +370,13 @@ EVENT_CLASSES: dict[EventType, type[Event]] = {
         UserInputEvent,
         LLMUsageEvent,
         BudgetAlertEvent,
+        LLMRequestEvent,
+        SubagentStartEvent,
+        SubagentEndEvent,
+        ErrorEvent,
+        RetryEvent,
+        ModelChangeEvent,
+        CustomEvent,
     )
 }
 
@@ -289,12 +410,17 @@ def event_from_dict(data: dict[str, JSONValue]) -> Event:
         raise EventDecodeError(
             f"{raw_type} event: tool_names must be a list of strings, got {tool_names!r}"
         )
+    absent = [name for name in ("session_id", "timestamp_ns") if name not in data]
+    if absent:  # defaults serve events built by hand; a record without them is truncated
+        raise EventDecodeError(f"{raw_type} event lacks the required field(s) {absent}")
     kwargs: dict[str, Any] = {k: v for k, v in data.items() if k != "type"}
     if "cost_complete" in fields and "cost_complete" not in kwargs:
         # Dicts written before the flag existed still say whether a call went unpriced.
         kwargs["cost_complete"] = not kwargs.get("unpriced_call_count")
     if "tool_names" in kwargs:
         kwargs["tool_names"] = tuple(kwargs["tool_names"])
+    if isinstance(kwargs.get("messages"), list):
+        kwargs["messages"] = tuple(kwargs["messages"])
     try:
         return cls(**kwargs)
     except TypeError as exc:

@@ -108,12 +108,17 @@ EVENT_USER_INPUT = "kit.user_input"
 # The prompt and the answer under their names before gen_ai.input.messages and
 # gen_ai.output.messages: written only with legacy_names.
 EVENT_USER_INPUT_TEXT = "kit.user_input.text"
+EVENT_RETRY = "kit.retry"  # a span event of an LLM call that is retried
+KIT_RETRY_ATTEMPT = "kit.retry.attempt"
+KIT_RETRY_ERROR = "kit.retry.error"
 
 KIT_SESSION_FILE = "kit.session.file"
 KIT_SESSION_USER = "kit.session.user"
 KIT_RUN_ID = "kit.run.id"
 KIT_RUN_STOP_REASON = "kit.run.stop_reason"
 KIT_RUN_RESPONSE = "kit.run.response"  # legacy_names only, as EVENT_USER_INPUT_TEXT
+KIT_RUN_MESSAGES = "kit.run.messages"  # JSON text, under content capture only
+KIT_TURN_MESSAGE = "kit.turn.message"  # JSON text, under content capture only
 KIT_TURN_INDEX = "kit.turn.index"
 KIT_LLM_STEP = "kit.llm.step"
 KIT_LLM_OUTCOME = "kit.llm.outcome"  # ok | error | budget_denied | cancelled
@@ -121,6 +126,8 @@ KIT_USAGE_COST_USD = "kit.usage.cost_usd"
 KIT_USAGE_EXTRA_COST_USD = "kit.usage.extra_cost_usd"  # charges that are not tokens
 KIT_USAGE_EXTRA_COST_KINDS = "kit.usage.extra_cost_kinds"  # e.g. ("web_search",)
 KIT_TOOL_IS_ERROR = "kit.tool.is_error"
+KIT_TOOL_OUTCOME = "kit.tool.outcome"  # set when not ok: blocked
+KIT_BLOCKED_BY = "kit.blocked.extension"  # the extension that blocked the call
 KIT_BUDGET_DENIED = "kit.budget.denied"  # the name of the budget that refused the call
 
 # Totals written on run spans (kit.run.*) and session-end spans (kit.session.*).

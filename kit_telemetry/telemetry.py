@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from .exporters.prometheus import MetricsServer
     from .extensions.api import LoadedExtension
     from .metrics import KitMetrics
+    from .tools import ToolDefinition
 
 logger = logging.getLogger("kit_telemetry")
 _T = TypeVar("_T")
@@ -87,6 +88,9 @@ class Telemetry:
         budgets: a budgets TOML path, a list of ``Budget``, or a ``BudgetConfig`` (with alert sinks).
         extensions: extension modules ("pkg.mod") or file paths.
         extension_errors: "raise" (default) or "log" an extension that fails to load.
+        fail_closed_extensions: extensions whose failing handlers block (or stop) at a
+            decision point instead of having no opinion; loaded after ``extensions``
+            unless listed there too.
         state_dir: where the state of sessions without a session file is kept.
         state_durability: "sync" (on disk when ``set_state`` returns) or "batched".
         prices: price overrides ({"model": ModelPrice}) or a TOML path.
@@ -120,6 +124,7 @@ class Telemetry:
         budgets: BudgetsOption | None = None,
         extensions: Iterable[str | os.PathLike[str]] = (),
         extension_errors: Literal["raise", "log"] = "raise",
+        fail_closed_extensions: Iterable[str | os.PathLike[str]] = (),
         state_dir: str | os.PathLike[str] | None = None,
         state_durability: Durability = "sync",
         prices: Mapping[str, ModelPrice] | str | os.PathLike[str] | None = None,
@@ -254,6 +259,7 @@ class Telemetry:
                 capture_content=capture_content,
                 max_content_chars=max_content_chars,
                 legacy_names=legacy_names,
+                extensions=self._extensions,
             )
 
             if isinstance(prometheus, str):
@@ -264,8 +270,12 @@ class Telemetry:
                     prometheus, registry=self.metrics.registry
                 )
 
-            for extension in extensions:
-                self._extensions.load(extension, errors=extension_errors)
+            listed = [os.fspath(e) for e in extensions]
+            closed = [os.fspath(e) for e in fail_closed_extensions]
+            for extension in [*listed, *(e for e in closed if e not in listed)]:
+                self._extensions.load(
+                    extension, errors=extension_errors, fail_closed=extension in closed
+                )
             # Last, once nothing else can fail: a provider can never lose a processor again.
             for processor in self._processors:
                 tracer_provider.add_span_processor(processor)
@@ -354,9 +364,16 @@ class Telemetry:
         return self._budgets.status()
 
     # --- extensions ----------------------------------------------------------------------
-    def load_extension(self, path_or_module: str | os.PathLike[str]) -> LoadedExtension:
-        """Load one extension (a file path or an importable module name)."""
-        return self._extensions.load(path_or_module, errors="raise")
+    def load_extension(
+        self, path_or_module: str | os.PathLike[str], *, fail_closed: bool = False
+    ) -> LoadedExtension:
+        """Load one extension (a file path or an importable module name).
+
+        Args:
+            fail_closed: a handler of it that raises or times out at a decision point
+                blocks (or stops) instead of having no opinion.
+        """
+        return self._extensions.load(path_or_module, errors="raise", fail_closed=fail_closed)
 
     def reload_extension(self, name: str) -> LoadedExtension:
         """Re-run a loaded extension's ``setup`` from its (changed) file; state is kept.
@@ -367,6 +384,10 @@ class Telemetry:
         if not isinstance(name, str):
             raise ExtensionLoadError(f"extension names are strings, got {name!r}")
         return self._extensions.reload(name)
+
+    def tool_definitions(self) -> list[ToolDefinition]:
+        """Every tool the extensions registered, in load order (see ``kt.tool_schemas``)."""
+        return self._extensions.tool_definitions()
 
     @property
     def extensions(self) -> list[LoadedExtension]:

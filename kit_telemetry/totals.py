@@ -66,23 +66,37 @@ class SessionTally:
 
 
 class RunTally:
+    """A run's totals; a sub-agent run's calls count in its ancestors' totals too."""
+
     __slots__ = (
         "agent_name",
         "last_finish_reason",
         "llm_steps",
+        "parent",
         "run_id",
         "session",
         "session_id",
+        "subagent_count",
+        "tool_call_id",
         "totals",
     )
 
     def __init__(
-        self, run_id: str, session_id: str, agent_name: str, session: SessionTally
+        self,
+        run_id: str,
+        session_id: str,
+        agent_name: str,
+        session: SessionTally,
+        parent: RunTally | None = None,
+        tool_call_id: str | None = None,
     ) -> None:
         self.run_id = run_id
         self.session_id = session_id
         self.agent_name = agent_name
         self.session = session
+        self.parent = parent  # the run this one is a sub-agent of
+        self.tool_call_id = tool_call_id  # the parent's tool call it runs in
+        self.subagent_count = 0
         self.totals = RunningTotals()
         self.llm_steps = 0
         self.last_finish_reason: str | None = None

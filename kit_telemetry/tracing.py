@@ -26,6 +26,7 @@ from .events import Event
 from .tokens import TokenUsage
 
 if TYPE_CHECKING:
+    from .decisions import Verdict
     from .totals import RunningTotals, RunTally
 
 # What a span is, for the processors.
@@ -61,6 +62,11 @@ class SpanPayload:
         stop_reason: why a run stopped, when the API knows better than the last finish reason.
         end_event: the end event the aggregator built, for the API to hand out.
         parent: the payload of the enclosing span made through the API, if any.
+        verdict: the extensions' decision on this span's start or end event, for the API.
+        asked: the tool result was put to the extensions already (at ``set_result``).
+        error: why a run stopped, in words, when it did not fail (``AgentEndEvent.error``).
+        messages: what the agent recorded for a run (``run.record_messages``); a turn's
+            message (``turn.set_message``) is its ``result``.
 
     The aggregator keeps its bookkeeping of a span it counts here too:
 
@@ -72,12 +78,15 @@ class SpanPayload:
     """
 
     __slots__ = (
+        "asked",
         "content",
         "counted_below",
         "detail",
         "end_event",
+        "error",
         "is_error",
         "llm_parent",
+        "messages",
         "name",
         "outcome",
         "parent",
@@ -88,6 +97,7 @@ class SpanPayload:
         "stop_reason",
         "turn",
         "usage",
+        "verdict",
     )
 
     def __init__(
@@ -115,6 +125,10 @@ class SpanPayload:
         self.turn: RunningTotals | None = None
         self.llm_parent: SpanPayload | None = None
         self.counted_below = False
+        self.verdict: Verdict | None = None
+        self.asked = False
+        self.error: str | None = None
+        self.messages: tuple[Any, ...] = ()
 
 
 class PayloadRegistry:

@@ -27,6 +27,13 @@ DOCUMENTED_EVENTS = {
     "user_input": "UserInputEvent",
     "llm_usage": "LLMUsageEvent",
     "budget_alert": "BudgetAlertEvent",
+    "llm_request": "LLMRequestEvent",
+    "subagent_start": "SubagentStartEvent",
+    "subagent_end": "SubagentEndEvent",
+    "error": "ErrorEvent",
+    "retry": "RetryEvent",
+    "model_change": "ModelChangeEvent",
+    "custom": "CustomEvent",
 }
 
 # Fields the event reference promises on each class (beyond session_id, timestamp_ns, run_id).
@@ -52,6 +59,13 @@ DOCUMENTED_FIELDS = {
         "duration_ms",
         "turn_count",
     },
+    "LLMRequestEvent": {"provider", "model", "max_tokens", "estimated_input_tokens", "step"},
+    "SubagentStartEvent": {"parent_run_id", "tool_call_id", "agent_name"},
+    "SubagentEndEvent": {"parent_run_id", "tool_call_id", "agent_name", "llm_call_count"},
+    "ErrorEvent": {"agent_name", "error_type", "message"},
+    "RetryEvent": {"provider", "model", "attempt", "error"},
+    "ModelChangeEvent": {"provider", "previous_model", "model"},
+    "CustomEvent": {"name", "payload", "source"},
     "TurnStartEvent": {"turn_index"},
     "TurnEndEvent": {"turn_index", "llm_call_count", "tool_call_count", "input_tokens"},
     "ToolCallEvent": {"tool_name", "call_id", "arguments"},
@@ -95,11 +109,14 @@ _BY_ANNOTATION: dict[str, st.SearchStrategy[Any]] = {
     "str": st.text(max_size=30),
     "str | None": st.none() | st.text(max_size=30),
     "int": st.integers(min_value=-(2**63), max_value=2**63),
+    "int | None": st.none() | st.integers(min_value=0, max_value=2**63),
     "float": _float,
     "float | None": st.none() | _float,
     "bool": st.booleans(),
     "tuple[str, ...]": st.lists(st.text(max_size=10), max_size=5).map(tuple),
     "JSONValue": _json,
+    "Any": _json,
+    "tuple[Any, ...]": st.lists(_json, max_size=3).map(tuple),
 }
 
 
@@ -116,7 +133,8 @@ def _minimal(cls: type[kt.Event]) -> dict[str, Any]:
         for f in dataclasses.fields(cls)
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     }
-    return {"type": cls.type.value, **required}
+    # Every record on the wire has these (the constructors default them for hand-made events).
+    return {"type": cls.type.value, "session_id": "x", "timestamp_ns": 1, **required}
 
 
 def test_event_type_values_are_the_wire_names_of_events_md() -> None:

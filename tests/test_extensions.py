@@ -33,6 +33,7 @@ RUN_ORDER = [
     "agent_start",
     "user_input",
     "turn_start",
+    "llm_request",
     "llm_usage",
     "tool_call",
     "tool_result",
@@ -40,6 +41,7 @@ RUN_ORDER = [
     "tool_result",
     "turn_end",
     "turn_start",
+    "llm_request",
     "llm_usage",
     "turn_end",
     "agent_end",
@@ -286,11 +288,13 @@ def test_implicit_turns_keep_turn_end_before_the_next_turn_start() -> None:
         "agent_start",
         "user_input",
         "turn_start",
+        "llm_request",
         "llm_usage",
         "tool_call",
         "tool_result",
         "turn_end",
         "turn_start",
+        "llm_request",
         "llm_usage",
         "turn_end",
         "agent_end",
@@ -354,7 +358,7 @@ def test_llm_usage_is_delivered_before_the_next_call_starts() -> None:
         cap.telemetry.load_extension(fixture("recorder"))
         one_run(cap.telemetry, between=lambda: seen_between.append(said(notes, "recorder")))
     assert seen_between == [
-        ["session_start", "agent_start", "user_input", "turn_start", "llm_usage"]
+        ["session_start", "agent_start", "user_input", "turn_start", "llm_request", "llm_usage"]
     ]
 
 
@@ -448,10 +452,11 @@ def test_async_handlers_run_on_the_background_loop_in_order_per_session() -> Non
 
 
 def test_ending_a_session_does_not_wait_for_async_handlers() -> None:
-    """The agent's thread never waits for async handlers: not in a run, not at session end.
+    """The agent's thread waits for async handlers only where they may decide.
 
-    The first handler sleeps 0.12 s (all of them 0.4 s), so code right after the session
-    block runs before any of them has finished, unless something waited for them.
+    ``tool_call`` is a decision point: its handlers are awaited. ``agent_end`` is not: its
+    handler sleeps 0.1 s, so code right after the session block runs before it has
+    finished, unless something waited for it.
     """
     with capture() as cap:
         notes = listen(cap.telemetry)
@@ -459,8 +464,9 @@ def test_ending_a_session_does_not_wait_for_async_handlers() -> None:
         five_tools(cap.telemetry, "s-a")
         notes.append(("main", "session ended", "info"))
         assert cap.telemetry.force_flush() is True
-    assert notes[0] == ("main", "session ended", "info")
-    assert len(notes) == 7
+    assert [n[1].split(" on ")[0] for n in notes[:5]] == [f"s-a c-{i}" for i in range(5)]
+    assert notes[5] == ("main", "session ended", "info")
+    assert notes[6][1] == "s-a agent_end tools=5"
 
 
 def test_force_flush_waits_for_async_handlers() -> None:
@@ -575,6 +581,7 @@ def test_ctx_span_is_the_span_the_event_came_from(
         "user_input": "invoke_agent coder",
         "turn_start": "turn",
         "turn_end": "turn",
+        "llm_request": "turn",  # before the call's span: the enclosing turn's
         "llm_usage": "chat gpt-4o",
         "tool_call": "execute_tool",
         "tool_result": "execute_tool",

@@ -25,11 +25,14 @@ from .. import semconv as sc
 from ..events import (
     AgentEndEvent,
     AgentStartEvent,
+    ErrorEvent,
     Event,
     EventType,
     LLMUsageEvent,
     SessionEndEvent,
     SessionStartEvent,
+    SubagentEndEvent,
+    SubagentStartEvent,
     ToolCallEvent,
     ToolResultEvent,
     TurnEndEvent,
@@ -237,17 +240,37 @@ class UsageAggregator(SpanProcessor):
         session_id = payload.session_id
         if role == RUN:
             run_id = format(span.context.trace_id, "032x")
-            if span.parent is not None:  # a nested agent of other code: not a trace root
+            outer: SpanPayload | None = None
+            if span.parent is not None:  # a nested agent: not a trace root
                 run_id = f"{run_id}-{span.context.span_id:016x}"
+                outer = payload.parent if own and payload.parent else self._parent_of(span)
+            parent_run = outer.run if outer is not None else None
+            tool_call_id = outer.detail if outer is not None and outer.role == TOOL else None
             with self._lock:
                 session = self._session(session_id, started_ns)
                 session.run_count += 1
-            payload.run = RunTally(run_id, session_id, payload.name, session)
+                if parent_run is not None:
+                    parent_run.subagent_count += 1
+            payload.run = RunTally(
+                run_id, session_id, payload.name, session, parent_run, tool_call_id
+            )
             self._remember(span, payload, own)
+            events: list[Event] = []
+            if parent_run is not None:
+                events.append(
+                    SubagentStartEvent(
+                        session_id=session_id,
+                        timestamp_ns=started_ns,
+                        run_id=run_id,
+                        parent_run_id=parent_run.run_id,
+                        tool_call_id=tool_call_id,
+                        agent_name=payload.name,
+                    )
+                )
             if not self._build_run_start:
-                return []
+                return events
             prompt = payload.content
-            events: list[Event] = [
+            events += [
                 AgentStartEvent(
                     session_id=session_id,
                     timestamp_ns=started_ns,
@@ -443,6 +466,10 @@ class UsageAggregator(SpanProcessor):
                 run.last_finish_reason = finish_reason
             run.totals.add_call(tokens, cost_usd)
             run.session.totals.add_call(tokens, cost_usd)
+            ancestor = run.parent
+            while ancestor is not None:  # a sub-agent's calls are its parents' too
+                ancestor.totals.add_call(tokens, cost_usd)
+                ancestor = ancestor.parent
             if node.turn is not None:
                 node.turn.add_call(tokens, cost_usd)
             else:
@@ -498,6 +525,7 @@ class UsageAggregator(SpanProcessor):
                 timestamp_ns=span.end_time or time.time_ns(),
                 run_id=run.run_id,
                 turn_index=node.detail,
+                message=node.result,
                 **fields,
             )
         ]
@@ -506,7 +534,7 @@ class UsageAggregator(SpanProcessor):
         run = node.run
         assert run is not None
         status = span.status
-        error: str | None = None
+        error = payload.error
         stop_reason = payload.stop_reason
         if status.status_code is _ERROR:
             error = status.description or error_type_of(span)
@@ -519,9 +547,11 @@ class UsageAggregator(SpanProcessor):
             timestamp_ns=span.end_time or time.time_ns(),
             run_id=run.run_id,
             agent_name=run.agent_name,
+            messages=payload.messages,
             stop_reason=stop_reason or run.last_finish_reason,
             response=result if result is None or isinstance(result, str) else str(result),
             error=error,
+            subagent_count=run.subagent_count,
             **fields,
         )
         payload.end_event = event
@@ -532,7 +562,31 @@ class UsageAggregator(SpanProcessor):
                 provider=provider if isinstance(provider, str) else "",
                 error_type=error_type_of(span),
             )
-        return [event]
+        events: list[Event] = [event]
+        if status.status_code is _ERROR and event.stop_reason != "cancelled":
+            failed = ErrorEvent(
+                session_id=run.session_id,
+                timestamp_ns=event.timestamp_ns,
+                run_id=run.run_id,
+                agent_name=run.agent_name,
+                error_type=error_type_of(span),
+                message=error or "",
+            )
+            events.insert(0, failed)
+        if run.parent is not None:
+            events.append(
+                SubagentEndEvent(
+                    session_id=run.session_id,
+                    timestamp_ns=event.timestamp_ns,
+                    run_id=run.run_id,
+                    parent_run_id=run.parent.run_id,
+                    tool_call_id=run.tool_call_id,
+                    agent_name=run.agent_name,
+                    stop_reason=event.stop_reason,
+                    **fields,
+                )
+            )
+        return events
 
     def _end_session(self, span: ReadableSpan, payload: SpanPayload) -> list[Event]:
         session_id = payload.session_id

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from ..events import EventType, JSONValue, UsageTotals
+from ..tools import ToolDefinition
 
 if TYPE_CHECKING:
     from ..state import SessionState
@@ -23,7 +24,13 @@ class Host(Protocol):
     """What the extension runtime offers the API and contexts (``ExtensionSpanProcessor``)."""
 
     def add_handler(self, extension: str, event_type: EventType, handler: Handler) -> None: ...
+    def add_custom_handler(self, extension: str, name: str, handler: Handler) -> None: ...
+    def emit_custom(
+        self, extension: str, session_id: str, name: str, payload: Any, span: ReadableSpan | None
+    ) -> None: ...
     def add_command(self, extension: str, command: CommandDefinition) -> None: ...
+    def add_tool(self, extension: str, tool: ToolDefinition) -> None: ...
+    def tool_definitions(self) -> list[ToolDefinition]: ...
     def add_span_processor(self, extension: str, processor: SpanProcessor) -> None: ...
     def notify(self, extension: str, message: str, type: str) -> None: ...
     def session_state(self, session_id: str) -> SessionState: ...
@@ -62,6 +69,7 @@ class LoadedExtension:
     handlers: tuple[tuple[EventType, Handler], ...] = ()
     commands: tuple[CommandDefinition, ...] = ()
     span_processors: tuple[SpanProcessor, ...] = field(default=())
+    tools: tuple[ToolDefinition, ...] = ()
 
 
 class ExtensionAPI:
@@ -104,11 +112,37 @@ class ExtensionAPI:
             return register
         return register(handler)
 
+    def on_custom(self, name: str, handler: Handler) -> Handler:
+        """Register ``handler(event, ctx)`` for the custom events called ``name``.
+
+        Other extensions send them with ``ctx.emit(name, payload)``; the handler gets a
+        ``CustomEvent`` (``name``, ``payload``, ``source``: the sender).
+
+        Raises:
+            TypeError: ``name`` is not a non-empty string, or ``handler`` is not callable.
+        """
+        _check_custom_name(name)
+        if not callable(handler):
+            raise TypeError(f"handler for custom event {name!r} must be callable, got {handler!r}")
+        self._host.add_custom_handler(self.name, name, handler)
+        return handler
+
     def register_command(self, command: CommandDefinition) -> None:
         """Offer a command, run with ``Telemetry.run_command(name, args)``."""
         if not isinstance(command, CommandDefinition):
             raise TypeError(f"register_command takes a CommandDefinition, got {command!r}")
         self._host.add_command(self.name, command)
+
+    def register_tool(self, tool: ToolDefinition) -> None:
+        """Offer an LLM-callable tool (``tel.tool_definitions()``, ``turn.call_tool(name, ...)``).
+
+        Raises:
+            TypeError: ``tool`` is not a ``ToolDefinition``.
+            ValueError: another extension registered a tool of that name.
+        """
+        if not isinstance(tool, ToolDefinition):
+            raise TypeError(f"register_tool takes a ToolDefinition, got {tool!r}")
+        self._host.add_tool(self.name, tool)
 
     def add_span_processor(self, processor: SpanProcessor) -> None:
         """Receive every raw span start and end (after this extension's handlers)."""
@@ -144,6 +178,11 @@ class ExtensionContext:
         self.span = span
 
     @property
+    def tools(self) -> list[ToolDefinition]:
+        """Every tool the extensions registered, in load order."""
+        return self._host.tool_definitions()
+
+    @property
     def usage(self) -> UsageTotals:
         """The session's totals so far (frozen), read when accessed.
 
@@ -173,6 +212,17 @@ class ExtensionContext:
         """A copy of this session's whole state."""
         return self._host.session_state(self.session_id).items()
 
+    def emit(self, name: str, payload: JSONValue = None) -> None:
+        """Send the other extensions a custom event (``api.on_custom(name, ...)`` receives it).
+
+        Delivered at once, on this thread, to the sync handlers (async ones are scheduled).
+
+        Raises:
+            TypeError: ``name`` is not a non-empty string.
+        """
+        _check_custom_name(name)
+        self._host.emit_custom(self.extension, self.session_id, name, payload, self.span)
+
     def notify(self, message: str, type: str = "info") -> None:
         """Tell the user something, attributed to this extension.
 
@@ -182,6 +232,11 @@ class ExtensionContext:
         """
         _check_notice(message, type)
         self._host.notify(self.extension, message, type)
+
+
+def _check_custom_name(name: object) -> None:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"custom event names are non-empty strings, got {name!r}")
 
 
 def _check_notice(message: object, type: object) -> None:

@@ -6,24 +6,35 @@ calls the handlers registered for them, in extension load order, then registrati
 Then the span goes to the extensions' own raw span processors. A handler that raises is
 logged with its extension's name and counted; the next handler still runs and the agent
 never sees it.
+
+At a decision point (``extensions.decide.DECISION_EVENTS``) the handlers' return values
+count: they are asked in the same order, async ones awaited up to ``handler_timeout_s``,
+and the ``Verdict`` goes back to the handle that opened the span (through its
+``SpanPayload``), or to the caller of ``decide``. A ``Stop`` is kept by run id until the
+run ends: ``stopped(run_id)`` says whether its next call is refused.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import inspect
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from ..aggregation import OPTIONAL_EVENTS, UsageAggregator
+from ..decisions import Stop, Verdict
 from ..errors import ExtensionLoadError, UnknownCommandError
-from ..events import Event, EventType, UsageTotals
+from ..events import CustomEvent, Event, EventType, LLMUsageEvent, UsageTotals
 from ..instrumentation import current_session
+from ..tools import ToolDefinition
+from ..tracing import PAYLOADS
 from .api import (
     CommandDefinition,
     ExtensionAPI,
@@ -31,6 +42,8 @@ from .api import (
     Handler,
     LoadedExtension,
 )
+from .decide import DECISION_EVENTS, Chain
+from .lifecycle import ModelWatch
 from .loader import extension_name, import_extension, reimport
 
 if TYPE_CHECKING:
@@ -54,14 +67,41 @@ def _log_notifier(extension: str, message: str, type: str) -> None:
     logger.log(level, "[%s] %s", extension, message)
 
 
-class _Registered:
-    __slots__ = ("commands", "handlers", "name", "path", "processors", "spec")
+class HandlerTimeoutError(TimeoutError):
+    """An async handler asked for a decision did not answer within ``handler_timeout_s``."""
 
-    def __init__(self, name: str, spec: str, path: str) -> None:
+
+# Events delivered at a span's start: their verdict goes to the payload being staged.
+_START_EVENTS = frozenset((EventType.TOOL_CALL, EventType.USER_INPUT))
+_AGENT_END = EventType.AGENT_END
+_TOOL_RESULT = EventType.TOOL_RESULT
+_LLM_USAGE = EventType.LLM_USAGE
+_MODEL_CHANGE = EventType.MODEL_CHANGE
+_SESSION_END = EventType.SESSION_END
+MAX_CUSTOM_DEPTH = 8  # custom events sent from handlers of custom events, nested
+
+
+class _Registered:
+    __slots__ = (
+        "commands",
+        "custom",
+        "fail_closed",
+        "handlers",
+        "name",
+        "path",
+        "processors",
+        "spec",
+        "tools",
+    )
+
+    def __init__(self, name: str, spec: str, path: str, *, fail_closed: bool = False) -> None:
         self.name = name
         self.spec = spec
         self.path = path
+        self.fail_closed = fail_closed
         self.handlers: list[tuple[EventType, Handler]] = []
+        self.custom: list[tuple[str, Handler]] = []
+        self.tools: list[ToolDefinition] = []
         self.commands: list[CommandDefinition] = []
         self.processors: list[SpanProcessor] = []
 
@@ -72,6 +112,7 @@ class _Registered:
             handlers=tuple(self.handlers),
             commands=tuple(self.commands),
             span_processors=tuple(self.processors),
+            tools=tuple(self.tools),
         )
 
 
@@ -118,19 +159,30 @@ class ExtensionSpanProcessor(SpanProcessor):
         self._handlers: dict[EventType, tuple[tuple[str, Handler, bool], ...]] = {}
         self._processors: tuple[tuple[str, SpanProcessor], ...] = ()
         self._commands: dict[str, tuple[str, CommandDefinition]] = {}
+        self._tools: dict[str, tuple[str, ToolDefinition]] = {}
         self._loading: _Registered | None = None
         self._handler_timeout_s = handler_timeout_s
-        self._async: AsyncRunner | None = None  # started for the first async handler
+        self._runners: dict[str, AsyncRunner] = {}  # per extension, for its async handlers
+        self._fail_closed: frozenset[str] = frozenset()
+        self._stops: dict[str, Verdict] = {}  # run id -> the Stop of a run still going
+        self._custom: dict[str, tuple[tuple[str, Handler, bool], ...]] = {}
+        self._custom_depth = threading.local()
+        self._models = ModelWatch()
         aggregator.want_events(())
         aggregator.set_event_sink(self._dispatch)
 
     # --- loading ---------------------------------------------------------------------------
-    def load(self, spec: str | os.PathLike[str], *, errors: str = "raise") -> LoadedExtension:
+    def load(
+        self, spec: str | os.PathLike[str], *, errors: str = "raise", fail_closed: bool = False
+    ) -> LoadedExtension:
         """Import an extension and run its ``setup(api)`` (plain or async).
 
         Args:
             errors: "raise" raises ``ExtensionLoadError``; "log" logs it, counts it and
                 returns an empty ``LoadedExtension`` so the other extensions still load.
+            fail_closed: a handler of this extension that raises or times out at a decision
+                point blocks (or stops) instead of having no opinion; so does a module
+                attribute ``FAIL_CLOSED = True``.
         """
         text = os.fspath(spec)
         name = extension_name(text)
@@ -140,7 +192,8 @@ class ExtensionSpanProcessor(SpanProcessor):
                     f"extension {name!r} is already loaded (from {self._extensions[name].path})"
                 )
             module, path = import_extension(text)
-            return self._setup(name, text, path, module)
+            fail_closed = fail_closed or getattr(module, "FAIL_CLOSED", False) is True
+            return self._setup(name, text, path, module, fail_closed=fail_closed)
         except ExtensionLoadError as exc:
             if errors == "raise":
                 raise
@@ -148,7 +201,9 @@ class ExtensionSpanProcessor(SpanProcessor):
             self._report("extension_load", exc)
             return LoadedExtension(name=name, path=text)
 
-    def load_setup(self, name: str, setup: Callable[[ExtensionAPI], object]) -> LoadedExtension:
+    def load_setup(
+        self, name: str, setup: Callable[[ExtensionAPI], object], *, fail_closed: bool = False
+    ) -> LoadedExtension:
         """Run ``setup(api)`` of an extension defined in code (no module to import).
 
         Raises:
@@ -159,7 +214,7 @@ class ExtensionSpanProcessor(SpanProcessor):
                 f"extension {name!r} is already loaded (from {self._extensions[name].path})"
             )
         path = getattr(setup, "__module__", None) or name
-        return self._setup(name, name, path, _SetupModule(setup))
+        return self._setup(name, name, path, _SetupModule(setup), fail_closed=fail_closed)
 
     def reload(self, name: str) -> LoadedExtension:
         """Re-import a loaded extension and re-run its ``setup``; session state is untouched."""
@@ -171,7 +226,9 @@ class ExtensionSpanProcessor(SpanProcessor):
         module = reimport(registered.spec, registered.path)
         order = list(self._extensions)
         self._unregister(name)
-        loaded = self._setup(name, registered.spec, registered.path, module)
+        loaded = self._setup(
+            name, registered.spec, registered.path, module, fail_closed=registered.fail_closed
+        )
         with self._lock:  # back in its load position: handler order is load order
             self._extensions = {n: self._extensions[n] for n in order if n in self._extensions}
             self._rebuild()
@@ -181,18 +238,20 @@ class ExtensionSpanProcessor(SpanProcessor):
         """Every loaded extension, in load order."""
         return [r.snapshot() for r in self._extensions.values()]
 
-    def _setup(self, name: str, spec: str, path: str, module: Any) -> LoadedExtension:
+    def _setup(
+        self, name: str, spec: str, path: str, module: Any, *, fail_closed: bool = False
+    ) -> LoadedExtension:
         setup = getattr(module, "setup", None)
         if not callable(setup):
             raise ExtensionLoadError(f"extension {name!r} ({path}) has no setup(api) function")
-        registered = _Registered(name, spec, path)
+        registered = _Registered(name, spec, path, fail_closed=fail_closed)
         with self._lock:
             self._extensions[name] = registered
         api = ExtensionAPI(self, name)
         try:
             result = setup(api)
             if inspect.isawaitable(result):
-                self._async_runner().run(_awaitable(result), timeout_s=60)
+                self._async_runner(name).run(_awaitable(result), timeout_s=60)
         except BaseException as exc:
             self._unregister(name)
             raise ExtensionLoadError(
@@ -204,15 +263,24 @@ class ExtensionSpanProcessor(SpanProcessor):
         with self._lock:
             self._extensions.pop(name, None)
             self._commands = {k: v for k, v in self._commands.items() if v[0] != name}
+            self._tools = {k: v for k, v in self._tools.items() if v[0] != name}
             self._rebuild()
 
     # --- the Host protocol (called by ExtensionAPI / ExtensionContext) ---------------------
     def add_handler(self, extension: str, event_type: EventType, handler: Handler) -> None:
         """Run ``handler`` for events of ``event_type``, after those registered before."""
         if _is_async(handler):
-            self._async_runner()  # at registration, not in the middle of an agent's run
+            self._async_runner(extension)  # at registration, not in the middle of a run
         with self._lock:
             self._extensions[extension].handlers.append((event_type, handler))
+            self._rebuild()
+
+    def add_custom_handler(self, extension: str, name: str, handler: Handler) -> None:
+        """Run ``handler`` for the custom events called ``name``."""
+        if _is_async(handler):
+            self._async_runner(extension)
+        with self._lock:
+            self._extensions[extension].custom.append((name, handler))
             self._rebuild()
 
     def add_command(self, extension: str, command: CommandDefinition) -> None:
@@ -226,6 +294,33 @@ class ExtensionSpanProcessor(SpanProcessor):
             self._extensions[extension].commands.append(command)
             self._commands[command.name] = (extension, command)
 
+    def add_tool(self, extension: str, tool: ToolDefinition) -> None:
+        """Offer ``tool`` (``ValueError`` if another extension has its name)."""
+        with self._lock:
+            if tool.name in self._tools:
+                owner = self._tools[tool.name][0]
+                raise ValueError(f"tool {tool.name!r} is already registered by extension {owner!r}")
+            self._extensions[extension].tools.append(tool)
+            self._tools[tool.name] = (extension, tool)
+
+    def tool_definitions(self) -> list[ToolDefinition]:
+        """Every registered tool, in extension load order."""
+        return [t for ext in list(self._extensions.values()) for t in ext.tools]
+
+    def find_tool(self, name: str) -> tuple[str, ToolDefinition] | None:
+        """The extension that registered tool ``name``, and the tool; None if none did."""
+        return self._tools.get(name)
+
+    def tool_context(
+        self, extension: str, session_id: str, span: ReadableSpan | None
+    ) -> ExtensionContext:
+        """The context a tool's handler runs with."""
+        return ExtensionContext(self, extension, session_id, self._cwd, span)
+
+    def run_coroutine(self, extension: str, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run ``coro`` on ``extension``'s loop and wait for its result (an async tool)."""
+        return self._async_runner(extension).run(coro)
+
     def add_span_processor(self, extension: str, processor: SpanProcessor) -> None:
         """Hand every span start and end to ``processor`` as well."""
         with self._lock:
@@ -235,13 +330,18 @@ class ExtensionSpanProcessor(SpanProcessor):
     def _rebuild(self) -> None:
         # Immutable tuples, swapped whole: dispatch reads them without the lock.
         table: dict[EventType, list[tuple[str, Handler, bool]]] = {}
+        custom: dict[str, list[tuple[str, Handler, bool]]] = {}
         processors: list[tuple[str, SpanProcessor]] = []
         for ext in self._extensions.values():
             for event_type, handler in ext.handlers:
                 table.setdefault(event_type, []).append((ext.name, handler, _is_async(handler)))
+            for name, handler in ext.custom:
+                custom.setdefault(name, []).append((ext.name, handler, _is_async(handler)))
             processors.extend((ext.name, p) for p in ext.processors)
         self._handlers = {k: tuple(v) for k, v in table.items()}
+        self._custom = {k: tuple(v) for k, v in custom.items()}
         self._processors = tuple(processors)
+        self._fail_closed = frozenset(e.name for e in self._extensions.values() if e.fail_closed)
         self._aggregator.want_events([t for t in OPTIONAL_EVENTS if t in self._handlers])
 
     def notify(self, extension: str, message: str, type: str) -> None:
@@ -294,20 +394,66 @@ class ExtensionSpanProcessor(SpanProcessor):
         )
         result = command.handler(ctx, args)
         if inspect.isawaitable(result):
-            return self._async_runner().run(_awaitable(result))
+            return self._async_runner(extension).run(_awaitable(result))
         return result
 
     # --- dispatch ----------------------------------------------------------------------------
     def emit(self, event: Event, span: ReadableSpan | None = None) -> None:
-        """Deliver one event that did not come from a span (budget alerts)."""
+        """Deliver one event that did not come from a span (budget alerts, retries)."""
         self._dispatch((event,), span)
+
+    def emit_custom(
+        self, extension: str, session_id: str, name: str, payload: Any, span: ReadableSpan | None
+    ) -> None:
+        """Deliver ``ctx.emit(name, payload)`` of ``extension`` to the other extensions.
+
+        Handlers of ``name`` (``on_custom``) run first, then those of every custom event
+        (``on("custom")``). A custom event sent from a handler of one is delivered up to
+        ``MAX_CUSTOM_DEPTH`` deep; deeper ones are dropped and counted (a loop).
+        """
+        depth = getattr(self._custom_depth, "value", 0)
+        if depth >= MAX_CUSTOM_DEPTH:
+            self._handler_failed(
+                extension,
+                EventType.CUSTOM,
+                RecursionError(f"custom event {name!r} nested over {MAX_CUSTOM_DEPTH} deep"),
+            )
+            return
+        event = CustomEvent(
+            session_id=session_id,
+            timestamp_ns=time.time_ns(),
+            name=name,
+            payload=payload,
+            source=extension,
+        )
+        handlers = self._custom.get(name, ()) + self._handlers.get(EventType.CUSTOM, ())
+        self._custom_depth.value = depth + 1
+        try:
+            self._observe(event, handlers, span)
+        finally:
+            self._custom_depth.value = depth
 
     def _dispatch(self, events: Sequence[Event], span: ReadableSpan | None) -> None:
         handlers_by_type = self._handlers
         cwd = self._cwd
         for event in events:
-            handlers = handlers_by_type.get(event.type)
+            kind = event.type
+            if self._stops and kind is _AGENT_END and event.run_id is not None:
+                with self._lock:
+                    self._stops.pop(event.run_id, None)
+            if _MODEL_CHANGE in handlers_by_type:
+                if kind is _LLM_USAGE:
+                    assert isinstance(event, LLMUsageEvent)
+                    change = self._models.seen(event)
+                    if change is not None:
+                        self._dispatch((change,), span)
+                elif kind is _SESSION_END:
+                    self._models.forget(event.session_id)
+            handlers = handlers_by_type.get(kind)
             if not handlers:
+                continue
+            if kind in DECISION_EVENTS:
+                self._decide_for_span(event, span)
                 continue
             for extension, handler, is_async in handlers:
                 ctx = ExtensionContext(self, extension, event.session_id, cwd, span)
@@ -319,23 +465,148 @@ class ExtensionSpanProcessor(SpanProcessor):
                 except Exception as exc:
                     self._handler_failed(extension, event.type, exc)
 
-    def _async_runner(self) -> AsyncRunner:
+    def _observe(
+        self,
+        event: Event,
+        handlers: Sequence[tuple[str, Handler, bool]],
+        span: ReadableSpan | None,
+    ) -> None:
+        cwd = self._cwd
+        for extension, handler, is_async in handlers:
+            ctx = ExtensionContext(self, extension, event.session_id, cwd, span)
+            if is_async:
+                self._submit_async(extension, handler, event, ctx)
+                continue
+            try:
+                handler(event, ctx)
+            except Exception as exc:
+                self._handler_failed(extension, event.type, exc)
+
+    # --- decisions ----------------------------------------------------------------------------
+    def decide(self, event: Event, span: ReadableSpan | None = None) -> Verdict | None:
+        """Deliver ``event`` as a decision point and return the extensions' verdict.
+
+        The handlers of ``event.type`` are asked in load order (async ones awaited up to
+        ``handler_timeout_s``); the first ``Block``/``Stop``/``Handled`` ends the chain,
+        ``Replace``/``Transform`` apply in turn. A ``Stop`` is also kept for the run
+        (``stopped``). None: no handler had an opinion.
+        """
+        handlers = self._handlers.get(event.type)
+        if not handlers:
+            return None
+        # The chain is built for the first opinion: most handlers have none.
+        chain: Chain | None = None
+        current, final = event, False
+        cwd = self._cwd
+        fail_closed = self._fail_closed
+        for extension, handler, is_async in handlers:
+            ctx = ExtensionContext(self, extension, event.session_id, cwd, span)
+            if final:  # decided: the others still observe the event
+                if is_async:
+                    self._submit_async(extension, handler, current, ctx)
+                    continue
+                try:
+                    handler(current, ctx)
+                except Exception as exc:
+                    self._handler_failed(extension, event.type, exc)
+                continue
+            failure: BaseException | None = None
+            try:
+                if is_async:
+                    result = self._await_decision(extension, handler, current, ctx)
+                else:
+                    result = handler(current, ctx)
+            except HandlerTimeoutError as exc:  # reported where it was seen
+                failure = exc
+            except Exception as exc:
+                failure = exc
+                self._handler_failed(extension, event.type, exc)
+            if failure is not None:
+                if extension not in fail_closed:
+                    continue
+                chain = chain or Chain(event)
+                chain.fail(extension, failure)
+            elif result is None:
+                continue
+            else:
+                chain = chain or Chain(event)
+                chain.take(extension, result)
+            current, final = chain.event, chain.final
+        if chain is None:
+            return None
+        verdict = chain.verdict
+        if verdict is not None and isinstance(verdict.decision, Stop) and event.run_id:
+            with self._lock:
+                self._stops.setdefault(event.run_id, verdict)
+        return verdict
+
+    def _decide_for_span(self, event: Event, span: ReadableSpan | None) -> None:
+        """A decision event built from a span: the verdict goes to that span's payload."""
+        if event.type in _START_EVENTS:
+            payload = PAYLOADS.staged()
+        elif span is not None:
+            payload = PAYLOADS.get(span.context.span_id)
+            if event.type is _TOOL_RESULT and payload is not None and payload.asked:
+                return  # asked at set_result already; the end only counts it
+        else:
+            payload = None
+        verdict = self.decide(event, span)
+        if payload is not None:
+            payload.verdict = verdict
+
+    def has_handlers(self, event_type: EventType) -> bool:
+        """Some extension registered a handler for ``event_type``."""
+        return event_type in self._handlers
+
+    def any_stopped(self) -> bool:
+        """Some run still going was stopped by an extension."""
+        return bool(self._stops)
+
+    def stopped(self, run_id: str) -> Verdict | None:
+        """The ``Stop`` an extension gave the run ``run_id``, if it was stopped."""
+        if not self._stops:
+            return None
+        with self._lock:
+            return self._stops.get(run_id)
+
+    def _await_decision(
+        self, extension: str, handler: Handler, event: Event, ctx: ExtensionContext
+    ) -> Any:
+        label = f"{extension}:{event.type.value}"
+        job = self._async_runner(extension).submit(
+            event.session_id, label, lambda: handler(event, ctx)
+        )
+        try:
+            return job.future.result(self._handler_timeout_s)
+        except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
+            job.future.cancel()
+            if job.claim_report():  # else the runner abandoned it and reported it
+                self._handler_timed_out(label)
+            raise HandlerTimeoutError(
+                f"{label}: no decision within {self._handler_timeout_s:g} s"
+            ) from None
+
+    # --- async handlers ------------------------------------------------------------------------
+    def _async_runner(self, extension: str) -> AsyncRunner:
         # Imported and started for the first async handler: most agents register none, and
         # asyncio is a tenth of the package's import time.
         from .async_runner import AsyncRunner
 
         with self._lock:
-            if self._async is None:
-                self._async = AsyncRunner(
-                    timeout_s=self._handler_timeout_s, on_timeout=self._handler_timed_out
+            runner = self._runners.get(extension)
+            if runner is None:
+                runner = self._runners[extension] = AsyncRunner(
+                    timeout_s=self._handler_timeout_s,
+                    on_timeout=self._handler_timed_out,
+                    name=extension,
                 )
-            return self._async
+            return runner
 
     def _submit_async(
         self, extension: str, handler: Handler, event: Event, ctx: ExtensionContext
     ) -> None:
         label = f"{extension}:{event.type.value}"
-        self._async_runner().submit(
+        self._async_runner(extension).submit(
             event.session_id,
             label,
             lambda: handler(event, ctx),
@@ -391,8 +662,10 @@ class ExtensionSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Wait for async handlers and the extensions' own processors."""
-        runner = self._async
-        ok = runner.flush(timeout_millis / 1000) if runner is not None else True
+        deadline = time.monotonic() + timeout_millis / 1000
+        ok = True
+        for runner in list(self._runners.values()):  # one deadline for all of them
+            ok = runner.flush(max(deadline - time.monotonic(), 0.0)) and ok
         for _, processor in self._processors:
             ok = processor.force_flush(timeout_millis) and ok
         for state in list(self._own_states.values()):
@@ -401,8 +674,9 @@ class ExtensionSpanProcessor(SpanProcessor):
 
     def shutdown(self) -> None:
         """Finish async handlers (bounded) and stop the loop; idempotent."""
-        if self._async is not None:
-            self._async.shutdown()
+        deadline = time.monotonic() + 5.0
+        for runner in list(self._runners.values()):
+            runner.shutdown(max(deadline - time.monotonic(), 0.1))
         for _, processor in self._processors:
             processor.shutdown()
         for state in list(self._own_states.values()):

@@ -6,17 +6,22 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import trace as trace_api
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from .. import messages
 from .. import semconv as sc
+from .._runtime import blocked
 from ..budgets.calls import Admission, CallScope, LLMRequest
-from ..errors import BudgetExceeded
+from ..decisions import Block, Replace
+from ..errors import Blocked, BudgetExceeded
+from ..events import EventType, RetryEvent, ToolResultEvent
 from ..text import edge_text
 from ..tokens import TokenUsage
 from ..tracing import LLM, TOOL, LLMUsage, SpanPayload
-from .scope import SpanScope, is_cancellation, to_text
+from .context import _current_tool
+from .scope import SpanScope, is_cancellation, readable_span, to_text
 
 if TYPE_CHECKING:
     from .._errors import ErrorPolicy
@@ -116,8 +121,13 @@ class LLMCall(SpanScope):
         unknown estimate. The call is still checked against every budget (an exhausted one
         refuses it) and its actual usage is charged in full.
 
+        Then the extensions are asked (``Runtime.llm_request``): a stopped run or a ``Block``
+        from an ``llm_request`` handler refuses the call; its reservation is released and
+        no span is started.
+
         Raises:
             BudgetExceeded: a budget refused the call; the model must not be called.
+            Blocked: the run was stopped, or an extension blocked the call.
             UsageError: strict, and ``max_tokens`` or ``estimated_input_tokens`` is no count.
         """
         run = self.turn.run
@@ -140,6 +150,25 @@ class LLMCall(SpanScope):
                 self._admission = budgets.admit_llm_call(request)
             except BudgetExceeded as exc:
                 denied = exc
+        if denied is None:
+            step = run.next_llm_step()
+        if denied is None and self._runtime.deciding():
+            refused = self._runtime.llm_request(
+                session_id=run.session.session_id,
+                run_id=run.run_id,
+                provider=self.provider,
+                model=self.model,
+                max_tokens=self.max_tokens,
+                estimated_input_tokens=self.estimated_input_tokens,
+                step=step,
+                span=readable_span(self.turn),
+            )
+            if refused is not None:
+                if budgets is not None and self._admission is not None:
+                    budgets.release(self._admission)
+                    self._admission = None
+                self._ended = True
+                raise refused
         attributes: dict[str, AttributeValue] = {
             sc.GEN_AI_OPERATION_NAME: sc.OP_CHAT,
             **provider_attributes(self.provider, legacy=self._runtime.legacy_names),
@@ -168,6 +197,47 @@ class LLMCall(SpanScope):
             self._close_span(denied)
             run.stop_reason = "budget_exceeded"
             raise denied
+
+    def record_retry(self, attempt: int, error: BaseException | str | None = None) -> None:
+        """The call is being retried: ``attempt`` (1 for the first retry) after ``error``.
+
+        Adds a ``kit.retry`` event to the call's span and delivers a ``retry`` event. A bad
+        ``attempt`` (not a non-negative int) is reported and the retry is not recorded.
+        """
+        runtime = self._runtime
+        if type(attempt) is not int or attempt < 0:
+            runtime.errors.bad_input(
+                "record_retry.attempt",
+                f"record_retry attempt must be a non-negative int, got {attempt!r}; ignored",
+            )
+            return
+        if isinstance(error, BaseException):
+            error = f"{type(error).__qualname__}: {error}"
+        elif error is not None and not isinstance(error, str):
+            error = str(error)
+        if error is not None:
+            error = edge_text(runtime.errors, "record_retry.error", error)
+        span = self._span
+        if span is not None:
+            attributes: dict[str, AttributeValue] = {sc.KIT_RETRY_ATTEMPT: attempt}
+            if error is not None:
+                attributes[sc.KIT_RETRY_ERROR] = runtime.clip(error)
+            span.add_event(sc.EVENT_RETRY, attributes)
+        if not runtime.wants(EventType.RETRY):
+            return
+        run = self.turn.run
+        runtime.emit(
+            RetryEvent(
+                session_id=run.session.session_id,
+                timestamp_ns=time.time_ns(),
+                run_id=run.run_id,
+                provider=self.provider,
+                model=self.model,
+                attempt=attempt,
+                error=error,
+            ),
+            readable_span(self),
+        )
 
     def _count_or_none(self, name: str, value: object) -> int | None:
         """A token count given to ``llm_call``, or None when it is none (reported)."""
@@ -402,7 +472,12 @@ class LLMCall(SpanScope):
 
 
 class ToolCall(SpanScope):
-    """One tool execution: an ``execute_tool {name}`` span."""
+    """One tool execution: an ``execute_tool {name}`` span.
+
+    A run started inside its block is a sub-agent run of this call's run.
+    """
+
+    _var = _current_tool
 
     def __init__(
         self,
@@ -460,13 +535,19 @@ class ToolCall(SpanScope):
             self._cost_kinds.add(charge[1])
 
     def start(self) -> None:
-        """Start the tool's span (``with`` does this); run budgets may refuse it.
+        """Start the tool's span (``with`` does this); extensions and run budgets may refuse it.
 
         Raises:
+            Blocked: the run was stopped (no span), or a ``tool_call`` handler blocked the
+                call (its span ends as a failed call, ``kit.tool.outcome="blocked"``).
             BudgetExceeded: a run budget on tool calls refused it.
         """
         runtime = self._runtime
         turn = self.turn
+        stop = runtime.run_stopped(turn.run.run_id)
+        if stop is not None:
+            self._ended = True
+            raise blocked("run", stop, self.name)
         attributes: dict[str, AttributeValue] = {
             sc.GEN_AI_OPERATION_NAME: sc.OP_EXECUTE_TOOL,
             sc.GEN_AI_TOOL_NAME: self.name,
@@ -493,6 +574,10 @@ class ToolCall(SpanScope):
                 turn._payload,
             ),
         )
+        payload = self._payload
+        verdict = payload.verdict if payload is not None else None
+        if verdict is not None and isinstance(verdict.decision, Block):
+            self._refuse(span, blocked("tool_call", verdict, self.name))
         if runtime.budgets is None:
             return
         try:
@@ -506,8 +591,24 @@ class ToolCall(SpanScope):
             turn.run.stop_reason = "budget_exceeded"
             raise
 
+    def _refuse(self, span: trace_api.Span, exc: Blocked) -> None:
+        """End the span as a blocked, failed call and raise ``exc``."""
+        span.set_attributes({sc.KIT_TOOL_OUTCOME: "blocked", sc.KIT_TOOL_IS_ERROR: True})
+        if exc.extension:
+            span.set_attribute(sc.KIT_BLOCKED_BY, exc.extension)
+        if self._payload is not None:
+            self._payload.is_error = True
+        self.is_error = True
+        self._ended = True
+        self._close_span(exc)
+        raise exc
+
     def set_result(self, result: Any, *, is_error: bool = False) -> None:
-        """The tool's result; ``is_error`` marks a failed call (it still counts)."""
+        """The tool's result; ``is_error`` marks a failed call (it still counts).
+
+        The ``tool_result`` handlers are asked now: afterwards ``result`` and ``is_error``
+        hold what the agent must pass on (an extension may have replaced them).
+        """
         if self._ended:
             self._runtime.errors.bad_input(
                 "set_result", f"set_result on tool {self.name!r} after it ended; ignored"
@@ -515,8 +616,32 @@ class ToolCall(SpanScope):
             return
         self.result = result
         self.is_error = bool(is_error)
-        if self._payload is not None:
-            self._payload.result = result
+        payload = self._payload
+        if payload is None:
+            return
+        payload.result = result
+        runtime = self._runtime
+        if self._span is None or not runtime.wants(EventType.TOOL_RESULT):
+            return
+        run = self.turn.run
+        now_ns = time.time_ns()
+        payload.asked = True
+        verdict = runtime.decide(
+            ToolResultEvent(
+                session_id=run.session.session_id,
+                timestamp_ns=now_ns,
+                run_id=run.run_id,
+                tool_name=self.name,
+                call_id=self.call_id,
+                result=result,
+                is_error=self.is_error,
+                duration_ms=(now_ns - self._start_ns) / 1e6,
+            ),
+            readable_span(self),
+        )
+        if verdict is not None and isinstance(verdict.change, Replace):
+            self.result = payload.result = verdict.change.content
+            self.is_error = bool(verdict.change.is_error)
 
     def end(self, exc: BaseException | None = None) -> None:
         """End the tool call (``with`` does this)."""
@@ -580,7 +705,8 @@ def call_scope(run: Run, provider: str, model: str) -> CallScope:
     session = run.session
     return CallScope(
         session_id=session.session_id,
-        run_id=run.run_id,
+        # A sub-agent spends from its root run's run-scoped budgets.
+        run_id=run.root_run_id,
         user=session.user,
         provider=provider,
         model=model,

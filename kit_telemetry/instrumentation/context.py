@@ -16,6 +16,7 @@ from opentelemetry import context as context_api
 from opentelemetry.context import Context
 
 if TYPE_CHECKING:
+    from .calls import ToolCall
     from .run import Run, Turn
     from .session import Session
 
@@ -30,6 +31,10 @@ _current_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
 )
 _current_turn: contextvars.ContextVar[Turn | None] = contextvars.ContextVar(
     "kit_telemetry_turn", default=None
+)
+# The tool call whose block encloses this code: a run started here is its sub-agent.
+_current_tool: contextvars.ContextVar[ToolCall | None] = contextvars.ContextVar(
+    "kit_telemetry_tool", default=None
 )
 
 

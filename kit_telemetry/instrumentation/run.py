@@ -11,12 +11,15 @@ from opentelemetry.util.types import AttributeValue
 
 from .. import messages
 from .. import semconv as sc
+from ..decisions import Handled, Transform
 from ..events import AgentEndEvent
 from ..text import edge_text
+from ..tools import ToolOutcome
 from ..tracing import RUN, TURN, SpanPayload
 from .calls import LLMCall, ToolCall, provider_attributes
-from .context import ROOT_CONTEXT, _current_run, _current_turn
+from .context import ROOT_CONTEXT, _current_run, _current_tool, _current_turn
 from .scope import SpanScope, stop_reason_for, to_text
+from .tools import acall_tool, call_tool
 
 if TYPE_CHECKING:
     from .session import Session
@@ -26,6 +29,14 @@ class Run(SpanScope):
     """One agent run (a prompt processed to a final answer): the root span of a trace.
 
     After the block exits, ``end_event`` holds the enriched ``AgentEndEvent``.
+
+    A run started inside a ``tool_call`` block is a sub-agent of that call's run
+    (``parent_run``): its span is a child of the tool's span, in the same trace, and the
+    parent's totals include its calls.
+
+    Once started, ``prompt`` is the prompt the agent must send (a ``user_input`` handler
+    may have transformed it), and ``handled`` is True when an extension consumed the
+    input: the agent should then not call the model (``handled_reason`` says why).
     """
 
     _var = _current_run
@@ -63,9 +74,13 @@ class Run(SpanScope):
         self._next_turn = 0
         self._open_turn: Turn | None = None  # the implicit turn of run-level calls
         self._largest_input_tokens = 0
-        self._random_id: str | None = None
+        self._id: str | None = None  # fixed once the span has started
         # Why the run stopped, when the API knows better than the last finish reason.
         self.stop_reason: str | None = None
+        self.handled = False
+        self.handled_reason = ""
+        self.parent_run: Run | None = None  # set at start for a sub-agent run
+        self._llm_steps = 0
 
     def _text_or_none(self, field: str, value: object) -> str | None:
         """An optional string option of ``run``; anything else is reported and dropped."""
@@ -83,14 +98,26 @@ class Run(SpanScope):
     def run_id(self) -> str:
         """This run's id: the hex trace id of its span (or a random one when the span does
         not record, with ``OTEL_SDK_DISABLED``, so run budgets still count per run)."""
+        if self._id is not None:
+            return self._id
         if self._span is None:
             return ""
         context = self._span.get_span_context()
         if not context.is_valid:
-            if self._random_id is None:
-                self._random_id = uuid.uuid4().hex
-            return self._random_id
-        return format(context.trace_id, "032x")
+            self._id = uuid.uuid4().hex
+        elif self.parent_run is not None:  # shares its parent's trace: the span tells it apart
+            self._id = f"{context.trace_id:032x}-{context.span_id:016x}"
+        else:
+            self._id = format(context.trace_id, "032x")
+        return self._id
+
+    @property
+    def root_run_id(self) -> str:
+        """The id of the outermost run this one is a sub-agent of (its own, if none)."""
+        run = self
+        while run.parent_run is not None:
+            run = run.parent_run
+        return run.run_id
 
     def start(self) -> None:
         """Start the run's span (``with`` does this)."""
@@ -106,12 +133,24 @@ class Run(SpanScope):
             attributes.update(provider_attributes(self.provider, legacy=runtime.legacy_names))
         if runtime.capture_content:
             attributes.update(self._input_content())
+        tool = _current_tool.get()
+        parent_context, parent_payload = ROOT_CONTEXT, None
+        if tool is not None and tool.span is not None:
+            self.parent_run = tool.turn.run
+            parent_context, parent_payload = tool.context, tool._payload
         span = self._open_span(
             f"invoke_agent {self.agent_name}",
-            ROOT_CONTEXT,
+            parent_context,
             attributes,
-            SpanPayload(RUN, self.session.session_id, self.agent_name, content=self.prompt),
+            SpanPayload(
+                RUN,
+                self.session.session_id,
+                self.agent_name,
+                content=self.prompt,
+                parent=parent_payload,
+            ),
         )
+        self._take_input_verdict()
         if self.prompt is not None:
             event_attributes: dict[str, AttributeValue] = {}
             if runtime.legacy_names:
@@ -158,6 +197,30 @@ class Run(SpanScope):
             if self._call_provider is None:
                 self._call_provider = provider
 
+    def _take_input_verdict(self) -> None:
+        """Apply what the ``user_input`` handlers decided at the span's start."""
+        payload = self._payload
+        verdict = payload.verdict if payload is not None else None
+        if verdict is None or payload is None:
+            return
+        if isinstance(verdict.change, Transform):
+            self.prompt = payload.content = self._prompt_given = verdict.change.text
+            span = self._span
+            if self._runtime.capture_content and span is not None:
+                # The span shows the prompt the model is given, not the one typed.
+                span.set_attributes(self._input_content())
+        if isinstance(verdict.decision, Handled):
+            self.handled = True
+            self.handled_reason = verdict.decision.reason
+        payload.verdict = None
+
+    def next_llm_step(self) -> int:
+        """The step of this run's next LLM call (0 for the first), as ``llm_request`` has it."""
+        with self._lock:
+            step = self._llm_steps
+            self._llm_steps += 1
+        return step
+
     def end(self, exc: BaseException | None = None) -> None:
         """End the run (``with`` does this); closes an implicit turn that is still open."""
         if self._second_end():
@@ -171,6 +234,11 @@ class Run(SpanScope):
         if span is not None and payload is not None:
             runtime = self._runtime
             stop_reason = stop_reason_for(exc) if exc is not None else self.stop_reason
+            stop = runtime.run_stopped(self.run_id)
+            if stop is not None:
+                stop_reason = "stopped"
+                reason = getattr(stop.decision, "reason", "")
+                payload.error = reason or f"stopped by extension {stop.extension!r}"
             if stop_reason is not None:
                 payload.stop_reason = stop_reason
             # Our own span ends through this code: its totals are set while it is open.
@@ -184,6 +252,10 @@ class Run(SpanScope):
                 span.set_attributes(provider_attributes(provider, legacy=runtime.legacy_names))
             if runtime.capture_content and payload.result is not None:
                 span.set_attributes(self._output_content(payload.result, exc is not None))
+            if runtime.capture_content and payload.messages:
+                span.set_attribute(
+                    sc.KIT_RUN_MESSAGES, runtime.clip(to_text(list(payload.messages)))
+                )
         self._close_span(exc, end_ns)
         if payload is not None and isinstance(payload.end_event, AgentEndEvent):
             self.end_event = payload.end_event
@@ -192,6 +264,22 @@ class Run(SpanScope):
         """The run's final answer; becomes ``AgentEndEvent.response``."""
         if self._payload is not None:
             self._payload.result = response
+
+    def record_messages(self, messages: Any) -> None:
+        """The run's conversation as the agent keeps it; becomes ``AgentEndEvent.messages``.
+
+        Handed to handlers in-process as given (a tuple of its items); on the run span only
+        under content capture, as JSON text. A second call replaces the first; anything
+        but a list or tuple is reported and ignored.
+        """
+        if not isinstance(messages, (list, tuple)):
+            self._runtime.errors.bad_input(
+                "record_messages",
+                f"record_messages takes a list of messages, got {type(messages).__name__}; ignored",
+            )
+            return
+        if self._payload is not None:
+            self._payload.messages = tuple(messages)
 
     def turn(self) -> Turn:
         """A new explicit turn of this run."""
@@ -291,7 +379,24 @@ class Turn(SpanScope):
         """End the turn (``with`` does this)."""
         if self._second_end():
             return
+        span, payload = self._span, self._payload
+        runtime = self._runtime
+        if (
+            span is not None
+            and payload is not None
+            and payload.result is not None
+            and runtime.capture_content
+        ):
+            span.set_attribute(sc.KIT_TURN_MESSAGE, runtime.clip(to_text(payload.result)))
         self._close_span(exc)
+
+    def set_message(self, message: Any) -> None:
+        """The turn's message as the agent keeps it; becomes ``TurnEndEvent.message``.
+
+        Handed to handlers in-process as given; on the turn span only under content capture.
+        """
+        if self._payload is not None:
+            self._payload.result = message
 
     def llm_call(
         self,
@@ -333,3 +438,23 @@ class Turn(SpanScope):
         """An ``execute_tool {name}`` span; ``tool_type`` is ``gen_ai.tool.type``
         (``function``, ``extension`` or ``datastore``)."""
         return ToolCall(self, name, call_id, arguments, tool_type=tool_type)
+
+    def call_tool(
+        self, name: str, arguments: Any = None, call_id: str | None = None
+    ) -> ToolOutcome:
+        """Run an extension's tool in an ``execute_tool`` span, with every decision point.
+
+        An unknown ``name``, arguments that break the tool's schema, or a handler that
+        raises give ``ToolOutcome(<message>, is_error=True)`` for the model to read.
+
+        Raises:
+            Blocked: the run was stopped, or a ``tool_call`` handler blocked the call.
+            BudgetExceeded: a run budget on tool calls refused it.
+        """
+        return call_tool(self, name, {} if arguments is None else arguments, call_id)
+
+    async def acall_tool(
+        self, name: str, arguments: Any = None, call_id: str | None = None
+    ) -> ToolOutcome:
+        """``call_tool`` for async agents: an async tool handler runs on the caller's loop."""
+        return await acall_tool(self, name, {} if arguments is None else arguments, call_id)

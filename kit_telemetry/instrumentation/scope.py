@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from .. import semconv as sc
-from ..errors import BudgetExceeded
+from ..errors import Blocked, BudgetExceeded
 from ..tracing import PAYLOADS, SpanPayload
 
 if TYPE_CHECKING:
@@ -75,6 +76,11 @@ class SpanScope:
             span.end(end_time=end_ns)
         finally:  # a strict handler may raise out of end(): the payload still goes
             PAYLOADS.unbind(self._span_id)
+
+    @property
+    def span(self) -> trace_api.Span | None:
+        """This handle's span (None before it starts)."""
+        return self._span
 
     @property
     def context(self) -> Context:
@@ -137,6 +143,12 @@ class SpanScope:
 _S = TypeVar("_S", bound=SpanScope)
 
 
+def readable_span(scope: SpanScope) -> ReadableSpan | None:
+    """The scope's span, when it is an SDK span that handlers can read (``ctx.span``)."""
+    span = scope.span
+    return span if isinstance(span, ReadableSpan) else None
+
+
 def mark_error(span: trace_api.Span, exc: BaseException) -> None:
     error_type = type(exc).__qualname__
     span.set_attribute(sc.ERROR_TYPE, error_type)
@@ -147,6 +159,8 @@ def mark_error(span: trace_api.Span, exc: BaseException) -> None:
 def stop_reason_for(exc: BaseException) -> str:
     if isinstance(exc, BudgetExceeded):
         return "budget_exceeded"
+    if isinstance(exc, Blocked):
+        return "stopped" if exc.kind == "run" else "blocked"
     if is_cancellation(exc):
         return "cancelled"
     return "error"
