@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -12,10 +11,17 @@ from opentelemetry.util.types import AttributeValue
 from .. import semconv as sc
 from ..budgets.calls import Admission, CallScope, LLMRequest
 from ..errors import BudgetExceeded
-from ..text import edge_text
-from ..tokens import TokenUsage
+from ..tokens import TOKEN_KINDS, TokenUsage
 from ..tracing import LLM, TOOL, LLMUsage, SpanPayload
-from .scope import SpanScope, is_cancellation, to_text
+from ..validation import (
+    check_amount,
+    check_count,
+    check_flag,
+    check_required_text,
+    check_text,
+    to_text,
+)
+from .scope import SpanScope, is_cancellation
 
 if TYPE_CHECKING:
     from .run import Run, Turn
@@ -44,21 +50,12 @@ class LLMCall(SpanScope):
         self._init_scope(turn._runtime)
         self.turn = turn
         errors = self._runtime.errors
-        if not isinstance(provider, str) or not provider:
-            errors.bad_input(
-                "llm_call.provider",
-                f"llm_call provider must be a non-empty string, got {provider!r}",
-            )
-            provider = str(provider) if provider else "unknown"
-        if not isinstance(model, str) or not model:
-            errors.bad_input(
-                "llm_call.model", f"llm_call model must be a non-empty string, got {model!r}"
-            )
-            model = str(model) if model else "unknown"
-        self.provider = edge_text(errors, "llm_call.provider", provider)
-        self.model = edge_text(errors, "llm_call.model", model)
-        self.max_tokens = max_tokens
-        self.estimated_input_tokens = estimated_input_tokens
+        self.provider = check_required_text(errors, "llm_call.provider", provider)
+        self.model = check_required_text(errors, "llm_call.model", model)
+        self.max_tokens = check_count(errors, "llm_call.max_tokens", max_tokens)
+        self.estimated_input_tokens = check_count(
+            errors, "llm_call.estimated_input_tokens", estimated_input_tokens
+        )
         self.tokens: TokenUsage | None = None
         self.cost_usd: float | None = None
         self._given_cost: float | None = None
@@ -92,10 +89,6 @@ class LLMCall(SpanScope):
         """
         run = self.turn.run
         denied: BudgetExceeded | None = None
-        self.max_tokens = self._count_or_none("max_tokens", self.max_tokens)
-        self.estimated_input_tokens = self._count_or_none(
-            "estimated_input_tokens", self.estimated_input_tokens
-        )
         budgets = self._runtime.budgets
         if budgets is not None:
             request = LLMRequest(
@@ -136,17 +129,6 @@ class LLMCall(SpanScope):
             run.stop_reason = "budget_exceeded"
             raise denied
 
-    def _count_or_none(self, name: str, value: object) -> int | None:
-        """A token count given to ``llm_call``, or None when it is none (reported)."""
-        if value is None or (type(value) is int and value >= 0):
-            return value
-        self._runtime.errors.bad_input(
-            f"llm_call.{name}",
-            f"llm_call {name} must be a non-negative int or None, got {value!r}; "
-            "treated as not given",
-        )
-        return None
-
     def record_usage(
         self,
         input_tokens: int = 0,
@@ -170,40 +152,34 @@ class LLMCall(SpanScope):
                 f"record_usage on {self.model!r} after the call ended; usage ignored",
             )
             return
-        values = (
-            input_tokens,
-            output_tokens,
-            cache_read_tokens,
-            cache_write_tokens,
-            reasoning_tokens,
-        )
-        for name, value in zip(_USAGE_FIELDS, values, strict=True):
-            if type(value) is not int or value < 0:  # bool and float are refused too
-                errors.bad_input(
-                    f"record_usage.{name}",
-                    f"record_usage {name} must be a non-negative int, got {value!r}; usage ignored",
-                )
-                return
+        counts = [
+            check_count(errors, f"record_usage.{name}", value)
+            for name, value in zip(
+                TOKEN_KINDS,
+                (
+                    input_tokens,
+                    output_tokens,
+                    cache_read_tokens,
+                    cache_write_tokens,
+                    reasoning_tokens,
+                ),
+                strict=True,
+            )
+        ]
+        if None in counts:
+            return
         if reasoning_tokens > output_tokens:
             errors.bad_input(
                 "record_usage.reasoning_tokens",
-                f"record_usage reasoning_tokens ({reasoning_tokens}) are part of output_tokens "
-                f"({output_tokens}) and cannot exceed them; usage ignored",
+                f"record_usage.reasoning_tokens: {reasoning_tokens} is more than output_tokens "
+                f"({output_tokens}), of which it is a part; usage ignored",
             )
             return
-        if cost_usd is not None and (
-            isinstance(cost_usd, bool)
-            or not isinstance(cost_usd, (int, float))
-            or not math.isfinite(cost_usd)
-            or cost_usd < 0
-        ):
-            errors.bad_input(
-                "record_usage.cost_usd",
-                f"record_usage cost_usd must be a non-negative number or None, got {cost_usd!r}",
-            )
+        cost = check_amount(errors, "record_usage.cost_usd", cost_usd)
+        if cost is None and cost_usd is not None:
             return
-        finish_reason = self._text_or_none("finish_reason", finish_reason)
-        response_id = self._text_or_none("response_id", response_id)
+        finish_reason = check_text(errors, "record_usage.finish_reason", finish_reason)
+        response_id = check_text(errors, "record_usage.response_id", response_id)
         self.tokens = TokenUsage(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
@@ -211,22 +187,9 @@ class LLMCall(SpanScope):
             cache_write_tokens=cache_write_tokens,
             reasoning_tokens=reasoning_tokens,
         )
-        self._given_cost = float(cost_usd) if cost_usd is not None else None
+        self._given_cost = cost
         self._finish_reason = finish_reason
         self._response_id = response_id
-
-    def _text_or_none(self, name: str, value: object) -> str | None:
-        if value is None:
-            return None
-        errors = self._runtime.errors
-        if not isinstance(value, str):
-            errors.bad_input(
-                f"record_usage.{name}",
-                f"record_usage {name} must be a string or None, got {value!r}; "
-                "recorded as its str()",
-            )
-            value = str(value)
-        return edge_text(errors, f"record_usage.{name}", value)
 
     def end(self, exc: BaseException | None = None) -> None:
         """End the call (``with`` does this): usage onto the span, budgets settled."""
@@ -299,17 +262,9 @@ class ToolCall(SpanScope):
     def __init__(self, turn: Turn, name: str, call_id: str | None, arguments: Any) -> None:
         self._init_scope(turn._runtime)
         self.turn = turn
-        if not isinstance(name, str) or not name:
-            self._runtime.errors.bad_input(
-                "tool_call.name", f"tool_call name must be a non-empty string, got {name!r}"
-            )
-            name = str(name) if name else "unknown"
-        self.name = edge_text(self._runtime.errors, "tool_call.name", name)
-        self.call_id = (
-            edge_text(self._runtime.errors, "tool_call.call_id", call_id)
-            if isinstance(call_id, str)
-            else call_id
-        )
+        errors = self._runtime.errors
+        self.name = check_required_text(errors, "tool_call.name", name)
+        self.call_id = check_text(errors, "tool_call.call_id", call_id)
         self.arguments = arguments
         self.result: Any = None
         self.is_error = False
@@ -364,7 +319,7 @@ class ToolCall(SpanScope):
             )
             return
         self.result = result
-        self.is_error = bool(is_error)
+        self.is_error = check_flag(self._runtime.errors, "set_result.is_error", is_error)
         if self._payload is not None:
             self._payload.result = result
 

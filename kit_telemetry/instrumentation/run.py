@@ -11,11 +11,11 @@ from opentelemetry.util.types import AttributeValue
 
 from .. import semconv as sc
 from ..events import AgentEndEvent
-from ..text import edge_text
 from ..tracing import RUN, TURN, SpanPayload
+from ..validation import check_content
 from .calls import LLMCall, ToolCall
 from .context import ROOT_CONTEXT, _current_run, _current_turn
-from .scope import SpanScope, stop_reason_for, to_text
+from .scope import SpanScope, stop_reason_for
 
 if TYPE_CHECKING:
     from .session import Session
@@ -33,14 +33,8 @@ class Run(SpanScope):
         runtime = session._runtime
         self._init_scope(runtime)
         self.session = session
-        # Events and span attributes carry text: a message list becomes its JSON text.
-        self.prompt = prompt if prompt is None or isinstance(prompt, str) else to_text(prompt)
-        if not isinstance(agent_name, str) or not agent_name:
-            runtime.errors.bad_input(
-                "run.agent_name", f"run agent_name must be a non-empty string, got {agent_name!r}"
-            )
-            agent_name = str(agent_name) if agent_name else "agent"
-        self.agent_name = edge_text(runtime.errors, "run.agent_name", agent_name)
+        self.prompt = prompt  # checked by Session.run
+        self.agent_name = agent_name
         self.end_event: AgentEndEvent | None = None
         self._lock = threading.Lock()
         self._next_turn = 0
@@ -112,7 +106,9 @@ class Run(SpanScope):
     def set_response(self, response: str) -> None:
         """The run's final answer; becomes ``AgentEndEvent.response``."""
         if self._payload is not None:
-            self._payload.result = response
+            self._payload.result = check_content(
+                self._runtime.errors, "set_response.response", response
+            )
 
     def turn(self) -> Turn:
         """A new explicit turn of this run."""
