@@ -14,6 +14,7 @@ from opentelemetry.trace import Tracer
 from opentelemetry.util.types import AttributeValue
 
 from ._errors import ErrorPolicy
+from .text import clean_content
 from .tokens import TokenUsage
 
 if TYPE_CHECKING:
@@ -57,11 +58,8 @@ class Runtime:
         self._states = states
 
     def clip(self, text: str) -> str:
-        """``text`` cut to ``max_content_chars``, saying how much was cut."""
-        limit = self._max_content_chars
-        if len(text) <= limit:
-            return text
-        return text[:limit] + f"...[truncated {len(text) - limit} chars]"
+        """``text`` valid UTF-8 and cut to ``max_content_chars``, saying how much was cut."""
+        return clean_content(text, max_chars=self._max_content_chars)
 
     def price(
         self, provider: str, model: str, usage: TokenUsage, *, subscription: bool
