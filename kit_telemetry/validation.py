@@ -64,17 +64,19 @@ class Rule:
         optional: ``None`` is allowed (and means "not given").
         instead: what a lenient ``Telemetry`` records instead of a bad value.
         default: the stand-in text of a required ``text`` parameter.
+        empty_ok: ``""`` is a value of this ``text`` parameter (an id that says "none").
     """
 
     kind: Kind
     optional: bool = False
     instead: str
     default: str = ""
+    empty_ok: bool = False
 
     @property
     def allowed(self) -> str:
         """What is allowed, as a message says it."""
-        allowed = _ALLOWED[self.kind]
+        allowed = "a string" if self.empty_ok else _ALLOWED[self.kind]
         return f"{allowed} or None" if self.optional else allowed
 
 
@@ -94,7 +96,9 @@ FIELDS: Final[Mapping[str, Rule]] = {
     # Telemetry.session(...)
     "session.session_id": Rule(kind="text", optional=True, instead="a new random id is used"),
     "session.session_file": Rule(kind="path", optional=True, instead="the session has no file"),
-    "session.user": Rule(kind="text", optional=True, instead="recorded as its str()"),
+    "session.user": Rule(
+        kind="text", optional=True, empty_ok=True, instead="recorded as its str()"
+    ),
     "session.subscription": Rule(kind="flag", instead="recorded by its truth"),
     "session.attributes": Rule(
         kind="mapping", optional=True, instead="only the good entries are kept"
@@ -125,14 +129,20 @@ FIELDS: Final[Mapping[str, Rule]] = {
     "record_usage.cache_read_tokens": Rule(kind="count", instead=_TOKENS),
     "record_usage.cache_write_tokens": Rule(kind="count", instead=_TOKENS),
     "record_usage.reasoning_tokens": Rule(kind="count", instead=_TOKENS),
-    "record_usage.finish_reason": Rule(kind="text", optional=True, instead="recorded as its str()"),
-    "record_usage.response_id": Rule(kind="text", optional=True, instead="recorded as its str()"),
+    "record_usage.finish_reason": Rule(
+        kind="text", optional=True, empty_ok=True, instead="recorded as its str()"
+    ),
+    "record_usage.response_id": Rule(
+        kind="text", optional=True, empty_ok=True, instead="recorded as its str()"
+    ),
     "record_usage.cost_usd": Rule(kind="amount", optional=True, instead=_TOKENS),
     # Run/Turn.tool_call(...)
     "tool_call.name": Rule(
         kind="text", instead="recorded as its str() or 'unknown'", default="unknown"
     ),
-    "tool_call.call_id": Rule(kind="text", optional=True, instead="recorded as its str()"),
+    "tool_call.call_id": Rule(
+        kind="text", optional=True, empty_ok=True, instead="recorded as its str()"
+    ),
     "tool_call.arguments": Rule(kind="content", optional=True, instead="recorded as its JSON text"),
     # ToolCall.set_result(...)
     "set_result.result": Rule(kind="content", optional=True, instead="recorded as its JSON text"),
@@ -188,7 +198,7 @@ def check_text(errors: ErrorPolicy, field: str, value: object) -> str | None:
 
     A required field that is not text or is empty becomes ``str(value)`` when that is
     non-empty, else the rule's default; an optional one that is not text becomes its
-    ``str()`` (empty text stays empty: "" is a value, not "not given").
+    ``str()``, or None when that is empty.
 
     Returns:
         The text, or None for an optional field that was not given.
@@ -206,12 +216,12 @@ def check_text(errors: ErrorPolicy, field: str, value: object) -> str | None:
     rule = _rule(field, "text")
     if value is None and rule.optional:
         return None
-    if isinstance(value, str) and (value or rule.optional):
+    if isinstance(value, str) and (value or rule.empty_ok):
         return edge_text(errors, field, str(value))
     _refuse(errors, field, value, rule)
     shown = "" if value is None else _str_or_empty(value)
-    if not shown and not rule.optional:
-        return rule.default
+    if not shown:
+        return None if rule.optional else rule.default
     return clean_text(shown)
 
 
