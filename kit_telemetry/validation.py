@@ -33,6 +33,7 @@ from typing import Final, Literal, TypeGuard
 
 from ._errors import ErrorPolicy
 from .text import MAX_TEXT_CHARS, clean_text, edge_path, edge_text
+from .tokens import MAX_TOKENS
 
 __all__ = [
     "FIELDS",
@@ -49,7 +50,7 @@ __all__ = [
     "to_text",
 ]
 
-INT64_MAX: Final = 2**63 - 1
+INT64_MAX: Final = MAX_TOKENS
 """The largest count: OTLP carries integers as int64."""
 
 Kind = Literal["text", "count", "amount", "flag", "mapping", "path", "content"]
@@ -185,10 +186,13 @@ def check_amount(errors: ErrorPolicy, field: str, value: object) -> float | None
     rule = _rule(field, "amount")
     if value is None and rule.optional:
         return None
-    if (
-        type(value) is int or (isinstance(value, float) and not isinstance(value, bool))
-    ) and 0 <= value < math.inf:
+    if isinstance(value, float) and 0 <= value < math.inf:
         return float(value)
+    if type(value) is int and value >= 0:
+        try:
+            return float(value)
+        except OverflowError:  # more than any float holds
+            pass
     _refuse(errors, field, value, rule)
     return None
 
