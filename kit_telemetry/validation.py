@@ -45,8 +45,10 @@ __all__ = [
     "check_count",
     "check_flag",
     "check_path",
+    "check_required_text",
     "check_text",
     "is_count",
+    "new_session_id",
     "to_text",
 ]
 

@@ -27,13 +27,9 @@ if TYPE_CHECKING:
     from .run import Run, Turn
 
 
-_USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-)
+_USAGE_FIELDS = TOKEN_KINDS
+# Their rows in the validation table.
+_USAGE_PARAMETERS = tuple(f"record_usage.{name}" for name in TOKEN_KINDS)
 
 
 class LLMCall(SpanScope):
@@ -76,16 +72,14 @@ class LLMCall(SpanScope):
 
         Admission comes first, so the span measures the model call alone.
 
-        ``max_tokens`` and ``estimated_input_tokens`` must be non-negative ints or None.
-        Anything else (NaN, inf, a negative or fractional number) is a ``UsageError`` when
-        strict; otherwise it is reported and treated as not given: no output is reserved
-        for an unknown ``max_tokens`` and the run's largest input so far stands in for an
+        A ``max_tokens`` or ``estimated_input_tokens`` that was no count (see
+        :mod:`kit_telemetry.validation`) is treated as not given: no output is reserved for
+        an unknown ``max_tokens`` and the run's largest input so far stands in for an
         unknown estimate. The call is still checked against every budget (an exhausted one
         refuses it) and its actual usage is charged in full.
 
         Raises:
             BudgetExceeded: a budget refused the call; the model must not be called.
-            UsageError: strict, and ``max_tokens`` or ``estimated_input_tokens`` is no count.
         """
         run = self.turn.run
         denied: BudgetExceeded | None = None
@@ -152,22 +146,16 @@ class LLMCall(SpanScope):
                 f"record_usage on {self.model!r} after the call ended; usage ignored",
             )
             return
-        counts = [
-            check_count(errors, f"record_usage.{name}", value)
-            for name, value in zip(
-                TOKEN_KINDS,
-                (
-                    input_tokens,
-                    output_tokens,
-                    cache_read_tokens,
-                    cache_write_tokens,
-                    reasoning_tokens,
-                ),
-                strict=True,
-            )
-        ]
-        if None in counts:
-            return
+        values = (
+            input_tokens,
+            output_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+            reasoning_tokens,
+        )
+        for field, value in zip(_USAGE_PARAMETERS, values, strict=True):
+            if check_count(errors, field, value) is None:
+                return
         if reasoning_tokens > output_tokens:
             errors.bad_input(
                 "record_usage.reasoning_tokens",
