@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kit_telemetry.state import SessionState
+from kit_telemetry.state import SessionState, StateNotSavedError
 from kit_telemetry.state.registry import StateRegistry
 from kit_telemetry.testing import capture
 
@@ -132,9 +132,11 @@ def test_a_store_given_up_outside_telemetry_reports_to_on_error(small_disk: Path
     store.set("counter", 5)
     assert not store.saved
     assert store.give_up() is True
-    assert type(errors[-1]).__name__ == "StateNotSavedError"
+    assert isinstance(errors[-1], StateNotSavedError)
     assert str(sidecar) in str(errors[-1])
     assert store.get("counter") == 5  # memory still holds the newest
+    assert store.give_up() is False  # given up once, reported once
+    assert len(errors) == 2  # the failed write, then the drop
     filler.unlink()
     assert not sidecar.exists()
 

@@ -273,7 +273,7 @@ class SessionState:
         to ``<name>.stale-<time>-<random>`` (kept, never deleted): the next store for this
         session starts empty and says nothing false. The drop is logged and reported to
         ``on_error`` as a :class:`StateNotSavedError` (never raised). If even the rename
-        fails, that is reported too. The store keeps working in memory.
+        fails, that is reported too. The store keeps working, in memory only.
 
         Returns:
             True if changes were dropped.
@@ -283,6 +283,7 @@ class SessionState:
         with self._lock:
             timer, self._timer = self._timer, None
             self._closed = True
+            self._persist = False  # memory only from now on: given up once, reported once
         if timer is not None:
             timer.cancel()
         aside = set_aside_stale(self._path)
