@@ -12,7 +12,7 @@ from opentelemetry.util.types import AttributeValue
 from .. import semconv as sc
 from ..events import AgentEndEvent
 from ..tracing import RUN, TURN, SpanPayload
-from ..validation import check_content
+from ..validation import check_content, check_required_text
 from .calls import LLMCall, ToolCall
 from .context import ROOT_CONTEXT, _current_run, _current_turn
 from .scope import SpanScope, stop_reason_for
@@ -33,8 +33,8 @@ class Run(SpanScope):
         runtime = session._runtime
         self._init_scope(runtime)
         self.session = session
-        self.prompt = prompt  # checked by Session.run
-        self.agent_name = agent_name
+        self.prompt = check_content(runtime.errors, "run.prompt", prompt)
+        self.agent_name = check_required_text(runtime.errors, "run.agent_name", agent_name)
         self.end_event: AgentEndEvent | None = None
         self._lock = threading.Lock()
         self._next_turn = 0

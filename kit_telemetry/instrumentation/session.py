@@ -17,10 +17,8 @@ from ..text import MAX_PATH_CHARS, clean_text
 from ..tracing import PAYLOADS, SESSION_END, SpanPayload
 from ..validation import (
     check_attributes,
-    check_content,
     check_flag,
     check_path,
-    check_required_text,
     check_text,
     new_session_id,
 )
@@ -122,12 +120,7 @@ class Session:
         A prompt that is not a string (a list of messages, for instance) is recorded as its
         JSON text, as tool arguments are.
         """
-        errors = self._runtime.errors
-        return Run(
-            self,
-            check_content(errors, "run.prompt", prompt),
-            check_required_text(errors, "run.agent_name", agent_name),
-        )
+        return Run(self, prompt, agent_name)
 
     def __enter__(self) -> Session:
         self.start()
