@@ -11,8 +11,11 @@ covers them all:
 ``flag``       a ``bool``
 ``mapping``    a ``Mapping`` of non-empty ``str`` keys to ``str`` values
 ``path``       a ``str`` or ``os.PathLike`` that the file system can name
-``content``    anything; not a ``str`` becomes its JSON text (prompts, results, arguments)
+``content``    anything; not a ``str`` becomes its JSON text (the response: a ``str``)
 =============  ============================================================================
+
+Content (prompts, tool arguments and results, responses) is cleaned and bounded where it
+goes onto a span (``Runtime.clip``), so extension handlers see what the agent gave.
 
 Each ``check_*`` function takes the error policy, the field and the value: a good value
 comes back (text cleaned); a bad one is :meth:`ErrorPolicy.bad_input` - a ``UsageError``
