@@ -22,6 +22,7 @@ from .decisions import Block, Verdict
 from .errors import Blocked
 from .events import Event, EventType, LLMRequestEvent
 from .messages import ContentHook, Redact
+from .text import clean_content
 from .tokens import TokenUsage
 from .tools import ToolDefinition
 
@@ -90,11 +91,8 @@ class Runtime:
         self._states = states
 
     def clip(self, text: str) -> str:
-        """``text`` cut to ``max_content_chars``, saying how much was cut."""
-        limit = self._max_content_chars
-        if len(text) <= limit:
-            return text
-        return text[:limit] + f"...[truncated {len(text) - limit} chars]"
+        """``text`` valid UTF-8 and cut to ``max_content_chars``, saying how much was cut."""
+        return clean_content(text, max_chars=self._max_content_chars)
 
     def content(self, text: str, where: str) -> str | None:
         """``text`` as it may go to attribute ``where``: through the ``capture_content``

@@ -73,6 +73,12 @@ GENAI_SPEC_NAMES_NEWER_THAN_PACKAGE = frozenset(
     {METRIC_GEN_AI_INVOKE_AGENT_DURATION, METRIC_GEN_AI_EXECUTE_TOOL_DURATION}
 )
 
+# The OpenTelemetry exception event (what Span.record_exception adds).
+EVENT_EXCEPTION = "exception"
+EXCEPTION_TYPE = "exception.type"
+EXCEPTION_MESSAGE = "exception.message"
+EXCEPTION_STACKTRACE = "exception.stacktrace"
+
 # gen_ai.operation.name values
 OP_INVOKE_AGENT = "invoke_agent"
 OP_CHAT = "chat"

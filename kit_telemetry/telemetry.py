@@ -18,7 +18,6 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TextIO, TypeVar
 
@@ -35,14 +34,13 @@ from ._errors import ErrorPolicy
 from ._runtime import Runtime
 from ._version import __version__
 from .aggregation import UsageAggregator
-from .errors import ConfigError, ExtensionLoadError, UnknownCommandError, UsageError
+from .errors import ConfigError, ExtensionLoadError, UnknownCommandError
 from .extensions.processor import ExtensionSpanProcessor
 from .instrumentation import Session
 from .messages import ContentHook
 from .pricing import ModelPrice, PriceTable
 from .state.registry import StateRegistry
 from .state.store import Durability
-from .text import edge_path, edge_text
 from .tokens import TOKEN_KINDS, TokenUsage
 
 if TYPE_CHECKING:
@@ -326,26 +324,13 @@ class Telemetry:
             subscription: the session is billed by subscription: its calls cost 0.0.
             attributes: extra key/values for ``attribute:<key>`` budget scopes and ``match``.
         """
-        if session_id is None:
-            import uuid
-
-            session_id = uuid.uuid4().hex
-        if not isinstance(session_id, str) or not session_id:
-            raise UsageError(f"session_id must be a non-empty string, got {session_id!r}")
-        errors = self._runtime.errors
-        session_id = edge_text(errors, "session.session_id", session_id)
-        if isinstance(user, str):
-            user = edge_text(errors, "session.user", user)
-        file = os.fspath(Path(session_file).expanduser()) if session_file is not None else None
-        if file is not None:
-            file = edge_path(errors, "session.session_file", file)
         return Session(
             self._runtime,
             session_id,
-            session_file=file,
+            session_file=session_file,
             user=user,
             subscription=subscription,
-            attributes=dict(attributes or {}),
+            attributes=attributes,
         )
 
     def wrap(self, fn: Callable[..., _T]) -> Callable[..., _T]:

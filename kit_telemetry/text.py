@@ -1,4 +1,4 @@
-"""User-given text (ids, names, reasons): made valid UTF-8 and bounded at the API's edge.
+"""User-given text (ids, names, content): made valid UTF-8 and bounded at the API's edge.
 
 A Python ``str`` may hold what no exporter can send: a lone surrogate cannot be encoded as
 UTF-8 (an OTLP/HTTP batch holding one is dropped whole), and a NUL byte cannot be part of a
@@ -20,9 +20,12 @@ if TYPE_CHECKING:
     from ._errors import ErrorPolicy
 
 __all__ = [
+    "MAX_MESSAGE_CHARS",
     "MAX_PATH_CHARS",
+    "MAX_STACKTRACE_CHARS",
     "MAX_TEXT_CHARS",
     "REPLACEMENT_CHAR",
+    "clean_content",
     "clean_text",
     "edge_path",
     "edge_text",
@@ -34,6 +37,12 @@ MAX_TEXT_CHARS: Final = 256
 MAX_PATH_CHARS: Final = 4096
 """The bound of a file path shown on a span (PATH_MAX of Linux)."""
 
+MAX_MESSAGE_CHARS: Final = 4096
+"""The bound of an exception message on a span."""
+
+MAX_STACKTRACE_CHARS: Final = 32768
+"""The bound of an exception's stack trace on a span."""
+
 REPLACEMENT_CHAR: Final = "\ufffd"
 """What a lone surrogate or a NUL becomes."""
 
@@ -41,6 +50,39 @@ _DIGEST_CHARS = 12
 _MARKER_CHARS = len("…#") + _DIGEST_CHARS
 # Shown in a message instead of a very long value (the whole of it helps no one in a log).
 _SHOWN_CHARS = 80
+
+
+def clean_content(value: str, *, max_chars: int) -> str:
+    """Content (a prompt, tool arguments, a result, an error message) fit for a span.
+
+    Cleaned as :func:`clean_text` cleans, but cut to ``max_chars`` characters followed by
+    ``...[truncated N chars]``: content is read, not matched, so no hash is needed.
+
+    Args:
+        value: the text.
+        max_chars: the bound, before the marker.
+
+    Returns:
+        The cleaned text (``value`` itself when it was clean and short enough).
+    """
+    text = _valid(value)
+    if len(text) > max_chars:
+        text = text[:max_chars] + f"...[truncated {len(text) - max_chars} chars]"
+    return text
+
+
+def _valid(value: str) -> str:
+    """``value`` as valid UTF-8 text without NUL."""
+    text = value
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # UTF-16 joins a surrogate pair into its character and replaces a lone one.
+            text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if "\x00" in text:
+        text = text.replace("\x00", REPLACEMENT_CHAR)
+    return text
 
 
 def clean_text(value: str, *, max_chars: int = MAX_TEXT_CHARS) -> str:
@@ -55,15 +97,7 @@ def clean_text(value: str, *, max_chars: int = MAX_TEXT_CHARS) -> str:
     Returns:
         The cleaned text.
     """
-    text = value
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            # UTF-16 joins a surrogate pair into its character and replaces a lone one.
-            text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    if "\x00" in text:
-        text = text.replace("\x00", REPLACEMENT_CHAR)
+    text = _valid(value)
     if len(text) > max_chars:
         whole = value.encode("utf-8", "surrogatepass")
         digest = hashlib.sha256(whole).hexdigest()[:_DIGEST_CHARS]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Final
+
+MAX_TOKENS: Final = 2**63 - 1
+"""The largest count of tokens: OTLP carries integers as int64."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,12 +30,12 @@ class TokenUsage:
     @property
     def total_input(self) -> int:
         """Every input token, cached or not (what providers bill as the prompt)."""
-        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+        return min(self.input_tokens + self.cache_read_tokens + self.cache_write_tokens, MAX_TOKENS)
 
     @property
     def total(self) -> int:
         """Every billable token: the input kinds plus output."""
-        return self.total_input + self.output_tokens
+        return min(self.total_input + self.output_tokens, MAX_TOKENS)
 
     def as_fields(self) -> dict[str, int]:
         """The counts by name: keyword arguments of the events and of ``record_usage``."""
@@ -44,12 +47,13 @@ class TokenUsage:
         return cls(**{name: getattr(source, name) for name in TOKEN_KINDS})
 
     def __add__(self, other: TokenUsage) -> TokenUsage:
+        """The sum, each kind held at ``MAX_TOKENS`` (a sum OTLP could not carry stays there)."""
         return TokenUsage(
-            input_tokens=self.input_tokens + other.input_tokens,
-            output_tokens=self.output_tokens + other.output_tokens,
-            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
-            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
-            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            input_tokens=min(self.input_tokens + other.input_tokens, MAX_TOKENS),
+            output_tokens=min(self.output_tokens + other.output_tokens, MAX_TOKENS),
+            cache_read_tokens=min(self.cache_read_tokens + other.cache_read_tokens, MAX_TOKENS),
+            cache_write_tokens=min(self.cache_write_tokens + other.cache_write_tokens, MAX_TOKENS),
+            reasoning_tokens=min(self.reasoning_tokens + other.reasoning_tokens, MAX_TOKENS),
         )
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..errors import ConfigError
 from ..events import BudgetAlertEvent
 from ..tokens import TokenUsage
+from ..validation import is_count
 from .alerts import AlertDispatcher, build_sinks
 from .calls import Admission, CallScope, LLMRequest
 from .config import Budget, BudgetConfig, load_budget_config
@@ -33,8 +34,8 @@ logger = logging.getLogger("kit_telemetry")
 
 
 def _count(value: object) -> int | None:
-    """A token count from a request, or None when it is none (NaN, inf, negative, not an int)."""
-    return value if type(value) is int and value >= 0 else None
+    """A token count from a request, or None when it is none (the handle reported it)."""
+    return value if is_count(value) else None
 
 
 def budget_config(option: BudgetsOption) -> BudgetConfig:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -18,23 +17,28 @@ from ..decisions import Block, Replace
 from ..errors import Blocked, BudgetExceeded
 from ..events import EventType, RetryEvent, ToolResultEvent
 from ..text import edge_text
-from ..tokens import TokenUsage
+from ..tokens import TOKEN_KINDS, TokenUsage
 from ..tracing import LLM, TOOL, LLMUsage, SpanPayload
+from ..validation import (
+    check_amount,
+    check_count,
+    check_flag,
+    check_port,
+    check_required_text,
+    check_text,
+    to_text,
+)
 from .context import _current_tool
-from .scope import SpanScope, is_cancellation, readable_span, to_text
+from .scope import SpanScope, is_cancellation, readable_span
 
 if TYPE_CHECKING:
     from .._errors import ErrorPolicy
     from .run import Run, Turn
 
 
-_USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-)
+_USAGE_FIELDS = TOKEN_KINDS
+# Their rows in the validation table.
+_USAGE_PARAMETERS = tuple(f"record_usage.{name}" for name in TOKEN_KINDS)
 
 
 class LLMCall(SpanScope):
@@ -56,41 +60,14 @@ class LLMCall(SpanScope):
         self._request = request  # only for loop guards; never recorded
         self.turn = turn
         errors = self._runtime.errors
-        if not isinstance(provider, str) or not provider:
-            errors.bad_input(
-                "llm_call.provider",
-                f"llm_call provider must be a non-empty string, got {provider!r}",
-            )
-            provider = str(provider) if provider else "unknown"
-        if not isinstance(model, str) or not model:
-            errors.bad_input(
-                "llm_call.model", f"llm_call model must be a non-empty string, got {model!r}"
-            )
-            model = str(model) if model else "unknown"
-        self.provider = edge_text(errors, "llm_call.provider", provider)
-        self.model = edge_text(errors, "llm_call.model", model)
-        self.max_tokens = max_tokens
-        self.estimated_input_tokens = estimated_input_tokens
-        self.server_address: str | None = None
-        if server_address is not None:
-            if isinstance(server_address, str) and server_address:
-                self.server_address = edge_text(errors, "llm_call.server_address", server_address)
-            else:
-                errors.bad_input(
-                    "llm_call.server_address",
-                    f"llm_call server_address must be a non-empty string or None, "
-                    f"got {server_address!r}; ignored",
-                )
-        self.server_port: int | None = None
-        if server_port is not None:
-            if type(server_port) is int and 0 < server_port <= 65535:
-                self.server_port = server_port
-            else:
-                errors.bad_input(
-                    "llm_call.server_port",
-                    f"llm_call server_port must be an int in 1..65535 or None, "
-                    f"got {server_port!r}; ignored",
-                )
+        self.provider = check_required_text(errors, "llm_call.provider", provider)
+        self.model = check_required_text(errors, "llm_call.model", model)
+        self.max_tokens = check_count(errors, "llm_call.max_tokens", max_tokens)
+        self.estimated_input_tokens = check_count(
+            errors, "llm_call.estimated_input_tokens", estimated_input_tokens
+        )
+        self.server_address = check_text(errors, "llm_call.server_address", server_address)
+        self.server_port = check_port(errors, "llm_call.server_port", server_port)
         self.tokens: TokenUsage | None = None
         self.cost_usd: float | None = None
         self._given_cost: float | None = None
@@ -132,10 +109,6 @@ class LLMCall(SpanScope):
         """
         run = self.turn.run
         denied: BudgetExceeded | None = None
-        self.max_tokens = self._count_or_none("max_tokens", self.max_tokens)
-        self.estimated_input_tokens = self._count_or_none(
-            "estimated_input_tokens", self.estimated_input_tokens
-        )
         budgets = self._runtime.budgets
         if budgets is not None:
             request = LLMRequest(
@@ -239,17 +212,6 @@ class LLMCall(SpanScope):
             readable_span(self),
         )
 
-    def _count_or_none(self, name: str, value: object) -> int | None:
-        """A token count given to ``llm_call``, or None when it is none (reported)."""
-        if value is None or (type(value) is int and value >= 0):
-            return value
-        self._runtime.errors.bad_input(
-            f"llm_call.{name}",
-            f"llm_call {name} must be a non-negative int or None, got {value!r}; "
-            "treated as not given",
-        )
-        return None
-
     def record_usage(
         self,
         input_tokens: int = 0,
@@ -283,34 +245,22 @@ class LLMCall(SpanScope):
             cache_write_tokens,
             reasoning_tokens,
         )
-        for name, value in zip(_USAGE_FIELDS, values, strict=True):
-            if type(value) is not int or value < 0:  # bool and float are refused too
-                errors.bad_input(
-                    f"record_usage.{name}",
-                    f"record_usage {name} must be a non-negative int, got {value!r}; usage ignored",
-                )
+        for field, value in zip(_USAGE_PARAMETERS, values, strict=True):
+            if check_count(errors, field, value) is None:
                 return
         if reasoning_tokens > output_tokens:
             errors.bad_input(
                 "record_usage.reasoning_tokens",
-                f"record_usage reasoning_tokens ({reasoning_tokens}) are part of output_tokens "
-                f"({output_tokens}) and cannot exceed them; usage ignored",
+                f"record_usage.reasoning_tokens: {reasoning_tokens} is more than output_tokens "
+                f"({output_tokens}), of which it is a part; usage ignored",
             )
             return
-        if cost_usd is not None and (
-            isinstance(cost_usd, bool)
-            or not isinstance(cost_usd, (int, float))
-            or not math.isfinite(cost_usd)
-            or cost_usd < 0
-        ):
-            errors.bad_input(
-                "record_usage.cost_usd",
-                f"record_usage cost_usd must be a non-negative number or None, got {cost_usd!r}",
-            )
+        cost = check_amount(errors, "record_usage.cost_usd", cost_usd)
+        if cost is None and cost_usd is not None:
             return
-        finish_reason = self._text_or_none("finish_reason", finish_reason)
-        response_id = self._text_or_none("response_id", response_id)
-        response_model = self._text_or_none("response_model", response_model)
+        finish_reason = check_text(errors, "record_usage.finish_reason", finish_reason)
+        response_id = check_text(errors, "record_usage.response_id", response_id)
+        response_model = check_text(errors, "record_usage.response_model", response_model)
         self.tokens = TokenUsage(
             input_tokens=input_tokens,
             output_tokens=output_tokens,
@@ -318,7 +268,7 @@ class LLMCall(SpanScope):
             cache_write_tokens=cache_write_tokens,
             reasoning_tokens=reasoning_tokens,
         )
-        self._given_cost = float(cost_usd) if cost_usd is not None else None
+        self._given_cost = cost
         self._finish_reason = finish_reason
         self._response_id = response_id
         self._response_model = response_model
@@ -380,19 +330,6 @@ class LLMCall(SpanScope):
         charge = _charge(self._runtime.errors, self._ended, f"call to {self.model!r}", usd, kind)
         if charge is not None:
             self._extra_costs[charge[1]] = self._extra_costs.get(charge[1], 0.0) + charge[0]
-
-    def _text_or_none(self, name: str, value: object) -> str | None:
-        if value is None:
-            return None
-        errors = self._runtime.errors
-        if not isinstance(value, str):
-            errors.bad_input(
-                f"record_usage.{name}",
-                f"record_usage {name} must be a string or None, got {value!r}; "
-                "recorded as its str()",
-            )
-            value = str(value)
-        return edge_text(errors, f"record_usage.{name}", value)
 
     def end(self, exc: BaseException | None = None) -> None:
         """End the call (``with`` does this): usage onto the span, budgets settled."""
@@ -490,28 +427,11 @@ class ToolCall(SpanScope):
     ) -> None:
         self._init_scope(turn._runtime)
         self.turn = turn
-        if not isinstance(name, str) or not name:
-            self._runtime.errors.bad_input(
-                "tool_call.name", f"tool_call name must be a non-empty string, got {name!r}"
-            )
-            name = str(name) if name else "unknown"
-        self.name = edge_text(self._runtime.errors, "tool_call.name", name)
-        self.call_id = (
-            edge_text(self._runtime.errors, "tool_call.call_id", call_id)
-            if isinstance(call_id, str)
-            else call_id
-        )
+        errors = self._runtime.errors
+        self.name = check_required_text(errors, "tool_call.name", name)
+        self.call_id = check_text(errors, "tool_call.call_id", call_id)
         self.arguments = arguments
-        self.tool_type: str | None = None
-        if tool_type is not None:
-            if isinstance(tool_type, str) and tool_type:
-                self.tool_type = edge_text(self._runtime.errors, "tool_call.tool_type", tool_type)
-            else:
-                self._runtime.errors.bad_input(
-                    "tool_call.tool_type",
-                    f"tool_call tool_type must be a non-empty string (function, extension, "
-                    f"datastore) or None, got {tool_type!r}; ignored",
-                )
+        self.tool_type = check_text(errors, "tool_call.tool_type", tool_type)
         self.result: Any = None
         self.is_error = False
         self.cost_usd: float | None = None
@@ -615,7 +535,7 @@ class ToolCall(SpanScope):
             )
             return
         self.result = result
-        self.is_error = bool(is_error)
+        self.is_error = check_flag(self._runtime.errors, "set_result.is_error", is_error)
         payload = self._payload
         if payload is None:
             return
@@ -683,21 +603,10 @@ def _charge(
     if ended:
         errors.bad_input("add_cost", f"add_cost on the {what} after it ended; ignored")
         return None
-    if (
-        isinstance(usd, bool)
-        or not isinstance(usd, (int, float))
-        or not (math.isfinite(usd) and usd >= 0)
-    ):
-        errors.bad_input(
-            "add_cost.usd", f"add_cost usd must be a finite number >= 0, got {usd!r}; ignored"
-        )
+    amount = check_amount(errors, "add_cost.usd", usd)
+    if amount is None:
         return None
-    if not isinstance(kind, str) or not kind:
-        errors.bad_input(
-            "add_cost.kind", f"add_cost kind must be a non-empty string, got {kind!r}; ignored"
-        )
-        return None
-    return float(usd), edge_text(errors, "add_cost.kind", kind)
+    return amount, check_required_text(errors, "add_cost.kind", kind)
 
 
 def call_scope(run: Run, provider: str, model: str) -> CallScope:

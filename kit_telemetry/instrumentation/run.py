@@ -13,12 +13,12 @@ from .. import messages
 from .. import semconv as sc
 from ..decisions import Handled, Transform
 from ..events import AgentEndEvent
-from ..text import edge_text
 from ..tools import ToolOutcome
 from ..tracing import RUN, TURN, SpanPayload
+from ..validation import check_content, check_required_text, check_text, to_text
 from .calls import LLMCall, ToolCall, provider_attributes
 from .context import ROOT_CONTEXT, _current_run, _current_tool, _current_turn
-from .scope import SpanScope, stop_reason_for, to_text
+from .scope import SpanScope, stop_reason_for
 from .tools import acall_tool, call_tool
 
 if TYPE_CHECKING:
@@ -56,19 +56,14 @@ class Run(SpanScope):
         self.session = session
         # Events carry text: a message list becomes its JSON text (the span keeps messages).
         self._prompt_given: object = prompt
-        self.prompt = prompt if prompt is None or isinstance(prompt, str) else to_text(prompt)
-        self.agent_id = self._text_or_none("run.agent_id", agent_id)
-        self.provider = self._text_or_none("run.provider", provider)
-        self.system_instructions = self._text_or_none(
-            "run.system_instructions", system_instructions
+        self.prompt = check_content(runtime.errors, "run.prompt", prompt)
+        self.agent_id = check_text(runtime.errors, "run.agent_id", agent_id)
+        self.provider = check_text(runtime.errors, "run.provider", provider)
+        self.system_instructions = check_content(
+            runtime.errors, "run.system_instructions", system_instructions
         )
         self._call_provider: str | None = None  # the first LLM call's, for a run without one
-        if not isinstance(agent_name, str) or not agent_name:
-            runtime.errors.bad_input(
-                "run.agent_name", f"run agent_name must be a non-empty string, got {agent_name!r}"
-            )
-            agent_name = str(agent_name) if agent_name else "agent"
-        self.agent_name = edge_text(runtime.errors, "run.agent_name", agent_name)
+        self.agent_name = check_required_text(runtime.errors, "run.agent_name", agent_name)
         self.end_event: AgentEndEvent | None = None
         self._lock = threading.Lock()
         self._next_turn = 0
@@ -81,18 +76,6 @@ class Run(SpanScope):
         self.handled_reason = ""
         self.parent_run: Run | None = None  # set at start for a sub-agent run
         self._llm_steps = 0
-
-    def _text_or_none(self, field: str, value: object) -> str | None:
-        """An optional string option of ``run``; anything else is reported and dropped."""
-        if value is None:
-            return None
-        errors = self._runtime.errors
-        if not isinstance(value, str) or not value:
-            errors.bad_input(
-                field, f"{field} must be a non-empty string or None, got {value!r}; ignored"
-            )
-            return None
-        return edge_text(errors, field, value)
 
     @property
     def run_id(self) -> str:
@@ -263,7 +246,9 @@ class Run(SpanScope):
     def set_response(self, response: str) -> None:
         """The run's final answer; becomes ``AgentEndEvent.response``."""
         if self._payload is not None:
-            self._payload.result = response
+            self._payload.result = check_content(
+                self._runtime.errors, "set_response.response", response
+            )
 
     def record_messages(self, messages: Any) -> None:
         """The run's conversation as the agent keeps it; becomes ``AgentEndEvent.messages``.

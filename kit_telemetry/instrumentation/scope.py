@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextvars
-import json
 import sys
 import time
+import traceback
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -18,6 +18,7 @@ from opentelemetry.util.types import AttributeValue
 
 from .. import semconv as sc
 from ..errors import Blocked, BudgetExceeded
+from ..text import MAX_MESSAGE_CHARS, MAX_STACKTRACE_CHARS, clean_content
 from ..tracing import PAYLOADS, SpanPayload
 
 if TYPE_CHECKING:
@@ -150,10 +151,31 @@ def readable_span(scope: SpanScope) -> ReadableSpan | None:
 
 
 def mark_error(span: trace_api.Span, exc: BaseException) -> None:
+    """Mark ``span`` failed by ``exc``: ``error.type``, an ``exception`` event, the status.
+
+    The event is the one ``Span.record_exception`` adds, built here so that its message and
+    stack trace are valid UTF-8 and bounded (an exception may carry any text, or fail to
+    give any).
+    """
     error_type = type(exc).__qualname__
+    try:
+        message = clean_content(str(exc), max_chars=MAX_MESSAGE_CHARS)
+    except Exception:  # an exception whose __str__ fails still marks the span
+        message = f"<unprintable {error_type}>"
+    try:
+        stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:
+        stack = ""
     span.set_attribute(sc.ERROR_TYPE, error_type)
-    span.record_exception(exc)
-    span.set_status(Status(StatusCode.ERROR, f"{error_type}: {exc}"))
+    span.add_event(
+        sc.EVENT_EXCEPTION,
+        {
+            sc.EXCEPTION_TYPE: error_type,
+            sc.EXCEPTION_MESSAGE: message,
+            sc.EXCEPTION_STACKTRACE: clean_content(stack, max_chars=MAX_STACKTRACE_CHARS),
+        },
+    )
+    span.set_status(Status(StatusCode.ERROR, f"{error_type}: {message}"))
 
 
 def stop_reason_for(exc: BaseException) -> str:
@@ -173,12 +195,3 @@ def is_cancellation(exc: BaseException) -> bool:
     # Without asyncio imported, nothing can have raised its CancelledError.
     asyncio = sys.modules.get("asyncio")
     return asyncio is not None and isinstance(exc, asyncio.CancelledError)
-
-
-def to_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    try:
-        return json.dumps(value, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextvars
+import os
 import time
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -13,6 +15,13 @@ from .. import semconv as sc
 from ..events import SessionEndEvent
 from ..text import MAX_PATH_CHARS, clean_text
 from ..tracing import PAYLOADS, SESSION_END, SpanPayload
+from ..validation import (
+    check_attributes,
+    check_flag,
+    check_path,
+    check_text,
+    new_session_id,
+)
 from .context import ROOT_CONTEXT, _current_session
 from .run import Run
 from .scope import mark_error
@@ -32,19 +41,20 @@ class Session:
     def __init__(
         self,
         runtime: Runtime,
-        session_id: str,
+        session_id: str | None,
         *,
-        session_file: str | None = None,
+        session_file: str | os.PathLike[str] | None = None,
         user: str | None = None,
         subscription: bool = False,
-        attributes: dict[str, str] | None = None,
+        attributes: Mapping[str, str] | None = None,
     ) -> None:
         self._runtime = runtime
-        self.session_id = session_id
-        self.session_file = session_file
-        self.user = user
-        self.subscription = subscription
-        self.attributes = dict(attributes or {})
+        errors = runtime.errors
+        self.session_id = check_text(errors, "session.session_id", session_id) or new_session_id()
+        self.session_file = check_path(errors, "session.session_file", session_file)
+        self.user = check_text(errors, "session.user", user)
+        self.subscription = check_flag(errors, "session.subscription", subscription)
+        self.attributes = check_attributes(errors, "session.attributes", attributes)
         self.end_event: SessionEndEvent | None = None
         self._state: SessionState | None = None
         self._token: contextvars.Token[Session | None] | None = None

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..schema import schema_errors
 from ..tools import ToolDefinition, ToolOutcome
+from ..validation import to_text
 from .calls import ToolCall
-from .scope import readable_span, to_text
+from .scope import readable_span
 
 if TYPE_CHECKING:
     from .run import Turn

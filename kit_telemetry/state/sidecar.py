@@ -35,6 +35,7 @@ __all__ = [
     "encode",
     "load_sidecar",
     "replace_file",
+    "set_aside_stale",
     "sidecar_path",
 ]
 
@@ -55,7 +56,7 @@ _MAX_STEM_CHARS = 150
 _NAME_MAX_BYTES = 255
 # mkstemp names a sidecar's temporary file "." + name + "." + 8 random characters + ".tmp".
 _MAX_SIDECAR_NAME_BYTES = _NAME_MAX_BYTES - len("..12345678.tmp")
-# What _set_aside appends: ".corrupt-" + a UTC time stamp + "-" + 8 hex digits.
+# What _aside_name appends at most: ".corrupt-" + a UTC time stamp + "-" + 8 hex digits.
 _ASIDE_SUFFIX_BYTES = len(".corrupt-20260101T000000-12345678")
 # Temporary files older than this are leftovers of a crash; younger ones may belong to
 # another process writing the same sidecar right now.
@@ -215,9 +216,7 @@ def _set_aside(
     path: Path, reason: BaseException, report: ReportError, report_corrupt: ReportError
 ) -> bool:
     """Move a corrupt file out of the way, never deleting or overwriting it; True if moved."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    kept = _trim_to_bytes(path.name, _NAME_MAX_BYTES - _ASIDE_SUFFIX_BYTES)
-    aside = path.with_name(f"{kept}.corrupt-{stamp}-{os.urandom(4).hex()}")
+    aside = _aside_name(path, "corrupt")
     try:
         os.rename(path, aside)
     except OSError as exc:
@@ -234,6 +233,33 @@ def _set_aside(
     detail = f"({reason}); moved it aside to {aside} and starting empty".replace("%", "%%")
     report_corrupt(reason, "session state %s is corrupt " + detail, path)
     return True
+
+
+def set_aside_stale(path: Path) -> Path | None:
+    """Move a sidecar that is older than its session's state out of the way.
+
+    Renaming needs no free space, so it works on the full disk that made the state
+    unsavable. The file is kept as ``<name>.stale-<time>-<random>``.
+
+    Returns:
+        Where the file went, or None when there was no file or it could not be moved
+        (logged).
+    """
+    aside = _aside_name(path, "stale")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        logger.error("could not move stale session state %s aside: %s", path, exc)
+        return None
+    return aside
+
+
+def _aside_name(path: Path, kind: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    kept = _trim_to_bytes(path.name, _NAME_MAX_BYTES - _ASIDE_SUFFIX_BYTES)
+    return path.with_name(f"{kept}.{kind}-{stamp}-{os.urandom(4).hex()}")
 
 
 def _remove_stale_temps(path: Path) -> None:

@@ -5,7 +5,10 @@ A :class:`SessionState` holds a last-write-wins map of string keys to JSON value
 :mod:`kit_telemetry.state.sidecar`), either at once or from a background writer.
 
 Writes never raise into the caller (unless ``strict=True``): a failed write is logged, passed
-to ``on_error``, leaves the previous file intact, and is retried by the next write.
+to ``on_error``, leaves the previous file intact, and is retried by the next write, flush or
+close. A store whose changes still cannot be saved when it is given up (see
+:meth:`SessionState.give_up`) moves its file aside, because that file is older than what the
+session last set and a later load must not take it for the session's state.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from typing import Any, Literal
 
 from kit_telemetry.errors import ConfigError
 
-from .sidecar import encode, load_sidecar, replace_file
+from .sidecar import encode, load_sidecar, replace_file, set_aside_stale
 from .values import check_key, copy_value, json_copy, plain_key
 
-__all__ = ["Durability", "SessionState"]
+__all__ = ["Durability", "SessionState", "StateNotSavedError"]
 
 logger = logging.getLogger("kit_telemetry")
 
@@ -32,6 +35,10 @@ Durability = Literal["sync", "batched"]
 _DURABILITIES = ("sync", "batched")
 # Consecutive failed batched writes back off up to this many intervals.
 _MAX_BACKOFF_FACTOR = 64
+
+
+class StateNotSavedError(OSError):
+    """Changes to a session's state were dropped: the file could not be written in time."""
 
 
 class SessionState:
@@ -108,6 +115,7 @@ class SessionState:
         self._written_version = 0  # the version the file holds, under _write_lock
         self._write_count = 0
         self._failures = 0  # consecutive failed writes, for the batched back-off
+        self._last_error: BaseException | None = None
         self._timer: threading.Timer | None = None
         self._closed = False
         # False when the file must not be written: it is a folder, it could not be read,
@@ -138,6 +146,18 @@ class SessionState:
     def persistent(self) -> bool:
         """Whether changes go to the file (False when memory only or the file is unusable)."""
         return self._persist
+
+    @property
+    def saved(self) -> bool:
+        """Whether the file holds every change (always True for a memory-only store).
+
+        False while a change waits for its batched write, or after a failed write until a
+        later write, :meth:`flush` or :meth:`close` succeeds.
+        """
+        if not self._persist:
+            return self._path is None
+        with self._write_lock, self._lock:
+            return self._written_version >= self._version
 
     @property
     def write_count(self) -> int:
@@ -244,6 +264,37 @@ class SessionState:
             timer.cancel()
         self.flush()
 
+    def give_up(self) -> bool:
+        """Stop trying to save: report unsaved changes and move the stale file aside.
+
+        Called when the store's owner lets go of it for good (at shutdown, or at interpreter
+        exit) after the last :meth:`flush` failed. The file then holds an older state than
+        the one last set (a counter that reached 5 would read back as 2), so it is renamed
+        to ``<name>.stale-<time>-<random>`` (kept, never deleted): the next store for this
+        session starts empty and says nothing false. The drop is logged and reported to
+        ``on_error`` as a :class:`StateNotSavedError` (never raised). If even the rename
+        fails, that is reported too. The store keeps working, in memory only.
+
+        Returns:
+            True if changes were dropped.
+        """
+        if self.saved or self._path is None or not self._persist:
+            return False
+        with self._lock:
+            timer, self._timer = self._timer, None
+            self._closed = True
+            self._persist = False  # memory only from now on: given up once, reported once
+        if timer is not None:
+            timer.cancel()
+        aside = set_aside_stale(self._path)
+        where = f"moved the stale file aside to {aside}" if aside else "no stale file left behind"
+        error = StateNotSavedError(
+            f"session state {self._path}: changes could not be saved ({self._last_error}); "
+            f"{where}, so it is not loaded as the session's state"
+        )
+        self._report(error, "dropped unsaved session state of %s", self._path, False)
+        return True
+
     def __enter__(self) -> SessionState:
         return self
 
@@ -300,7 +351,7 @@ class SessionState:
             try:
                 replace_file(self._path, encode(snapshot))
             except Exception as exc:
-                error = exc
+                error = self._last_error = exc
                 self._failures += 1
             else:
                 self._written_version = snapshot_version
@@ -350,5 +401,6 @@ def _close_all_stores() -> None:
     for store in list(_LIVE_STORES):
         try:
             store.close()
+            store.give_up()
         except Exception:
             logger.exception("could not flush session state %s at exit", store.path)

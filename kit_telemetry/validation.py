@@ -1,0 +1,402 @@
+"""The validation table: every parameter of the instrumentation API and the rule it follows.
+
+``FIELDS`` names each parameter (``"llm_call.max_tokens"``) and its :class:`Rule`: what is
+allowed, and what a lenient ``Telemetry`` records instead of a bad value. One rule set
+covers them all:
+
+=============  ============================================================================
+``text``       a non-empty ``str``; cleaned to valid UTF-8 and bounded (:mod:`.text`)
+``count``      an ``int`` (not ``bool``) in ``[0, 2**63 - 1]``: what OTLP's int64 carries
+``amount``     a finite ``int`` or ``float`` >= 0
+``flag``       a ``bool``
+``mapping``    a ``Mapping`` of non-empty ``str`` keys to ``str`` values
+``path``       a ``str`` or ``os.PathLike`` that the file system can name
+``content``    anything; not a ``str`` becomes its JSON text (the response: a ``str``)
+``port``       an ``int`` (not ``bool``) in ``[1, 65535]``
+=============  ============================================================================
+
+Content (prompts, tool arguments and results, responses) is cleaned and bounded where it
+goes onto a span (``Runtime.clip``), so extension handlers see what the agent gave.
+
+Each ``check_*`` function takes the error policy, the field and the value: a good value
+comes back (text cleaned); a bad one is :meth:`ErrorPolicy.bad_input` - a ``UsageError``
+naming the field, the value and what is allowed when strict, otherwise logged once per
+field and counted - and its stand-in comes back, so the agent's call is still recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal, TypeGuard
+
+from ._errors import ErrorPolicy
+from .text import MAX_TEXT_CHARS, clean_text, edge_path, edge_text
+from .tokens import MAX_TOKENS
+
+__all__ = [
+    "FIELDS",
+    "INT64_MAX",
+    "Rule",
+    "check_amount",
+    "check_attributes",
+    "check_content",
+    "check_count",
+    "check_flag",
+    "check_path",
+    "check_port",
+    "check_required_text",
+    "check_text",
+    "is_count",
+    "new_session_id",
+    "to_text",
+]
+
+INT64_MAX: Final = MAX_TOKENS
+"""The largest count: OTLP carries integers as int64."""
+
+Kind = Literal["text", "count", "amount", "flag", "mapping", "path", "content", "port"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    """What one parameter accepts, and what stands in for a bad value when lenient.
+
+    Attributes:
+        kind: the rule set it follows (see the module docstring).
+        optional: ``None`` is allowed (and means "not given").
+        instead: what a lenient ``Telemetry`` records instead of a bad value.
+        default: the stand-in text of a required ``text`` parameter.
+        empty_ok: ``""`` is a value of this ``text`` parameter (an id that says "none").
+    """
+
+    kind: Kind
+    optional: bool = False
+    instead: str
+    default: str = ""
+    empty_ok: bool = False
+
+    @property
+    def allowed(self) -> str:
+        """What is allowed, as a message says it."""
+        allowed = "a string" if self.empty_ok else _ALLOWED[self.kind]
+        return f"{allowed} or None" if self.optional else allowed
+
+
+_ALLOWED: Final[Mapping[Kind, str]] = {
+    "text": "a non-empty string",
+    "count": f"an int from 0 to {INT64_MAX}",
+    "amount": "a finite number >= 0",
+    "flag": "True or False",
+    "mapping": "a mapping of non-empty string keys to string values",
+    "path": "a str or os.PathLike a file can have",
+    "content": "a string",
+    "port": "an int from 1 to 65535",
+}
+
+_TOKENS = "usage ignored (earlier usage of the call is kept)"
+
+FIELDS: Final[Mapping[str, Rule]] = {
+    # Telemetry.session(...)
+    "session.session_id": Rule(kind="text", optional=True, instead="a new random id is used"),
+    "session.session_file": Rule(kind="path", optional=True, instead="the session has no file"),
+    "session.user": Rule(
+        kind="text", optional=True, empty_ok=True, instead="recorded as its str()"
+    ),
+    "session.subscription": Rule(kind="flag", instead="recorded by its truth"),
+    "session.attributes": Rule(
+        kind="mapping", optional=True, instead="only the good entries are kept"
+    ),
+    # Session.run(...)
+    "run.prompt": Rule(kind="content", optional=True, instead="recorded as its JSON text"),
+    "run.agent_name": Rule(
+        kind="text", instead="recorded as its str() or 'agent'", default="agent"
+    ),
+    "run.agent_id": Rule(kind="text", optional=True, instead="recorded as its str()"),
+    "run.provider": Rule(kind="text", optional=True, instead="recorded as its str()"),
+    "run.system_instructions": Rule(
+        kind="content", optional=True, instead="recorded as its JSON text"
+    ),
+    # Run.set_response(...)
+    "set_response.response": Rule(
+        kind="content", optional=True, instead="recorded as its JSON text"
+    ),
+    # Run/Turn.llm_call(...)
+    "llm_call.provider": Rule(
+        kind="text", instead="recorded as its str() or 'unknown'", default="unknown"
+    ),
+    "llm_call.model": Rule(
+        kind="text", instead="recorded as its str() or 'unknown'", default="unknown"
+    ),
+    "llm_call.max_tokens": Rule(kind="count", optional=True, instead="treated as not given"),
+    "llm_call.server_address": Rule(kind="text", optional=True, instead="recorded as its str()"),
+    "llm_call.server_port": Rule(kind="port", optional=True, instead="ignored"),
+    # Compared by loop guards only, never recorded: any JSON-like value.
+    "llm_call.request": Rule(kind="content", optional=True, instead="compared as its JSON text"),
+    "llm_call.estimated_input_tokens": Rule(
+        kind="count", optional=True, instead="treated as not given"
+    ),
+    # LLMCall.record_usage(...)
+    "record_usage.input_tokens": Rule(kind="count", instead=_TOKENS),
+    "record_usage.output_tokens": Rule(kind="count", instead=_TOKENS),
+    "record_usage.cache_read_tokens": Rule(kind="count", instead=_TOKENS),
+    "record_usage.cache_write_tokens": Rule(kind="count", instead=_TOKENS),
+    "record_usage.reasoning_tokens": Rule(kind="count", instead=_TOKENS),
+    "record_usage.finish_reason": Rule(
+        kind="text", optional=True, empty_ok=True, instead="recorded as its str()"
+    ),
+    "record_usage.response_id": Rule(
+        kind="text", optional=True, empty_ok=True, instead="recorded as its str()"
+    ),
+    "record_usage.cost_usd": Rule(kind="amount", optional=True, instead=_TOKENS),
+    "record_usage.response_model": Rule(
+        kind="text", optional=True, instead="recorded as its str()"
+    ),
+    # Run/Turn.tool_call(...)
+    "tool_call.name": Rule(
+        kind="text", instead="recorded as its str() or 'unknown'", default="unknown"
+    ),
+    "tool_call.call_id": Rule(
+        kind="text", optional=True, empty_ok=True, instead="recorded as its str()"
+    ),
+    "tool_call.arguments": Rule(kind="content", optional=True, instead="recorded as its JSON text"),
+    # ToolCall.set_result(...)
+    "tool_call.tool_type": Rule(kind="text", optional=True, instead="recorded as its str()"),
+    # LLMCall.add_cost(...) and ToolCall.add_cost(...)
+    "add_cost.usd": Rule(kind="amount", instead="the charge is ignored"),
+    "add_cost.kind": Rule(kind="text", instead="recorded as its str() or 'other'", default="other"),
+    "set_result.result": Rule(kind="content", optional=True, instead="recorded as its JSON text"),
+    "set_result.is_error": Rule(kind="flag", instead="recorded by its truth"),
+}
+"""Every parameter of the instrumentation API, by ``<entry point>.<parameter>``."""
+
+# Shown in a message instead of a very long value.
+_SHOWN_CHARS = 80
+
+
+def is_count(value: object) -> TypeGuard[int]:
+    """``value`` is a count: an ``int`` (not ``bool``) in ``[0, INT64_MAX]``."""
+    return type(value) is int and 0 <= value <= INT64_MAX
+
+
+def check_count(errors: ErrorPolicy, field: str, value: object) -> int | None:
+    """A count, or None when not given (optional) or bad (reported).
+
+    Raises:
+        UsageError: strict, and ``value`` is no count.
+    """
+    if type(value) is int and 0 <= value <= INT64_MAX:
+        return value
+    rule = _rule(field, "count")
+    if value is None and rule.optional:
+        return None
+    _refuse(errors, field, value, rule)
+    return None
+
+
+def check_amount(errors: ErrorPolicy, field: str, value: object) -> float | None:
+    """A finite non-negative amount as a float, or None when not given or bad (reported).
+
+    Raises:
+        UsageError: strict, and ``value`` is no such number.
+    """
+    if type(value) is float and 0.0 <= value < math.inf:
+        return value
+    rule = _rule(field, "amount")
+    if value is None and rule.optional:
+        return None
+    if isinstance(value, float) and 0 <= value < math.inf:
+        return float(value)
+    if type(value) is int and value >= 0:
+        try:
+            return float(value)
+        except OverflowError:  # more than any float holds
+            pass
+    _refuse(errors, field, value, rule)
+    return None
+
+
+def check_text(errors: ErrorPolicy, field: str, value: object) -> str | None:
+    """Text cleaned at the edge; a bad value becomes its stand-in (reported).
+
+    A required field that is not text or is empty becomes ``str(value)`` when that is
+    non-empty, else the rule's default; an optional one that is not text becomes its
+    ``str()``, or None when that is empty.
+
+    Returns:
+        The text, or None for an optional field that was not given.
+
+    Raises:
+        UsageError: strict, and ``value`` is not allowed or needed cleaning.
+    """
+    if (
+        type(value) is str
+        and 0 < len(value) <= MAX_TEXT_CHARS
+        and value.isascii()
+        and "\x00" not in value
+    ):
+        return value  # the common case
+    rule = _rule(field, "text")
+    if value is None and rule.optional:
+        return None
+    if isinstance(value, str) and (value or rule.empty_ok):
+        return edge_text(errors, field, str(value))
+    _refuse(errors, field, value, rule)
+    shown = "" if value is None else _str_or_empty(value)
+    if not shown:
+        return None if rule.optional else rule.default
+    return clean_text(shown)
+
+
+def check_required_text(errors: ErrorPolicy, field: str, value: object) -> str:
+    """:func:`check_text` of a required field (never None)."""
+    text = check_text(errors, field, value)
+    return text if text is not None else _rule(field, "text").default
+
+
+def check_port(errors: ErrorPolicy, field: str, value: object) -> int | None:
+    """A TCP port, or None when not given or bad (reported).
+
+    Raises:
+        UsageError: strict, and ``value`` is not a port.
+    """
+    if value is None or (type(value) is int and 0 < value <= 65535):
+        return value
+    _refuse(errors, field, value, _rule(field, "port"))
+    return None
+
+
+def check_flag(errors: ErrorPolicy, field: str, value: object) -> bool:
+    """A bool; anything else is reported and counts by its truth (False if it has none).
+
+    Raises:
+        UsageError: strict, and ``value`` is not a bool.
+    """
+    if value is True or value is False:
+        return value
+    _refuse(errors, field, value, _rule(field, "flag"))
+    try:
+        return bool(value)
+    except Exception:  # an object whose truth is an error (a NumPy array) is no flag
+        return False
+
+
+def check_attributes(errors: ErrorPolicy, field: str, value: object) -> dict[str, str]:
+    """A copy of a mapping of text to text; bad entries are left out (reported once).
+
+    Raises:
+        UsageError: strict, and ``value`` is not such a mapping.
+    """
+    rule = _rule(field, "mapping")
+    if value is None and rule.optional:
+        return {}
+    if not isinstance(value, Mapping):
+        _refuse(errors, field, value, rule)
+        return {}
+    kept: dict[str, str] = {}
+    bad = False
+    try:
+        for key, item in value.items():
+            if type(key) is str and key and type(item) is str:
+                kept[edge_text(errors, f"{field} key", key)] = edge_text(errors, field, item)
+            else:
+                bad = True
+    except Exception:  # a mapping that fails to iterate keeps what it gave
+        bad = True
+    if bad:
+        _refuse(errors, field, value, rule)
+    return kept
+
+
+def check_path(errors: ErrorPolicy, field: str, value: object) -> str | None:
+    """A path with ``~`` expanded, as text; None when not given or bad (reported).
+
+    A name the operating system gave (undecodable bytes spelt as lone surrogates) is kept
+    as it is, so its file is found; see :func:`~kit_telemetry.text.edge_path`.
+
+    Raises:
+        UsageError: strict, and ``value`` is no path a file can have.
+    """
+    rule = _rule(field, "path")
+    if value is None and rule.optional:
+        return None
+    if isinstance(value, (str, os.PathLike)):
+        try:
+            path = os.fspath(Path(value).expanduser())
+        except (TypeError, ValueError, RuntimeError):
+            pass  # a PathLike that gives no str, or a ~user that does not exist
+        else:
+            if isinstance(path, str) and path:
+                return edge_path(errors, field, path)
+    _refuse(errors, field, value, rule)
+    return None
+
+
+def check_content(errors: ErrorPolicy, field: str, value: object) -> str | None:
+    """Content as text: a string as it is, anything else as its JSON text (reported).
+
+    Content is cleaned (and bounded) only where it goes onto a span, so handlers see what
+    the agent gave.
+
+    Raises:
+        UsageError: strict, and ``value`` is not a string (the prompt, arguments and
+            results may be any JSON-like value; the response must be text).
+    """
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if field == "set_response.response":
+        _refuse(errors, field, value, _rule(field, "content"))
+    return to_text(value)
+
+
+def to_text(value: object) -> str:
+    """``value`` as text: a string as it is, else its JSON text, else its ``repr``."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)
+    except Exception:
+        pass
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__qualname__} object>"
+
+
+def new_session_id() -> str:
+    """A random session id, for a session given none (or a bad one)."""
+    return uuid.uuid4().hex
+
+
+def _rule(field: str, kind: Kind) -> Rule:
+    rule = FIELDS[field]
+    assert rule.kind == kind, f"{field} is a {rule.kind} field, not {kind}"
+    return rule
+
+
+def _refuse(errors: ErrorPolicy, field: str, value: object, rule: Rule) -> None:
+    errors.bad_input(field, f"{field}: {_shown(value)} is not {rule.allowed}; {rule.instead}")
+
+
+def _shown(value: object) -> str:
+    """``value`` for a message: escaped (valid text) and short."""
+    try:
+        shown = ascii(value)
+    except Exception:
+        shown = f"<{type(value).__qualname__} object>"
+    return shown if len(shown) <= _SHOWN_CHARS else shown[:_SHOWN_CHARS] + "..."
+
+
+def _str_or_empty(value: object) -> str:
+    try:
+        text = str(value)
+    except Exception:
+        return ""
+    return text if type(text) is str else ""
