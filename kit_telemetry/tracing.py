@@ -66,8 +66,13 @@ class SpanPayload:
     Attributes:
         run: the run the span belongs to; None while (or if) the aggregator does not count it.
         turn: the enclosing turn's totals (a turn span: its own).
-        llm_parent: the payload of the nearest enclosing LLM-call span.
+        up: the payload of the enclosing span the aggregator tracks (its own or of other
+            code), whether or not it belongs to a run.
+        own: the span was made through kit-telemetry's API (its LLM calls always count).
         counted_below: a descendant LLM call already counted this call's usage.
+        usage_below: the usage of another instrumentation's span of the same call, nested
+            in one of our LLM-call spans (used when ours reported none).
+        implicit: this LLM span holds the implicit run of calls made outside any agent span.
     """
 
     __slots__ = (
@@ -75,10 +80,11 @@ class SpanPayload:
         "counted_below",
         "detail",
         "end_event",
+        "implicit",
         "is_error",
-        "llm_parent",
         "name",
         "outcome",
+        "own",
         "parent",
         "result",
         "role",
@@ -86,7 +92,9 @@ class SpanPayload:
         "session_id",
         "stop_reason",
         "turn",
+        "up",
         "usage",
+        "usage_below",
     )
 
     def __init__(
@@ -112,8 +120,11 @@ class SpanPayload:
         self.end_event: Event | None = None
         self.run: RunTally | None = None
         self.turn: RunningTotals | None = None
-        self.llm_parent: SpanPayload | None = None
+        self.up: SpanPayload | None = None
+        self.own = False
         self.counted_below = False
+        self.usage_below: LLMUsage | None = None
+        self.implicit = False
 
 
 class PayloadRegistry:
