@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import StatusCode, get_current_span
 from opentelemetry.util.types import AttributeValue
 
 from .. import semconv as sc
@@ -281,8 +281,17 @@ class UsageAggregator(SpanProcessor):
             ]
         if role == SESSION_END:
             return []
-        parent = payload.parent if own and payload.parent is not None else self._parent_of(span)
-        payload.up = parent
+        traced_parent = self._parent_of(span)
+        parent = payload.parent if own and payload.parent is not None else traced_parent
+        # The span it is nested in, for telling nested spans of one call apart.
+        payload.up = traced_parent or parent
+        if own and role == LLM:
+            # Our llm_call spans hang under our turn, but the code may run inside another
+            # library's LLM span of the same call (a framework's model adapter calling
+            # llm_call): the span current here says so.
+            ambient = self._foreign.get(get_current_span().get_span_context().span_id)
+            if ambient is not None and ambient.role == LLM:
+                payload.up = ambient
         payload.own = own
         run = parent.run if parent is not None else None
         if parent is None or run is None:
@@ -421,6 +430,8 @@ class UsageAggregator(SpanProcessor):
         end_ns = span.end_time or time.time_ns()
         usage = payload.usage
         if outcome == "budget_denied":
+            with self._lock:
+                self._counts(node, None)  # the spans of other code around it: the same call
             run = node.run
             if run is None:
                 return []
