@@ -49,6 +49,9 @@ GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"
 GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
 ERROR_TYPE = "error.type"
+# The span event OpenTelemetry's record_exception() adds, and its type attribute.
+EXCEPTION_EVENT = "exception"
+EXCEPTION_TYPE = "exception.type"
 
 # gen_ai.operation.name values
 OP_INVOKE_AGENT = "invoke_agent"

@@ -31,6 +31,13 @@ if TYPE_CHECKING:
 # What a span is, for the processors.
 RUN, TURN, LLM, TOOL, SESSION_START, SESSION_END, OTHER = range(7)
 
+# How a span of other code names the exception that refused its call (error.type or
+# exception.type: the class name, qualified or not).
+_BUDGET_EXCEEDED = "BudgetExceeded"
+
+# The name of a model or tool a span of other code does not (yet) say.
+UNKNOWN_NAME = "unknown"
+
 _ERROR = StatusCode.ERROR  # a module global: a read through the enum class costs more
 
 
@@ -251,12 +258,12 @@ def payload_from_attributes(span: ReadableSpan) -> SpanPayload:
     if op == sc.OP_INVOKE_AGENT:
         return SpanPayload(RUN, session_id, _str(attributes, sc.GEN_AI_AGENT_NAME) or "agent")
     if op in sc.LLM_OPERATIONS:
-        return _llm_payload(attributes, session_id)
+        return _llm_payload(attributes, session_id, span.name)
     if op == sc.OP_EXECUTE_TOOL:
         return SpanPayload(
             TOOL,
             session_id,
-            _str(attributes, sc.GEN_AI_TOOL_NAME) or "unknown",
+            _str(attributes, sc.GEN_AI_TOOL_NAME) or UNKNOWN_NAME,
             _str(attributes, sc.GEN_AI_TOOL_CALL_ID) or None,
         )
     if op is None and sc.KIT_TURN_INDEX in attributes:
@@ -271,24 +278,28 @@ def payload_from_attributes(span: ReadableSpan) -> SpanPayload:
     return SpanPayload(OTHER, session_id)
 
 
-def _llm_payload(attributes: Mapping[str, Any], session_id: str) -> SpanPayload:
+def _llm_payload(attributes: Mapping[str, Any], session_id: str, span_name: str) -> SpanPayload:
     # Providers are matched in lower case: OpenLLMetry writes gen_ai.system "Anthropic".
     provider = _first_str(attributes, _PROVIDER_KEYS).lower()
-    return SpanPayload(
-        LLM, session_id, _first_str(attributes, _MODEL_KEYS) or "unknown", provider or "unknown"
-    )
+    model = _first_str(attributes, _MODEL_KEYS)
+    if not model:
+        # The conventions name the span "{operation} {model}": a call refused or failed
+        # before the instrumentation set its attributes still says its model there.
+        operation, _, named = span_name.partition(" ")
+        model = named if operation in sc.LLM_OPERATIONS and named else UNKNOWN_NAME
+    return SpanPayload(LLM, session_id, model, provider or UNKNOWN_NAME)
 
 
 def _openinference_payload(
     span: ReadableSpan, attributes: Mapping[str, Any], kind: object, session_id: str
 ) -> SpanPayload:
     if kind == sc.OI_KIND_LLM:
-        return _llm_payload(attributes, session_id)
+        return _llm_payload(attributes, session_id, span.name)
     if kind == sc.OI_KIND_TOOL:
         return SpanPayload(
             TOOL,
             session_id,
-            _str(attributes, sc.OI_TOOL_NAME) or "unknown",
+            _str(attributes, sc.OI_TOOL_NAME) or UNKNOWN_NAME,
             _str(attributes, sc.OI_TOOL_ID) or None,
         )
     parent = span.parent
@@ -306,6 +317,9 @@ def read_end_attributes(span: ReadableSpan, payload: SpanPayload) -> None:
     if payload.role == LLM:
         payload.outcome = _str(attributes, sc.KIT_LLM_OUTCOME) or ("error" if error else "ok")
         tokens = _tokens_of(attributes)
+        if error and tokens is None and _refused_by_a_budget(span, attributes):
+            # A framework hook raised our BudgetExceeded before the request went out.
+            payload.outcome = "budget_denied"
         if tokens is not None:
             cost = _float(attributes.get(sc.KIT_USAGE_COST_USD))
             reasons = attributes.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
@@ -323,6 +337,16 @@ def read_end_attributes(span: ReadableSpan, payload: SpanPayload) -> None:
         payload.is_error = error or attributes.get(sc.KIT_TOOL_IS_ERROR) is True
     elif payload.role == RUN:
         payload.stop_reason = _str(attributes, sc.KIT_RUN_STOP_REASON) or None
+
+
+def _refused_by_a_budget(span: ReadableSpan, attributes: Mapping[str, Any]) -> bool:
+    if _str(attributes, sc.ERROR_TYPE).endswith(_BUDGET_EXCEEDED):
+        return True
+    return any(
+        event.name == sc.EXCEPTION_EVENT
+        and str((event.attributes or {}).get(sc.EXCEPTION_TYPE, "")).endswith(_BUDGET_EXCEEDED)
+        for event in span.events
+    )
 
 
 def _tokens_of(attributes: Mapping[str, Any]) -> TokenUsage | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
 import kit_telemetry as kt
 from kit_telemetry.testing import Capture, capture
@@ -297,3 +297,84 @@ def test_unrelated_spans_outside_runs_are_forgotten_at_their_end() -> None:
         events = list(cap.events)
     assert open_spans == 0
     assert events == []
+
+
+def test_an_agent_span_known_only_at_its_end_holds_the_run_of_its_calls() -> None:
+    """OpenInference's LangChain tracer sets every attribute just before the end: the root
+    CHAIN is the run, named at its end, with the calls and tools that ended inside it."""
+    with capture(prices={"gpt-4o": GPT_4O}) as cap:
+        tracer = tracer_of(cap)
+        with tracer.start_as_current_span("planner") as root:
+            for prompt, completion in ((100, 10), (200, 20)):
+                with tracer.start_as_current_span("ChatOpenAI") as llm:
+                    llm.set_attributes(
+                        {
+                            "openinference.span.kind": "LLM",
+                            "llm.model_name": "gpt-4o",
+                            "llm.provider": "openai",
+                            "llm.token_count.prompt": prompt,
+                            "llm.token_count.completion": completion,
+                        }
+                    )
+                with tracer.start_as_current_span("search") as tool:
+                    tool.set_attributes({"openinference.span.kind": "TOOL", "tool.name": "search"})
+            root.set_attributes({"openinference.span.kind": "CHAIN", "session.id": "thread-7"})
+        end = one_end(cap)
+        (start,) = cap.events_of(kt.EventType.AGENT_START)
+        runs = cap.metric("kit_agent_runs_total", agent="planner", stop_reason="unknown")
+    assert (end.agent_name, end.session_id) == ("planner", "thread-7")
+    assert (end.llm_call_count, end.input_tokens, end.output_tokens) == (2, 300, 30)
+    assert end.tool_names == ("search", "search")
+    assert end.cost_usd == pytest.approx(usd(300, 30))
+    assert start.run_id == end.run_id
+    assert runs == 1
+
+
+def test_a_tool_span_that_names_its_tool_at_the_end_counts_under_that_name() -> None:
+    """OpenInference's Agents SDK tracer marks a TOOL at start and names it at the end."""
+    with capture() as cap:
+        tracer = tracer_of(cap)
+        with agent(tracer):
+            with tracer.start_as_current_span(
+                "lookup", attributes={"openinference.span.kind": "TOOL"}
+            ) as span:
+                span.set_attribute("tool.name", "lookup")
+        end = one_end(cap)
+        (call,) = cap.events_of(kt.EventType.TOOL_CALL)
+    assert end.tool_names == ("lookup",)
+    assert isinstance(call, kt.ToolCallEvent) and call.tool_name == "lookup"
+
+
+def test_a_call_refused_by_a_budget_inside_another_librarys_span_counts_as_denied() -> None:
+    """A framework hook raising BudgetExceeded leaves a failed chat span: a denied call,
+    not a failed, unpriced one."""
+    with capture() as cap:
+        tracer = tracer_of(cap)
+        with agent(tracer):
+            with tracer.start_as_current_span(
+                "chat gpt-4o", attributes={"gen_ai.operation.name": "chat"}
+            ) as span:
+                span.record_exception(
+                    kt.BudgetExceeded(
+                        "cap", scope_key="global", limit=1, spent=1, reserved=0, requested=0
+                    )
+                )
+                span.set_status(StatusCode.ERROR)
+        end = one_end(cap)
+        denied = cap.metric(
+            "kit_llm_calls_total", provider="unknown", model="gpt-4o", outcome="budget_denied"
+        )
+        usage = cap.events_of(kt.EventType.LLM_USAGE)
+    assert (end.llm_call_count, end.unpriced_call_count) == (0, 0)
+    assert usage == [] and denied == 1
+
+
+def test_calls_of_other_code_are_charged_to_budgets() -> None:
+    """Budgets see what instrumented SDKs and frameworks spend, at the published price."""
+    with capture(prices={"gpt-4o": GPT_4O}, budgets=[kt.Budget(name="day", limit_usd=1.0)]) as cap:
+        tracer = tracer_of(cap)
+        with agent(tracer):
+            sdk_chat(tracer, 1000, 100, cache_read=400)
+        sdk_chat(tracer, 500, 50)  # outside any agent: charged too
+        (status,) = cap.telemetry.budget_status()
+    assert status.spent == pytest.approx(usd(600, 100, cache_read=400) + usd(500, 50))

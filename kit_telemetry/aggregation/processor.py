@@ -48,13 +48,14 @@ from ..tracing import (
     SESSION_START,
     TOOL,
     TURN,
+    UNKNOWN_NAME,
     LLMUsage,
     SpanPayload,
     error_type_of,
     payload_from_attributes,
     read_end_attributes,
 )
-from .ports import EventSink, Pricer, UsageMetrics
+from .ports import EventSink, Pricer, SpendSink, UsageMetrics
 
 logger = logging.getLogger("kit_telemetry")
 
@@ -94,12 +95,17 @@ class UsageAggregator(SpanProcessor):
         self._foreign: dict[int, SpanPayload] = {}  # live spans of other code, by span id
         self._sessions: OrderedDict[str, SessionTally] = OrderedDict()
         self._sink: EventSink | None = None
+        self._spend: SpendSink | None = None
         self.want_events(tuple(EventType))
 
     # --- configuration -------------------------------------------------------------
     def set_event_sink(self, sink: EventSink | None) -> None:
         """Deliver every event built from a span, with the span, to ``sink``."""
         self._sink = sink
+
+    def set_spend_sink(self, sink: SpendSink | None) -> None:
+        """Report each LLM call of other code to ``sink`` (budgets charge it there)."""
+        self._spend = sink
 
     def want_events(self, types: Sequence[EventType]) -> None:
         """Build the optional events (``OPTIONAL_EVENTS``) only of these types.
@@ -318,8 +324,10 @@ class UsageAggregator(SpanProcessor):
                 )
             ]
         payload.turn = parent.turn
+        if role == TOOL and not own and payload.name == UNKNOWN_NAME:
+            payload.role = OTHER  # a tool with no name yet: what it is is read at its end
         self._remember(span, payload, own)
-        if role == TOOL:
+        if payload.role == TOOL:
             return self._tool_started(payload, payload.name, started_ns)
         return []
 
@@ -331,8 +339,10 @@ class UsageAggregator(SpanProcessor):
     def _end(self, span: ReadableSpan) -> list[Event]:
         span_id = span.context.span_id
         # node: the payload the aggregator tracked since the start; a span of other code is
-        # read again at its end: what it is and its usage may have been set after its start.
+        # read again at its end: what it is and its usage may have been set after its start
+        # (OpenInference's LangChain tracer sets every attribute just before the end).
         node = payload = PAYLOADS.get(span_id)
+        told_late = False
         if payload is None:
             with self._lock:
                 node = self._foreign.pop(span_id, None)
@@ -342,43 +352,38 @@ class UsageAggregator(SpanProcessor):
             if node is not None:
                 read_end_attributes(span, payload)
                 if node.role == OTHER and payload.role in (LLM, TOOL):
-                    return self._end_late(span, node, payload)
-        role = payload.role
-        if node is None or (node.run is None and node.role != LLM):
-            return self._end_session(span, payload) if role == SESSION_END else []
-        if node.run is not None and not node.run.session_id and payload.session_id:
-            # The conversation id came late (set at a span's end): the run joins it now.
-            self._adopt_session(node.run, payload.session_id, span.start_time or time.time_ns())
+                    node.role = payload.role
+                    node.name, node.detail = payload.name, payload.detail
+                    told_late = True
+        if node is None:
+            return self._end_session(span, payload) if payload.role == SESSION_END else []
         role = node.role
+        if node.run is None and role not in (LLM, TOOL) and not node.implicit:
+            return self._end_session(span, payload) if payload.role == SESSION_END else []
+        run = node.run
+        if run is not None and not run.session_id and payload.session_id:
+            # The conversation id came late (set at a span's end): the run joins it now.
+            self._adopt_session(run, payload.session_id, span.start_time or time.time_ns())
+        events: list[Event] = []
         if role == LLM:
             events = self._end_llm(span, node, payload)
-            if node.implicit:
-                events.extend(self._end_run(span, node, payload))
-            return events
-        if role == TOOL:
-            return self._end_tool(span, node, payload)
-        if role == TURN:
-            return self._end_turn(span, node)
-        if role == RUN:
+        elif role == TOOL:
+            if told_late or run is None:  # its tool_call was not delivered at the start
+                if run is None:
+                    with self._lock:
+                        run, events = self._implicit_run(span, node, payload)
+                events += self._tool_started(node, payload.name, span.start_time or time.time_ns())
+            events += self._end_tool(span, node, payload)
+        elif role == TURN:
+            events = self._end_turn(span, node)
+        elif role == RUN:
             return self._end_run(span, node, payload)
-        return []
-
-    def _end_late(self, span: ReadableSpan, node: SpanPayload, payload: SpanPayload) -> list[Event]:
-        """A span of other code that said it is an LLM or tool call only after its start."""
-        node.role = payload.role
-        node.name, node.detail = payload.name, payload.detail
-        run = node.run
-        if payload.role == LLM:
-            if run is not None and not run.session_id and payload.session_id:
-                self._adopt_session(run, payload.session_id, span.start_time or time.time_ns())
-            events = self._end_llm(span, node, payload)
-            if node.implicit:
-                events.extend(self._end_run(span, node, payload))
-            return events
-        if run is None:
-            return []  # a tool call outside any run: nothing to count
-        events = self._tool_started(node, payload.name, span.start_time or time.time_ns())
-        return [*events, *self._end_tool(span, node, payload)]
+        if node.implicit:
+            if payload.role == RUN and node.run is not None:
+                # The agent span said what it is only at its end: the run takes its name.
+                node.run.agent_name = payload.name
+            events += self._end_run(span, node, payload)
+        return events
 
     def _tool_started(self, node: SpanPayload, name: str, started_ns: int) -> list[Event]:
         run = node.run
@@ -499,6 +504,8 @@ class UsageAggregator(SpanProcessor):
                 run.session.totals.turn_count += 1
         if self._metrics is not None:
             self._metrics.record_llm_call(event, outcome=outcome, error_type=error_type)
+        if self._spend is not None and not node.own:  # our own calls were admitted
+            self._spend(event, run.agent_name)
         events.append(event)
         return events
 
@@ -536,16 +543,16 @@ class UsageAggregator(SpanProcessor):
     def _implicit_run(
         self, span: ReadableSpan, node: SpanPayload, payload: SpanPayload
     ) -> tuple[RunTally, list[Event]]:
-        """The run of an LLM call made outside any agent span (called under the lock).
+        """The run of a call made outside any run known at its start (called under the lock).
 
-        It is held by the outermost LLM span around the call (the call's own span, or a
-        framework's span of the same call), which ends it.
+        The outermost span tracked around the call holds it and ends it: the call's own span
+        when it stands alone, else the span of an agent that said what it is only at its
+        end, a framework's span of the same call, or a request handler's span.
         """
         host = node
         up = node.up
         while up is not None:
-            if up.role == LLM and up.run is None:
-                host = up
+            host = up
             up = up.up
         if host.run is not None:
             node.run = host.run
