@@ -310,6 +310,67 @@ def _openinference_payload(
     return SpanPayload(OTHER, session_id)
 
 
+def role_from_attributes(attributes: Mapping[str, Any], name: str, *, root: bool) -> int:
+    """What a finished span read back from a file is: RUN, TURN, LLM, TOOL or OTHER.
+
+    The same reading as ``payload_from_attributes``, for spans that are not live (``root``:
+    the span has no parent, which makes an OpenInference CHAIN the run).
+    """
+    op = attributes.get(sc.GEN_AI_OPERATION_NAME)
+    if op is None:
+        kind = attributes.get(sc.OPENINFERENCE_SPAN_KIND)
+        if kind == sc.OI_KIND_LLM:
+            return LLM
+        if kind == sc.OI_KIND_TOOL:
+            return TOOL
+        if kind == sc.OI_KIND_AGENT or (kind == sc.OI_KIND_CHAIN and root):
+            return RUN
+        if kind is not None:
+            return OTHER
+        if attributes.get(sc.LLM_REQUEST_TYPE) in sc.LLM_REQUEST_TYPES:
+            return LLM
+    if op == sc.OP_INVOKE_AGENT:
+        return RUN
+    if op in sc.LLM_OPERATIONS:
+        return LLM
+    if op == sc.OP_EXECUTE_TOOL:
+        return TOOL
+    if op is None and sc.KIT_TURN_INDEX in attributes:
+        return TURN
+    return OTHER
+
+
+def call_names(attributes: Mapping[str, Any]) -> tuple[str, str]:
+    """An LLM span's (provider, model) in any convention read here ("" when not said)."""
+    return _first_str(attributes, _PROVIDER_KEYS).lower(), _first_str(attributes, _MODEL_KEYS)
+
+
+def tokens_from_attributes(
+    attributes: Mapping[str, Any], *, reasoning_within_output: bool = True
+) -> TokenUsage | None:
+    """An LLM span's disjoint token counts in any convention read here (None: no usage).
+
+    ``reasoning_within_output=False`` keeps a reasoning count larger than the output as
+    the span says it (a report shows the file; the aggregator keeps the invariant).
+    """
+    return _tokens_of(attributes, reasoning_within_output)
+
+
+def agent_name_of(attributes: Mapping[str, Any]) -> str:
+    """The agent name an agent span gives (GenAI or OpenInference), or ""."""
+    return _str(attributes, sc.GEN_AI_AGENT_NAME) or _str(attributes, sc.OI_AGENT_NAME)
+
+
+def tool_name_of(attributes: Mapping[str, Any]) -> str:
+    """The tool name a tool span gives (GenAI or OpenInference), or ""."""
+    return _str(attributes, sc.GEN_AI_TOOL_NAME) or _str(attributes, sc.OI_TOOL_NAME)
+
+
+def session_of(attributes: Mapping[str, Any]) -> str:
+    """The conversation id a span gives (GenAI or OpenInference), or ""."""
+    return _first_str(attributes, _SESSION_KEYS)
+
+
 def read_end_attributes(span: ReadableSpan, payload: SpanPayload) -> None:
     """Fill a foreign span's payload with what its attributes say at its end."""
     attributes = span.attributes or {}
@@ -349,7 +410,7 @@ def _refused_by_a_budget(span: ReadableSpan, attributes: Mapping[str, Any]) -> b
     )
 
 
-def _tokens_of(attributes: Mapping[str, Any]) -> TokenUsage | None:
+def _tokens_of(attributes: Mapping[str, Any], within_output: bool = True) -> TokenUsage | None:
     """A call's disjoint token counts, from the first convention it reports usage in."""
     for names in _USAGE_CONVENTIONS:
         if names.total_input in attributes or names.output in attributes:
@@ -370,7 +431,11 @@ def _tokens_of(attributes: Mapping[str, Any]) -> TokenUsage | None:
         output_tokens=output,
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
-        reasoning_tokens=min(_first_int(attributes, names.reasoning), output),
+        reasoning_tokens=(
+            min(_first_int(attributes, names.reasoning), output)
+            if within_output
+            else _first_int(attributes, names.reasoning)
+        ),
     )
 
 
