@@ -287,10 +287,9 @@ class UsageAggregator(SpanProcessor):
             ]
         if role == SESSION_END:
             return []
-        traced_parent = self._parent_of(span)
-        parent = payload.parent if own and payload.parent is not None else traced_parent
+        parent = payload.parent if own and payload.parent is not None else self._parent_of(span)
         # The span it is nested in, for telling nested spans of one call apart.
-        payload.up = traced_parent or parent
+        payload.up = parent
         if own and role == LLM:
             # Our llm_call spans hang under our turn, but the code may run inside another
             # library's LLM span of the same call (a framework's model adapter calling
