@@ -6,6 +6,13 @@ through their attributes), keeps totals keyed by run so concurrent runs never mi
 the typed events of ``events.py`` and hands them on: the LLM, tool and run facts to the
 metrics, and every event, with its span, to the event sink (the extension runtime, which
 sits after it on the same provider).
+
+Spans of other code are tracked from their start (the run a call belongs to is known
+there) but read again at their end, where what they are and their usage are decided:
+instrumentations may set both at any time before ``end``. An LLM or tool span outside any
+run known at its start joins an implicit run, held and ended by the outermost span tracked
+around it (its own, or an agent span that said what it is only at its end). One model call
+described by nested LLM spans counts once (see ``_counts``); agent spans never add usage.
 """
 
 from __future__ import annotations
