@@ -226,6 +226,7 @@ class Telemetry:
                     metrics=self.metrics,
                     emit=self._extensions.emit,
                 )
+                self.aggregator.set_spend_sink(self._budgets.charge_llm_call)
 
             owns_provider = tracer_provider is None
             if tracer_provider is None:

@@ -32,6 +32,13 @@ if TYPE_CHECKING:
 # What a span is, for the processors.
 RUN, TURN, LLM, TOOL, SESSION_START, SESSION_END, OTHER = range(7)
 
+# How a span of other code names the exception that refused its call (error.type or
+# exception.type: the class name, qualified or not).
+_BUDGET_EXCEEDED = "BudgetExceeded"
+
+# The name of a model or tool a span of other code does not (yet) say.
+UNKNOWN_NAME = "unknown"
+
 _ERROR = StatusCode.ERROR  # a module global: a read through the enum class costs more
 
 
@@ -73,8 +80,13 @@ class SpanPayload:
     Attributes:
         run: the run the span belongs to; None while (or if) the aggregator does not count it.
         turn: the enclosing turn's totals (a turn span: its own).
-        llm_parent: the payload of the nearest enclosing LLM-call span.
+        up: the payload of the enclosing span the aggregator tracks (its own or of other
+            code), whether or not it belongs to a run.
+        own: the span was made through kit-telemetry's API (its LLM calls always count).
         counted_below: a descendant LLM call already counted this call's usage.
+        usage_below: the usage of another instrumentation's span of the same call, nested
+            in one of our LLM-call spans (used when ours reported none).
+        implicit: this LLM span holds the implicit run of calls made outside any agent span.
     """
 
     __slots__ = (
@@ -84,11 +96,12 @@ class SpanPayload:
         "detail",
         "end_event",
         "error",
+        "implicit",
         "is_error",
-        "llm_parent",
         "messages",
         "name",
         "outcome",
+        "own",
         "parent",
         "result",
         "role",
@@ -96,7 +109,9 @@ class SpanPayload:
         "session_id",
         "stop_reason",
         "turn",
+        "up",
         "usage",
+        "usage_below",
         "verdict",
     )
 
@@ -123,12 +138,15 @@ class SpanPayload:
         self.end_event: Event | None = None
         self.run: RunTally | None = None
         self.turn: RunningTotals | None = None
-        self.llm_parent: SpanPayload | None = None
+        self.up: SpanPayload | None = None
+        self.own = False
         self.counted_below = False
         self.verdict: Verdict | None = None
         self.asked = False
         self.error: str | None = None
         self.messages: tuple[Any, ...] = ()
+        self.usage_below: LLMUsage | None = None
+        self.implicit = False
 
 
 class PayloadRegistry:
@@ -255,12 +273,12 @@ def payload_from_attributes(span: ReadableSpan) -> SpanPayload:
     if op == sc.OP_INVOKE_AGENT:
         return SpanPayload(RUN, session_id, _str(attributes, sc.GEN_AI_AGENT_NAME) or "agent")
     if op in sc.LLM_OPERATIONS:
-        return _llm_payload(attributes, session_id)
+        return _llm_payload(attributes, session_id, span.name)
     if op == sc.OP_EXECUTE_TOOL:
         return SpanPayload(
             TOOL,
             session_id,
-            _str(attributes, sc.GEN_AI_TOOL_NAME) or "unknown",
+            _str(attributes, sc.GEN_AI_TOOL_NAME) or UNKNOWN_NAME,
             _str(attributes, sc.GEN_AI_TOOL_CALL_ID) or None,
         )
     if op is None and sc.KIT_TURN_INDEX in attributes:
@@ -275,24 +293,28 @@ def payload_from_attributes(span: ReadableSpan) -> SpanPayload:
     return SpanPayload(OTHER, session_id)
 
 
-def _llm_payload(attributes: Mapping[str, Any], session_id: str) -> SpanPayload:
+def _llm_payload(attributes: Mapping[str, Any], session_id: str, span_name: str) -> SpanPayload:
     # Providers are matched in lower case: OpenLLMetry writes gen_ai.system "Anthropic".
     provider = _first_str(attributes, _PROVIDER_KEYS).lower()
-    return SpanPayload(
-        LLM, session_id, _first_str(attributes, _MODEL_KEYS) or "unknown", provider or "unknown"
-    )
+    model = _first_str(attributes, _MODEL_KEYS)
+    if not model:
+        # The conventions name the span "{operation} {model}": a call refused or failed
+        # before the instrumentation set its attributes still says its model there.
+        operation, _, named = span_name.partition(" ")
+        model = named if operation in sc.LLM_OPERATIONS and named else UNKNOWN_NAME
+    return SpanPayload(LLM, session_id, model, provider or UNKNOWN_NAME)
 
 
 def _openinference_payload(
     span: ReadableSpan, attributes: Mapping[str, Any], kind: object, session_id: str
 ) -> SpanPayload:
     if kind == sc.OI_KIND_LLM:
-        return _llm_payload(attributes, session_id)
+        return _llm_payload(attributes, session_id, span.name)
     if kind == sc.OI_KIND_TOOL:
         return SpanPayload(
             TOOL,
             session_id,
-            _str(attributes, sc.OI_TOOL_NAME) or "unknown",
+            _str(attributes, sc.OI_TOOL_NAME) or UNKNOWN_NAME,
             _str(attributes, sc.OI_TOOL_ID) or None,
         )
     parent = span.parent
@@ -303,6 +325,67 @@ def _openinference_payload(
     return SpanPayload(OTHER, session_id)
 
 
+def role_from_attributes(attributes: Mapping[str, Any], name: str, *, root: bool) -> int:
+    """What a finished span read back from a file is: RUN, TURN, LLM, TOOL or OTHER.
+
+    The same reading as ``payload_from_attributes``, for spans that are not live (``root``:
+    the span has no parent, which makes an OpenInference CHAIN the run).
+    """
+    op = attributes.get(sc.GEN_AI_OPERATION_NAME)
+    if op is None:
+        kind = attributes.get(sc.OPENINFERENCE_SPAN_KIND)
+        if kind == sc.OI_KIND_LLM:
+            return LLM
+        if kind == sc.OI_KIND_TOOL:
+            return TOOL
+        if kind == sc.OI_KIND_AGENT or (kind == sc.OI_KIND_CHAIN and root):
+            return RUN
+        if kind is not None:
+            return OTHER
+        if attributes.get(sc.LLM_REQUEST_TYPE) in sc.LLM_REQUEST_TYPES:
+            return LLM
+    if op == sc.OP_INVOKE_AGENT:
+        return RUN
+    if op in sc.LLM_OPERATIONS:
+        return LLM
+    if op == sc.OP_EXECUTE_TOOL:
+        return TOOL
+    if op is None and sc.KIT_TURN_INDEX in attributes:
+        return TURN
+    return OTHER
+
+
+def call_names(attributes: Mapping[str, Any]) -> tuple[str, str]:
+    """An LLM span's (provider, model) in any convention read here ("" when not said)."""
+    return _first_str(attributes, _PROVIDER_KEYS).lower(), _first_str(attributes, _MODEL_KEYS)
+
+
+def tokens_from_attributes(
+    attributes: Mapping[str, Any], *, reasoning_within_output: bool = True
+) -> TokenUsage | None:
+    """An LLM span's disjoint token counts in any convention read here (None: no usage).
+
+    ``reasoning_within_output=False`` keeps a reasoning count larger than the output as
+    the span says it (a report shows the file; the aggregator keeps the invariant).
+    """
+    return _tokens_of(attributes, reasoning_within_output)
+
+
+def agent_name_of(attributes: Mapping[str, Any]) -> str:
+    """The agent name an agent span gives (GenAI or OpenInference), or ""."""
+    return _str(attributes, sc.GEN_AI_AGENT_NAME) or _str(attributes, sc.OI_AGENT_NAME)
+
+
+def tool_name_of(attributes: Mapping[str, Any]) -> str:
+    """The tool name a tool span gives (GenAI or OpenInference), or ""."""
+    return _str(attributes, sc.GEN_AI_TOOL_NAME) or _str(attributes, sc.OI_TOOL_NAME)
+
+
+def session_of(attributes: Mapping[str, Any]) -> str:
+    """The conversation id a span gives (GenAI or OpenInference), or ""."""
+    return _first_str(attributes, _SESSION_KEYS)
+
+
 def read_end_attributes(span: ReadableSpan, payload: SpanPayload) -> None:
     """Fill a foreign span's payload with what its attributes say at its end."""
     attributes = span.attributes or {}
@@ -310,6 +393,9 @@ def read_end_attributes(span: ReadableSpan, payload: SpanPayload) -> None:
     if payload.role == LLM:
         payload.outcome = _str(attributes, sc.KIT_LLM_OUTCOME) or ("error" if error else "ok")
         tokens = _tokens_of(attributes)
+        if error and tokens is None and _refused_by_a_budget(span, attributes):
+            # A framework hook raised our BudgetExceeded before the request went out.
+            payload.outcome = "budget_denied"
         if tokens is not None:
             cost = _float(attributes.get(sc.KIT_USAGE_COST_USD))
             reasons = attributes.get(sc.GEN_AI_RESPONSE_FINISH_REASONS)
@@ -329,7 +415,17 @@ def read_end_attributes(span: ReadableSpan, payload: SpanPayload) -> None:
         payload.stop_reason = _str(attributes, sc.KIT_RUN_STOP_REASON) or None
 
 
-def _tokens_of(attributes: Mapping[str, Any]) -> TokenUsage | None:
+def _refused_by_a_budget(span: ReadableSpan, attributes: Mapping[str, Any]) -> bool:
+    if _str(attributes, sc.ERROR_TYPE).endswith(_BUDGET_EXCEEDED):
+        return True
+    return any(
+        event.name == sc.EVENT_EXCEPTION
+        and str((event.attributes or {}).get(sc.EXCEPTION_TYPE, "")).endswith(_BUDGET_EXCEEDED)
+        for event in span.events
+    )
+
+
+def _tokens_of(attributes: Mapping[str, Any], within_output: bool = True) -> TokenUsage | None:
     """A call's disjoint token counts, from the first convention it reports usage in."""
     for names in _USAGE_CONVENTIONS:
         if names.total_input in attributes or names.output in attributes:
@@ -350,7 +446,11 @@ def _tokens_of(attributes: Mapping[str, Any]) -> TokenUsage | None:
         output_tokens=output,
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
-        reasoning_tokens=min(_first_int(attributes, names.reasoning), output),
+        reasoning_tokens=(
+            min(_first_int(attributes, names.reasoning), output)
+            if within_output
+            else _first_int(attributes, names.reasoning)
+        ),
     )
 
 

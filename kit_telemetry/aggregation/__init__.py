@@ -6,7 +6,7 @@ to; the running totals it keeps are ``kit_telemetry.totals``.
 
 from __future__ import annotations
 
-from .ports import OPTIONAL_EVENTS, EventSink, Pricer, UsageMetrics
+from .ports import OPTIONAL_EVENTS, EventSink, Pricer, SpendSink, UsageMetrics
 from .processor import MAX_OPEN_SESSIONS, UsageAggregator
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "OPTIONAL_EVENTS",
     "EventSink",
     "Pricer",
+    "SpendSink",
     "UsageAggregator",
     "UsageMetrics",
 ]

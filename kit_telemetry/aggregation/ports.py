@@ -27,6 +27,10 @@ class Pricer(Protocol):
 
 EventSink = Callable[[Sequence[Event], ReadableSpan], None]
 
+# Receives each LLM call of other code (no budget admitted it) with its run's agent name,
+# so budgets count what frameworks and provider instrumentations spend.
+SpendSink = Callable[[LLMUsageEvent, str], None]
+
 # Events nothing but handlers need: built only when some handler wants them.
 OPTIONAL_EVENTS = (
     EventType.SESSION_START,

@@ -6,6 +6,13 @@ through their attributes), keeps totals keyed by run so concurrent runs never mi
 the typed events of ``events.py`` and hands them on: the LLM, tool and run facts to the
 metrics, and every event, with its span, to the event sink (the extension runtime, which
 sits after it on the same provider).
+
+Spans of other code are tracked from their start (the run a call belongs to is known
+there) but read again at their end, where what they are and their usage are decided:
+instrumentations may set both at any time before ``end``. An LLM or tool span outside any
+run known at its start joins an implicit run, held and ended by the outermost span tracked
+around it (its own, or an agent span that said what it is only at its end). One model call
+described by nested LLM spans counts once (see ``_counts``); agent spans never add usage.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import StatusCode, get_current_span
 from opentelemetry.util.types import AttributeValue
 
 from .. import semconv as sc
@@ -44,23 +51,29 @@ from ..tokens import TokenUsage
 from ..totals import RunningTotals, RunTally, SessionTally
 from ..tracing import (
     LLM,
+    OTHER,
     PAYLOADS,
     RUN,
     SESSION_END,
     SESSION_START,
     TOOL,
     TURN,
+    UNKNOWN_NAME,
+    LLMUsage,
     SpanPayload,
     error_type_of,
     payload_from_attributes,
     read_end_attributes,
 )
-from .ports import EventSink, Pricer, UsageMetrics
+from .ports import EventSink, Pricer, SpendSink, UsageMetrics
 
 logger = logging.getLogger("kit_telemetry")
 
 # Sessions seen only through foreign spans never end; keep the most recent ones.
 MAX_OPEN_SESSIONS = 10_000
+
+# The agent name of the run an LLM call made outside any agent span forms on its own.
+IMPLICIT_AGENT_NAME = "(no agent)"
 
 # Read for every span: an enum member read through its class costs several times a
 # module global's read (Python 3.11).
@@ -92,12 +105,17 @@ class UsageAggregator(SpanProcessor):
         self._foreign: dict[int, SpanPayload] = {}  # live spans of other code, by span id
         self._sessions: OrderedDict[str, SessionTally] = OrderedDict()
         self._sink: EventSink | None = None
+        self._spend: SpendSink | None = None
         self.want_events(tuple(EventType))
 
     # --- configuration -------------------------------------------------------------
     def set_event_sink(self, sink: EventSink | None) -> None:
         """Deliver every event built from a span, with the span, to ``sink``."""
         self._sink = sink
+
+    def set_spend_sink(self, sink: SpendSink | None) -> None:
+        """Report each LLM call of other code to ``sink`` (budgets charge it there)."""
+        self._spend = sink
 
     def want_events(self, types: Sequence[EventType]) -> None:
         """Build the optional events (``OPTIONAL_EVENTS``) only of these types.
@@ -300,9 +318,22 @@ class UsageAggregator(SpanProcessor):
         if role == SESSION_END:
             return []
         parent = payload.parent if own and payload.parent is not None else self._parent_of(span)
+        # The span it is nested in, for telling nested spans of one call apart.
+        payload.up = parent
+        if own and role == LLM:
+            # Our llm_call spans hang under our turn, but the code may run inside another
+            # library's LLM span of the same call (a framework's model adapter calling
+            # llm_call): the span current here says so.
+            ambient = self._foreign.get(get_current_span().get_span_context().span_id)
+            if ambient is not None and ambient.role == LLM:
+                payload.up = ambient
+        payload.own = own
         run = parent.run if parent is not None else None
         if parent is None or run is None:
-            return []  # outside any run: nothing to count
+            # Outside any run. Remembered all the same: what it is may be decided at its end
+            # (an LLM call made outside any agent span is a run of its own).
+            self._remember(span, payload, own)
+            return []
         payload.run = run
         if role == TURN:
             index = payload.detail = payload.detail if isinstance(payload.detail, int) else 0
@@ -322,27 +353,11 @@ class UsageAggregator(SpanProcessor):
                 )
             ]
         payload.turn = parent.turn
-        payload.llm_parent = parent if parent.role == LLM else parent.llm_parent
+        if role == TOOL and not own and payload.name == UNKNOWN_NAME:
+            payload.role = OTHER  # a tool with no name yet: what it is is read at its end
         self._remember(span, payload, own)
-        if role == TOOL:
-            name = payload.name
-            with self._lock:
-                run.totals.tool_names.append(name)
-                run.session.totals.tool_names.append(name)
-                if parent.turn is not None:
-                    parent.turn.tool_names.append(name)
-            if not self._build_tool_call:
-                return []
-            return [
-                ToolCallEvent(
-                    session_id=run.session_id,
-                    timestamp_ns=started_ns,
-                    run_id=run.run_id,
-                    tool_name=name,
-                    call_id=payload.detail,
-                    arguments=payload.content,
-                )
-            ]
+        if payload.role == TOOL:
+            return self._tool_started(payload, payload.name, started_ns)
         return []
 
     def _remember(self, span: Span, payload: SpanPayload, own: bool) -> None:
@@ -352,9 +367,11 @@ class UsageAggregator(SpanProcessor):
 
     def _end(self, span: ReadableSpan) -> list[Event]:
         span_id = span.context.span_id
-        # node: the payload the aggregator counted at the start; a span of other code is
-        # read again at its end (its attributes may have changed since).
+        # node: the payload the aggregator tracked since the start; a span of other code is
+        # read again at its end: what it is and its usage may have been set after its start
+        # (OpenInference's LangChain tracer sets every attribute just before the end).
         node = payload = PAYLOADS.get(span_id)
+        told_late = False
         if payload is None:
             with self._lock:
                 node = self._foreign.pop(span_id, None)
@@ -363,22 +380,60 @@ class UsageAggregator(SpanProcessor):
             payload = payload_from_attributes(span)
             if node is not None:
                 read_end_attributes(span, payload)
-        role = payload.role
-        if node is None or node.run is None:
-            return self._end_session(span, payload) if role == SESSION_END else []
-        if not node.run.session_id and payload.session_id:
-            # The conversation id came late (set at a span's end): the run joins it now.
-            self._adopt_session(node.run, payload.session_id, span.start_time or time.time_ns())
+                if node.role == OTHER and payload.role in (LLM, TOOL):
+                    node.role = payload.role
+                    node.name, node.detail = payload.name, payload.detail
+                    told_late = True
+        if node is None:
+            return self._end_session(span, payload) if payload.role == SESSION_END else []
         role = node.role
+        if node.run is None and role not in (LLM, TOOL) and not node.implicit:
+            return self._end_session(span, payload) if payload.role == SESSION_END else []
+        run = node.run
+        if run is not None and not run.session_id and payload.session_id:
+            # The conversation id came late (set at a span's end): the run joins it now.
+            self._adopt_session(run, payload.session_id, span.start_time or time.time_ns())
+        events: list[Event] = []
         if role == LLM:
-            return self._end_llm(span, node, payload)
-        if role == TOOL:
-            return self._end_tool(span, node, payload)
-        if role == TURN:
-            return self._end_turn(span, node)
-        if role == RUN:
+            events = self._end_llm(span, node, payload)
+        elif role == TOOL:
+            if told_late or run is None:  # its tool_call was not delivered at the start
+                if run is None:
+                    with self._lock:
+                        run, events = self._implicit_run(span, node, payload)
+                events += self._tool_started(node, payload.name, span.start_time or time.time_ns())
+            events += self._end_tool(span, node, payload)
+        elif role == TURN:
+            events = self._end_turn(span, node)
+        elif role == RUN:
             return self._end_run(span, node, payload)
-        return []
+        if node.implicit:
+            if payload.role == RUN and node.run is not None:
+                # The agent span said what it is only at its end: the run takes its name.
+                node.run.agent_name = payload.name
+            events += self._end_run(span, node, payload)
+        return events
+
+    def _tool_started(self, node: SpanPayload, name: str, started_ns: int) -> list[Event]:
+        run = node.run
+        assert run is not None
+        with self._lock:
+            run.totals.tool_names.append(name)
+            run.session.totals.tool_names.append(name)
+            if node.turn is not None:
+                node.turn.tool_names.append(name)
+        if not self._build_tool_call:
+            return []
+        return [
+            ToolCallEvent(
+                session_id=run.session_id,
+                timestamp_ns=started_ns,
+                run_id=run.run_id,
+                tool_name=name,
+                call_id=node.detail,
+                arguments=node.content,
+            )
+        ]
 
     def _adopt_session(self, run: RunTally, session_id: str, seen_ns: int) -> None:
         """Move a run counted so far under no session to ``session_id`` (first seen at ``seen_ns``)."""
@@ -403,14 +458,17 @@ class UsageAggregator(SpanProcessor):
             run.session, run.session_id = new, session_id
 
     def _end_llm(self, span: ReadableSpan, node: SpanPayload, payload: SpanPayload) -> list[Event]:
-        run = node.run
-        assert run is not None
         outcome = payload.outcome
         error_type = error_type_of(span) if outcome != "ok" else ""
         duration_ms = _duration_ms(span)
         end_ns = span.end_time or time.time_ns()
         usage = payload.usage
         if outcome == "budget_denied":
+            with self._lock:
+                self._counts(node, None)  # the spans of other code around it: the same call
+            run = node.run
+            if run is None:
+                return []
             # Never reached the model: counted only as a denied call.
             denied = LLMUsageEvent(
                 session_id=run.session_id,
@@ -424,6 +482,16 @@ class UsageAggregator(SpanProcessor):
             if self._metrics is not None:
                 self._metrics.record_llm_call(denied, outcome=outcome, error_type=error_type)
             return []
+        events: list[Event] = []
+        with self._lock:
+            if not self._counts(node, usage):
+                return []
+            if usage is None:
+                usage = node.usage_below
+            run = node.run
+            if run is None:
+                run, started = self._implicit_run(span, node, payload)
+                events.extend(started)
         cost_usd: float | None = None
         if usage is not None:
             cost_usd = usage.cost_usd
@@ -435,15 +503,6 @@ class UsageAggregator(SpanProcessor):
                     subscription=run.session.subscription,
                 )
         with self._lock:
-            # Nested LLM spans (a framework's chat span around the client library's) are
-            # one call: the innermost spans with usage count, and mark their wrapper as
-            # counted; an inner span without usage leaves the count to its wrapper.
-            if node.counted_below:
-                return []
-            if node.llm_parent is not None:
-                if usage is None:
-                    return []
-                node.llm_parent.counted_below = True
             step = run.llm_steps
             run.llm_steps += 1
             # A call that reported no usage counts, with no tokens, as unpriced.
@@ -478,7 +537,81 @@ class UsageAggregator(SpanProcessor):
                 run.session.totals.turn_count += 1
         if self._metrics is not None:
             self._metrics.record_llm_call(event, outcome=outcome, error_type=error_type)
-        return [event]
+        if self._spend is not None and not node.own:  # our own calls were admitted
+            self._spend(event, run.agent_name)
+        events.append(event)
+        return events
+
+    def _counts(self, node: SpanPayload, usage: LLMUsage | None) -> bool:
+        """Whether this LLM span is the one that counts its call (called under the lock).
+
+        Several instrumentations may describe one model call with nested LLM spans (a
+        framework's chat span around the provider SDK's, our own ``llm_call`` span around
+        an instrumented SDK call). It counts once:
+
+        * our own LLM-call span always counts; a span of other code nested in one of ours
+          never does, and hands its usage up in case ours reported none;
+        * otherwise the innermost span with usage counts and its enclosing LLM spans do
+          not; an inner span without usage leaves the count to an enclosing LLM span.
+        """
+        ancestors: list[SpanPayload] = []
+        up = node.up
+        while up is not None and up.role != RUN:  # a nested agent is a boundary
+            ancestors.append(up)
+            up = up.up
+        if not node.own:
+            for ancestor in ancestors:
+                if ancestor.own and ancestor.role == LLM:
+                    if usage is not None and ancestor.usage_below is None:
+                        ancestor.usage_below = usage
+                    return False
+            if node.counted_below:
+                return False
+            if usage is None and any(a.role == LLM for a in ancestors):
+                return False
+        for ancestor in ancestors:
+            ancestor.counted_below = True
+        return True
+
+    def _implicit_run(
+        self, span: ReadableSpan, node: SpanPayload, payload: SpanPayload
+    ) -> tuple[RunTally, list[Event]]:
+        """The run of a call made outside any run known at its start (called under the lock).
+
+        The outermost span tracked around the call holds it and ends it: the call's own span
+        when it stands alone, else the span of an agent that said what it is only at its
+        end, a framework's span of the same call, or a request handler's span.
+        """
+        host = node
+        up = node.up
+        while up is not None:
+            host = up
+            up = up.up
+        if host.run is not None:
+            node.run = host.run
+            return host.run, []
+        started_ns = span.start_time or time.time_ns()
+        session_id = payload.session_id
+        session = self._session(session_id, started_ns)
+        session.run_count += 1
+        run_id = f"{span.context.trace_id:032x}-{span.context.span_id:016x}"
+        run = RunTally(run_id, session_id, IMPLICIT_AGENT_NAME, session)
+        host.run = node.run = run
+        host.implicit = True
+        if not self._build_run_start:
+            return run, []
+        return run, [
+            AgentStartEvent(
+                session_id=session_id,
+                timestamp_ns=started_ns,
+                run_id=run_id,
+                agent_name=IMPLICIT_AGENT_NAME,
+                prompt=None,
+            ),
+            UserInputEvent(
+                session_id=session_id, timestamp_ns=started_ns, run_id=run_id, text=None
+            ),
+        ]
 
     def _end_tool(self, span: ReadableSpan, node: SpanPayload, payload: SpanPayload) -> list[Event]:
         run = node.run

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import ConfigError
-from ..events import BudgetAlertEvent
+from ..events import BudgetAlertEvent, LLMUsageEvent
 from ..tokens import TokenUsage
 from ..validation import is_count
 from .alerts import AlertDispatcher, build_sinks
@@ -166,6 +166,26 @@ class BudgetGate:
             cost_usd=cost_usd if usage is not None else None,
             tokens=0 if usage is None else usage.total,
             idempotency_key=response_id,
+        )
+
+    def charge_llm_call(self, event: LLMUsageEvent, agent: str) -> None:
+        """Count a call no budget admitted (a span of other code) on every matching budget.
+
+        Nothing is refused: the call has been made. The next admission, or a framework
+        hook reading ``status()``, sees the spend.
+        """
+        scope = CallScope(
+            session_id=event.session_id,
+            run_id=event.run_id or "",
+            provider=event.provider,
+            model=event.model,
+            agent=agent,
+        )
+        self.enforcer.charge(
+            scope,
+            cost_usd=event.cost_usd,
+            tokens=event.tokens.total,
+            idempotency_key=event.response_id,
         )
 
     def release(self, admission: Admission) -> None:

@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from .. import semconv
+from .. import semconv, tracing
+from ..aggregation.ports import Pricer
 from .model import (
     NO_SESSION,
     RUN_TOTALS_MODEL,
@@ -38,7 +39,16 @@ from .model import (
     assemble_report,
     merge_models,
 )
-from .spans import SpanLike, attr_number, attr_text, categorize, error_text, is_error
+from .spans import (
+    SpanLike,
+    attr_number,
+    attr_text,
+    categorize,
+    error_text,
+    has_usage,
+    is_error,
+    is_kit_call,
+)
 from .totals import compute_totals, cross_check, recorded_totals, totals_from_recorded
 
 # --- the span forest ------------------------------------------------------------------
@@ -77,6 +87,47 @@ class _Forest:
             node = self.parent(node)
         return False
 
+    def llm_ancestors(self, span: SpanLike) -> list[SpanLike]:
+        """The LLM spans around ``span``, innermost first, up to the nearest run span."""
+        found: list[SpanLike] = []
+        seen: set[str] = set()
+        node = self.parent(span)
+        while node is not None and node.span_id not in seen:
+            seen.add(node.span_id)
+            category = self.category[(node.trace_id, node.span_id)]
+            if category == "run":
+                break
+            if category == "llm":
+                found.append(node)
+            node = self.parent(node)
+        return found
+
+    def same_calls(self, spans: Iterable[SpanLike]) -> set[_Key]:
+        """LLM spans that describe a call another LLM span around or inside them counts.
+
+        The aggregator's rule: kit-telemetry's own LLM span counts and the spans of other
+        code inside it do not; otherwise the innermost span with usage counts, and an inner
+        span without usage leaves the count to the span around it.
+        """
+        llm = [s for s in spans if self.category[(s.trace_id, s.span_id)] == "llm"]
+        usage_below: set[_Key] = set()  # LLM spans with a counting span with usage inside
+        skipped: set[_Key] = set()
+        for span in llm:
+            ancestors = self.llm_ancestors(span)
+            key = (span.trace_id, span.span_id)
+            if not is_kit_call(span) and any(is_kit_call(a) for a in ancestors):
+                skipped.add(key)
+                continue
+            if has_usage(span) or is_kit_call(span):
+                usage_below.update((a.trace_id, a.span_id) for a in ancestors)
+            elif ancestors:
+                skipped.add(key)
+        for span in llm:
+            key = (span.trace_id, span.span_id)
+            if key in usage_below and not is_kit_call(span):
+                skipped.add(key)
+        return skipped
+
     def walk(self, roots: Sequence[SpanLike]) -> list[tuple[SpanLike, int]]:
         """Depth-first, children in start order; each span with its depth."""
         out: list[tuple[SpanLike, int]] = []
@@ -112,12 +163,16 @@ def _node(forest: _Forest, span: SpanLike, depth: int) -> SpanNode:
 # --- building -------------------------------------------------------------------------
 
 
-def build_report(spans: Iterable[SpanLike], *, read_errors: Sequence[str] = ()) -> Report:
+def build_report(
+    spans: Iterable[SpanLike], *, read_errors: Sequence[str] = (), pricer: Pricer | None = None
+) -> Report:
     """Group spans into sessions and runs and compute every total of the report.
 
     Args:
         spans: finished spans in any order (children may come before their parents).
         read_errors: messages about input that could not be read, carried into the report.
+        pricer: prices the LLM calls of other instrumentations, which carry no
+            ``kit.usage.cost_usd`` (None: they count as unpriced).
     """
     forest = _Forest(spans)
     runs: list[RunSummary] = []
@@ -130,8 +185,8 @@ def build_report(spans: Iterable[SpanLike], *, read_errors: Sequence[str] = ()) 
     for root in run_roots:
         walked = forest.walk([root])
         claimed.update((s.trace_id, s.span_id) for s, _ in walked)
-        runs.append(_run_from_root(forest, root, walked))
-    runs.extend(_inferred_runs(forest, claimed))
+        runs.append(_run_from_root(forest, root, walked, pricer))
+    runs.extend(_inferred_runs(forest, claimed, pricer))
 
     by_session: dict[str, list[RunSummary]] = defaultdict(list)
     for run in runs:
@@ -151,8 +206,8 @@ def build_report(spans: Iterable[SpanLike], *, read_errors: Sequence[str] = ()) 
 
 def _session_id_in(walked: Iterable[tuple[SpanLike, int]]) -> str:
     for span, _ in walked:
-        sid = attr_text(span.attributes, semconv.GEN_AI_CONVERSATION_ID)
-        if sid is not None:
+        sid = tracing.session_of(span.attributes)
+        if sid:
             return sid
     return NO_SESSION
 
@@ -171,13 +226,18 @@ def _cost_points(run_id: str, priced: Iterable[tuple[int, float, str]]) -> tuple
 
 
 def _run_from_root(
-    forest: _Forest, root: SpanLike, walked: list[tuple[SpanLike, int]]
+    forest: _Forest, root: SpanLike, walked: list[tuple[SpanLike, int]], pricer: Pricer | None
 ) -> RunSummary:
     attrs = root.attributes
     run_id = attr_text(attrs, semconv.KIT_RUN_ID) or root.span_id
     duration_ms = max(0, root.end_ns - root.start_ns) / 1e6
-    below = [(s, forest.category[(s.trace_id, s.span_id)]) for s, _ in walked[1:]]
-    computed = compute_totals(below, duration_ms)
+    same = forest.same_calls(s for s, _ in walked)
+    below = [
+        (s, forest.category[(s.trace_id, s.span_id)])
+        for s, _ in walked[1:]
+        if (s.trace_id, s.span_id) not in same
+    ]
+    computed = compute_totals(below, duration_ms, pricer=pricer)
     recorded = recorded_totals(attrs, semconv.KIT_RUN_PREFIX)
 
     totals, models, priced = computed.totals, computed.models, computed.costs
@@ -192,7 +252,9 @@ def _run_from_root(
     stop_reason = attr_text(attrs, semconv.KIT_RUN_STOP_REASON)
     if stop_reason is None:
         stop_reason = "error" if is_error(root) else computed.last_finish_reason
-    agent = attr_text(attrs, semconv.GEN_AI_AGENT_NAME)
+    agent = tracing.agent_name_of(attrs) or None
+    if agent is None and semconv.OPENINFERENCE_SPAN_KIND in attrs:
+        agent = root.name  # OpenInference names an agent's span after the agent
     if agent is None:
         agent = root.name.split(" ", 1)[1] if " " in root.name else UNKNOWN
     return RunSummary(
@@ -200,7 +262,7 @@ def _run_from_root(
         trace_id=root.trace_id,
         span_id=root.span_id,
         agent_name=agent,
-        session_id=attr_text(attrs, semconv.GEN_AI_CONVERSATION_ID) or _session_id_in(walked),
+        session_id=tracing.session_of(attrs) or _session_id_in(walked),
         start_ns=root.start_ns,
         end_ns=root.end_ns,
         stop_reason=stop_reason,
@@ -233,7 +295,7 @@ def _unseen_calls(
     return (row,), priced
 
 
-def _inferred_runs(forest: _Forest, claimed: set[_Key]) -> list[RunSummary]:
+def _inferred_runs(forest: _Forest, claimed: set[_Key], pricer: Pricer | None) -> list[RunSummary]:
     """LLM and tool calls outside any run, one inferred run per trace."""
     by_trace: dict[str, list[SpanLike]] = defaultdict(list)
     for key, span in forest.spans.items():
@@ -251,9 +313,15 @@ def _inferred_runs(forest: _Forest, claimed: set[_Key]) -> list[RunSummary]:
         walked = [(s, d) for s, d in forest.walk(roots) if (s.trace_id, s.span_id) in keys]
         start = min(s.start_ns for s in members)
         end = max(s.end_ns for s in members)
+        same = forest.same_calls(s for s, _ in walked)
         computed = compute_totals(
-            [(s, forest.category[(s.trace_id, s.span_id)]) for s, _ in walked],
+            [
+                (s, forest.category[(s.trace_id, s.span_id)])
+                for s, _ in walked
+                if (s.trace_id, s.span_id) not in same
+            ],
             max(0, end - start) / 1e6,
+            pricer=pricer,
         )
         run_id = f"trace-{trace_id}"
         runs.append(

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Protocol
 
-from .. import semconv
+from .. import semconv, tracing
 from ..tokens import TokenUsage
 from .model import UNKNOWN, SpanCategory
 
@@ -91,21 +91,27 @@ def attr_strings(attrs: Mapping[str, object], key: str) -> tuple[str, ...]:
 # --- classification -------------------------------------------------------------------
 
 
+_CATEGORIES: dict[int, SpanCategory] = {
+    tracing.RUN: "run",
+    tracing.LLM: "llm",
+    tracing.TOOL: "tool",
+    tracing.TURN: "turn",
+}
+
+
 def categorize(span: SpanLike) -> SpanCategory:
-    """What a span stands for, from ``gen_ai.operation.name`` or, failing that, its name."""
+    """What a span stands for: read as the aggregator reads live spans (the GenAI
+    conventions, OpenLLMetry, OpenInference), failing that from its name."""
     name = span.name
     if name in (semconv.SPAN_SESSION_START, semconv.SPAN_SESSION_END):
         return "session"
+    role = tracing.role_from_attributes(span.attributes, name, root=not span.parent_span_id)
+    if role in _CATEGORIES:
+        return _CATEGORIES[role]
     operation = attr_text(span.attributes, semconv.GEN_AI_OPERATION_NAME)
-    if operation == semconv.OP_INVOKE_AGENT:
-        return "run"
-    if operation in semconv.LLM_OPERATIONS:
-        return "llm"
-    if operation == semconv.OP_EXECUTE_TOOL:
-        return "tool"
-    if semconv.KIT_TURN_INDEX in span.attributes or _TURN_NAME.match(name):
+    if _TURN_NAME.match(name):
         return "turn"
-    if operation is None:
+    if operation is None and semconv.OPENINFERENCE_SPAN_KIND not in span.attributes:
         # Older instrumentations name spans by the convention but omit the operation.
         head = name.split(" ", 1)[0]
         if head == semconv.OP_INVOKE_AGENT:
@@ -124,47 +130,40 @@ def is_error(span: SpanLike) -> bool:
 
 def model_of(span: SpanLike) -> str:
     """The requested (else responding) model, else the name's second word, else ``UNKNOWN``."""
-    attrs = span.attributes
-    model = attr_text(attrs, semconv.GEN_AI_REQUEST_MODEL) or attr_text(
-        attrs, semconv.GEN_AI_RESPONSE_MODEL
-    )
+    model: str | None = tracing.call_names(span.attributes)[1] or None
     if model is None and " " in span.name:
         model = span.name.split(" ", 1)[1]
     return model or UNKNOWN
 
 
 def provider_of(span: SpanLike) -> str:
-    """The provider (or the older ``gen_ai.system``), else ``"-"``."""
-    attrs = span.attributes
-    return (
-        attr_text(attrs, semconv.GEN_AI_PROVIDER_NAME)
-        or attr_text(attrs, semconv.GEN_AI_SYSTEM)
-        or "-"
-    )
+    """The provider (``gen_ai.provider.name``, ``gen_ai.system``, OpenInference's), else ``"-"``."""
+    return tracing.call_names(span.attributes)[0] or "-"
+
+
+def has_usage(span: SpanLike) -> bool:
+    """Whether an LLM span reports token counts in any convention."""
+    return tracing.tokens_from_attributes(span.attributes) is not None
 
 
 def tokens_of(span: SpanLike) -> TokenUsage:
-    """An LLM span's token counts by disjoint kind (absent counts are 0)."""
-    attrs = span.attributes
-    cache_read = attr_count(attrs, semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)
-    cache_write = attr_count(attrs, semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
-    return TokenUsage(
-        # On spans the input count includes the cache; our kinds are disjoint.
-        input_tokens=max(
-            0, attr_count(attrs, semconv.GEN_AI_USAGE_INPUT_TOKENS) - cache_read - cache_write
-        ),
-        output_tokens=attr_count(attrs, semconv.GEN_AI_USAGE_OUTPUT_TOKENS),
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        reasoning_tokens=attr_count(attrs, semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS),
-    )
+    """An LLM span's token counts by disjoint kind, in any convention (absent counts are 0)."""
+    tokens = tracing.tokens_from_attributes(span.attributes, reasoning_within_output=False)
+    return tokens or TokenUsage()
+
+
+def is_kit_call(span: SpanLike) -> bool:
+    """An LLM span made by kit-telemetry's API (it says its outcome; unpriced means unpriced)."""
+    return semconv.KIT_LLM_OUTCOME in span.attributes
 
 
 def tool_name_of(span: SpanLike) -> str:
     """The tool's name, else the span name's second word, else ``UNKNOWN``."""
-    name = attr_text(span.attributes, semconv.GEN_AI_TOOL_NAME)
+    name: str | None = tracing.tool_name_of(span.attributes) or None
     if name is None and " " in span.name:
         name = span.name.split(" ", 1)[1]
+    if name is None and semconv.OPENINFERENCE_SPAN_KIND in span.attributes:
+        name = span.name  # OpenInference names a tool span after the tool
     return name or UNKNOWN
 
 

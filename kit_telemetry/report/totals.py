@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .. import semconv
+from ..aggregation.ports import Pricer
 from ..tokens import TOKEN_KINDS, TokenUsage
 from .model import ModelCost, SpanCategory, Totals, figure, sorted_models
 from .spans import (
@@ -21,6 +22,7 @@ from .spans import (
     attr_strings,
     attr_text,
     is_error,
+    is_kit_call,
     model_of,
     provider_of,
     tokens_of,
@@ -41,9 +43,16 @@ class ComputedTotals:
 
 
 def compute_totals(
-    spans: Sequence[tuple[SpanLike, SpanCategory]], duration_ms: float
+    spans: Sequence[tuple[SpanLike, SpanCategory]],
+    duration_ms: float,
+    *,
+    pricer: Pricer | None = None,
 ) -> ComputedTotals:
-    """Sum a run's LLM, tool and turn spans into totals, cost per model and priced calls."""
+    """Sum a run's LLM, tool and turn spans into totals, cost per model and priced calls.
+
+    ``pricer`` prices the calls of other instrumentations (no ``kit.usage.cost_usd``); a
+    call made through kit-telemetry's API without a cost stays unpriced, as it was then.
+    """
     llm = sorted((s for s, c in spans if c == "llm"), key=lambda s: (s.start_ns, s.span_id))
     tools = sorted((s for s, c in spans if c == "tool"), key=lambda s: (s.start_ns, s.span_id))
     turn_spans = sum(1 for _, c in spans if c == "turn")
@@ -63,11 +72,14 @@ def compute_totals(
             row = ModelCost(provider=provider, model=model, budget_denied_count=1)
         else:
             cost = attr_number(attrs, semconv.KIT_USAGE_COST_USD)
+            tokens = tokens_of(span)
+            if cost is None and pricer is not None and not is_kit_call(span):
+                cost = pricer.cost_usd(provider if provider != "-" else "", model, tokens)
             row = ModelCost(
                 provider=provider,
                 model=model,
                 llm_call_count=1,
-                tokens=tokens_of(span),
+                tokens=tokens,
                 cost_usd=cost or 0.0,
                 unpriced_call_count=0 if cost is not None else 1,
             )

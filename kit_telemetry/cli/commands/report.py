@@ -1,4 +1,4 @@
-"""``kit-telemetry report TRACES [--session ID] [--html OUT.html] [--json]``: summarise traces.
+"""``kit-telemetry report TRACES [--session ID] [--html OUT.html] [--json] [--price]``: summarise traces.
 
 Reads an OTLP/JSON lines file (the demo's, or any file in that format), prints per session
 and per run the turns, LLM calls, tools, tokens by kind, cost, duration and stop reason, with
@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from kit_telemetry.cli.json_output import write_json
 from kit_telemetry.exporters.otlp_json_reader import read_otlp_json
+from kit_telemetry.pricing import PriceTable
 from kit_telemetry.report import (
     ModelCost,
     Report,
@@ -76,6 +77,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--json", action="store_true", help="print the report as JSON (keys listed below)"
     )
+    parser.add_argument(
+        "--price",
+        action="store_true",
+        help=(
+            "price the LLM calls of other instrumentations (spans with token counts but no "
+            "kit.usage.cost_usd, e.g. from OpenLLMetry or OpenInference) from the bundled "
+            "price table"
+        ),
+    )
     parser.set_defaults(handler=run)
 
 
@@ -106,7 +116,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(f"{_PROG}: {path}: the file holds no spans\n")
         return 2
 
-    report = build_report(traces.spans, read_errors=traces.errors)
+    # Calls of other instrumentations come without a cost; priced only when asked: in a file
+    # kit-telemetry wrote, "unpriced" is what was known when the call was made.
+    pricer = PriceTable() if args.price else None
+    report = build_report(traces.spans, read_errors=traces.errors, pricer=pricer)
     if args.session is not None:
         try:
             report = report.only_session(args.session)
