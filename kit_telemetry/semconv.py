@@ -93,6 +93,10 @@ KIT_TURN_INDEX = "kit.turn.index"
 KIT_LLM_STEP = "kit.llm.step"
 KIT_LLM_OUTCOME = "kit.llm.outcome"  # ok | error | budget_denied | cancelled
 KIT_USAGE_COST_USD = "kit.usage.cost_usd"
+# The provider reported no usable usage: the call is unpriced; these are kit's estimates.
+KIT_USAGE_ESTIMATED = "kit.usage.estimated"
+KIT_USAGE_ESTIMATED_INPUT_TOKENS = "kit.usage.estimated_input_tokens"
+KIT_USAGE_ESTIMATED_OUTPUT_TOKENS = "kit.usage.estimated_output_tokens"
 KIT_TOOL_IS_ERROR = "kit.tool.is_error"
 KIT_BUDGET_DENIED = "kit.budget.denied"  # the name of the budget that refused the call
 

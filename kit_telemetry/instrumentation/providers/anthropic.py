@@ -1,0 +1,101 @@
+"""The Anthropic SDK: the Messages API, sync and async, plain and streamed.
+
+Patched: ``Messages.create`` and ``AsyncMessages.create`` (``client.messages.create``).
+Usage is read with ``kt.usage.from_anthropic``: from the message, or from a stream's
+``message_start`` (input and cache counts) merged with its last ``message_delta``
+(output counts, and any count it repeats).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ...usage import from_anthropic
+from .arguments import count_arg, field, plain, text_arg
+from .call import ProviderHooks, RequestFacts
+from .estimate import estimate_tokens
+from .methods import Host, async_method, sync_method
+from .patch import MethodPatch
+
+if TYPE_CHECKING:
+    from .call import StreamReader
+
+PROVIDER = "anthropic"
+
+
+def _request(kwargs: Mapping[str, Any]) -> RequestFacts:
+    return RequestFacts(
+        model=text_arg(kwargs, "model"),
+        max_tokens=count_arg(kwargs, "max_tokens"),
+        estimated_input_tokens=estimate_tokens(
+            kwargs.get("system"), kwargs.get("messages"), kwargs.get("tools")
+        ),
+        stream=kwargs.get("stream") is True,
+    )
+
+
+class MessageStreamReader:
+    """A Messages stream: text deltas, and the usage split over its start and deltas."""
+
+    def __init__(self) -> None:
+        self._id: str | None = None
+        self._stop_reason: str | None = None
+        self._usage: dict[str, Any] | None = None
+        self.output_chars = 0
+
+    def observe(self, item: object) -> None:
+        kind = field(item, "type")
+        if kind == "content_block_delta":
+            delta = field(item, "delta")
+            for name in ("text", "partial_json", "thinking"):
+                text = field(delta, name)
+                if isinstance(text, str):
+                    self.output_chars += len(text)
+        elif kind == "message_start":
+            message = field(item, "message")
+            self._id = field(message, "id")
+            usage = field(message, "usage")
+            if usage is not None:
+                self._usage = plain(usage)
+        elif kind == "message_delta":
+            reason = field(field(item, "delta"), "stop_reason")
+            if isinstance(reason, str):
+                self._stop_reason = reason
+            usage = field(item, "usage")
+            if usage is not None:
+                # Counts in a delta are cumulative; None means "as before".
+                merged = dict(self._usage or {})
+                merged.update({k: v for k, v in plain(usage).items() if v is not None})
+                self._usage = merged
+
+    def usage(self) -> object | None:
+        if self._usage is None:
+            return None
+        return {"id": self._id, "stop_reason": self._stop_reason, "usage": self._usage}
+
+
+def _reader() -> StreamReader:
+    return MessageStreamReader()
+
+
+MESSAGES = ProviderHooks(
+    provider=PROVIDER,
+    read_request=_request,
+    read_usage=from_anthropic,
+    new_stream_reader=_reader,
+)
+
+
+def patches(host: Host) -> list[MethodPatch]:
+    """The methods to patch (imports the anthropic package).
+
+    Raises:
+        ImportError: the anthropic package is not installed.
+    """
+    from anthropic.resources.messages import AsyncMessages, Messages
+
+    return [
+        MethodPatch(Messages, "create", sync_method(MESSAGES, host)),
+        MethodPatch(AsyncMessages, "create", async_method(MESSAGES, host)),
+    ]
