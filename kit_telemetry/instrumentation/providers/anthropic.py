@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...usage import from_anthropic
-from .arguments import count_arg, field, plain, text_arg
+from .arguments import count_arg, field, text_arg
 from .call import ProviderHooks, RequestFacts
 from .estimate import estimate_tokens
 from .methods import Host, async_method, sync_method
@@ -22,6 +22,16 @@ if TYPE_CHECKING:
     from .call import StreamReader
 
 PROVIDER = "anthropic"
+# What from_anthropic reads of a usage, read one by one: dumping a whole SDK object whose
+# counts are malformed would warn from inside the SDK.
+_USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation",
+    "output_tokens_details",
+)
 
 
 def _request(kwargs: Mapping[str, Any]) -> RequestFacts:
@@ -57,7 +67,7 @@ class MessageStreamReader:
             self._id = field(message, "id")
             usage = field(message, "usage")
             if usage is not None:
-                self._usage = plain(usage)
+                self._usage = _fields(usage)
         elif kind == "message_delta":
             reason = field(field(item, "delta"), "stop_reason")
             if isinstance(reason, str):
@@ -66,13 +76,17 @@ class MessageStreamReader:
             if usage is not None:
                 # Counts in a delta are cumulative; None means "as before".
                 merged = dict(self._usage or {})
-                merged.update({k: v for k, v in plain(usage).items() if v is not None})
+                merged.update({k: v for k, v in _fields(usage).items() if v is not None})
                 self._usage = merged
 
     def usage(self) -> object | None:
         if self._usage is None:
             return None
         return {"id": self._id, "stop_reason": self._stop_reason, "usage": self._usage}
+
+
+def _fields(usage: object) -> dict[str, Any]:
+    return {name: field(usage, name) for name in _USAGE_FIELDS}
 
 
 def _reader() -> StreamReader:

@@ -21,18 +21,6 @@ def text_arg(kwargs: Mapping[str, Any], name: str, default: str = "unknown") -> 
     return value if isinstance(value, str) and value else default
 
 
-def plain(obj: object) -> dict[str, Any]:
-    """The fields of an SDK object or mapping as a dict (empty for anything else)."""
-    if isinstance(obj, Mapping):
-        return dict(obj)
-    dump = getattr(obj, "model_dump", None)
-    if callable(dump):
-        data = dump()
-        if isinstance(data, Mapping):
-            return dict(data)
-    return {}
-
-
 def field(obj: object, name: str) -> Any:
     """``obj[name]`` or ``obj.name``, None when absent."""
     if isinstance(obj, Mapping):

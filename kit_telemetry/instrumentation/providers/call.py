@@ -49,12 +49,15 @@ class RequestFacts:
         max_tokens: the most output tokens it may produce (None: not given).
         estimated_input_tokens: the input estimated from its text.
         stream: the SDK returns a stream instead of a response.
+        stream_usage: a stream of this request reports its usage (an OpenAI chat stream
+            only when asked to with ``stream_options``).
     """
 
     model: str
     max_tokens: int | None
     estimated_input_tokens: int
     stream: bool
+    stream_usage: bool = True
 
 
 class StreamReader(Protocol):
@@ -194,12 +197,15 @@ class ProviderCall:
         if problem is not None:
             self._errors.failed("instrument", problem)
 
-    def finish_stream(self, reader: StreamReader, exc: BaseException | None = None) -> None:
-        """The stream ended (exhausted, closed or failed): record what it said and end.
+    def finish_stream(
+        self, reader: StreamReader, exc: BaseException | None = None, *, complete: bool
+    ) -> None:
+        """The stream ended (``complete``: read to its end; else closed or failed).
 
         A stream that said nothing about usage (an OpenAI chat stream without
         ``stream_options={"include_usage": True}``, one closed early) is counted as an
-        unpriced call, with kit's estimate on its span flagged ``kit.usage.estimated``.
+        unpriced call, with kit's estimate on its span flagged ``kit.usage.estimated``;
+        it is reported too when it was read to its end and should have said it.
         """
         problem: Exception | None = None
         try:
@@ -207,6 +213,10 @@ class ProviderCall:
             usage = reader.usage()
             if usage is None:
                 self._mark_estimated(output_tokens)
+                if complete and self.facts.stream_usage:
+                    problem = UsageError(
+                        f"{self.hooks.provider} stream for {self.facts.model} ended without usage"
+                    )
             else:
                 problem = self._record(usage, estimated_output_tokens=output_tokens)
         except Exception as error:  # a failure of ours: the call still ends

@@ -38,7 +38,12 @@ def _chat_request(kwargs: Mapping[str, Any]) -> RequestFacts:
             kwargs.get("messages"), kwargs.get("tools"), kwargs.get("functions")
         ),
         stream=kwargs.get("stream") is True,
+        stream_usage=_include_usage(kwargs.get("stream_options")),
     )
+
+
+def _include_usage(options: object) -> bool:
+    return field(options, "include_usage") is True
 
 
 def _responses_request(kwargs: Mapping[str, Any]) -> RequestFacts:

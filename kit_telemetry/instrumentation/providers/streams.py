@@ -35,12 +35,12 @@ class _StreamEnd:
         except Exception as exc:  # reading usage must never break the agent's stream
             self.call.report_failure(exc)
 
-    def finish(self, exc: BaseException | None = None) -> None:
+    def finish(self, exc: BaseException | None = None, *, complete: bool = False) -> None:
         with self._lock:
             if self._done:
                 return
             self._done = True
-        self.call.finish_stream(self.reader, exc)
+        self.call.finish_stream(self.reader, exc, complete=complete)
 
 
 class ObservedStream:
@@ -57,7 +57,7 @@ class ObservedStream:
         try:
             item = next(self._stream)
         except StopIteration:
-            self._end.finish()
+            self._end.finish(complete=True)
             raise
         except BaseException as exc:
             self._end.finish(exc)
@@ -104,7 +104,7 @@ class ObservedAsyncStream:
         try:
             item = await self._stream.__anext__()
         except StopAsyncIteration:
-            self._end.finish()
+            self._end.finish(complete=True)
             raise
         except BaseException as exc:
             self._end.finish(exc)
