@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anthropic
@@ -492,3 +493,46 @@ def test_a_stream_closed_early_ends_its_call_once(cap: Capture, fake: FakeProvid
     assert run.end_event is not None
     # message_start carried the input side of the usage: that much is priced.
     assert run.end_event.input_tokens == ANTHROPIC_USAGE["input_tokens"]
+
+
+def test_an_sdk_call_inside_the_agents_own_llm_call_block_is_not_counted_twice(
+    cap: Capture, fake: FakeProviders
+) -> None:
+    """An agent that already wraps its SDK calls in ``turn.llm_call`` keeps its one span."""
+    with cap.telemetry.session("s") as session, session.run("hi") as run, run.turn() as turn:
+        with turn.llm_call("openai", OPENAI_MODEL) as call:
+            response = _openai(fake).chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES)
+            call.record_usage(**kt.usage.from_openai(response))
+    assert len(_chat_spans(cap)) == 1
+    assert run.end_event is not None
+    assert run.end_event.llm_call_count == 1
+    assert run.end_event.cost_usd == pytest.approx(OPENAI_COST)
+
+
+def test_concurrent_calls_of_concurrent_runs_add_up_exactly(
+    cap: Capture, fake: FakeProviders
+) -> None:
+    """Threads share the patched SDK; each call joins its own thread's run."""
+    tel = cap.telemetry
+    threads, calls = 6, 5
+
+    def agent(index: int) -> kt.AgentEndEvent | None:
+        client = _openai(fake)
+        with tel.session(f"s-{index}") as session, session.run("hi") as run:
+            for _ in range(calls):
+                client.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES)
+        return run.end_event
+
+    def instrument_again() -> None:
+        tel.instrument("openai", "anthropic")
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(lambda _: instrument_again(), range(threads)))
+        ends = list(pool.map(agent, range(threads)))
+    assert [e.llm_call_count if e else None for e in ends] == [calls] * threads
+    total = sum(e.cost_usd for e in ends if e is not None)
+    assert total == pytest.approx(threads * calls * OPENAI_COST)
+    assert cap.metric(
+        "kit_llm_calls_total", provider="openai", model=OPENAI_MODEL, outcome="ok"
+    ) == (threads * calls)
+    assert len(fake.requests) == threads * calls

@@ -20,6 +20,7 @@ from opentelemetry import trace as trace_api
 
 from ... import semconv as sc
 from ...errors import BudgetExceeded, UsageError
+from ...tracing import LLM, PAYLOADS
 from ...usage import UsageKwargs
 from ..context import current_run, current_session, current_turn
 from .estimate import tokens_of_chars
@@ -103,8 +104,12 @@ class CallHost(Protocol):
 
 
 def inside_call() -> bool:
-    """An instrumented call is running in this context already."""
-    return _inside_call.get()
+    """A kit LLM call is running in this context already: an instrumented one, or the
+    agent's own ``with turn.llm_call(...)`` block (which records the usage itself)."""
+    if _inside_call.get():
+        return True
+    payload = PAYLOADS.get(trace_api.get_current_span().get_span_context().span_id)
+    return payload is not None and payload.role == LLM
 
 
 class ProviderCall:
