@@ -142,6 +142,23 @@ def _anthropic_messages_stream(fake: FakeProviders) -> str:
         )
 
 
+def _anthropic_stream_helper(fake: FakeProviders) -> str:
+    with _anthropic(fake).messages.stream(
+        model=ANTHROPIC_MODEL, max_tokens=500, messages=MESSAGES
+    ) as stream:
+        return "".join(stream.text_stream)
+
+
+def _async_anthropic_stream_helper(fake: FakeProviders) -> str:
+    async def go() -> str:
+        async with _async_anthropic(fake).messages.stream(
+            model=ANTHROPIC_MODEL, max_tokens=500, messages=MESSAGES
+        ) as stream:
+            return "".join([text async for text in stream.text_stream])
+
+    return asyncio.run(go())
+
+
 def _async_openai_chat(fake: FakeProviders) -> str:
     async def go() -> str:
         response = await _async_openai(fake).chat.completions.create(
@@ -217,6 +234,8 @@ ANTHROPIC_CALLS: list[Caller] = [
     _anthropic_messages_stream,
     _async_anthropic_messages,
     _async_anthropic_messages_stream,
+    _anthropic_stream_helper,
+    _async_anthropic_stream_helper,
 ]
 CASES = [
     *[pytest.param(c, "openai", OPENAI_MODEL, OPENAI_COST, id=c.__name__) for c in OPENAI_CALLS],

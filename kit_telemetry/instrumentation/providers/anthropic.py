@@ -1,9 +1,11 @@
 """The Anthropic SDK: the Messages API, sync and async, plain and streamed.
 
-Patched: ``Messages.create`` and ``AsyncMessages.create`` (``client.messages.create``).
-Usage is read with ``kt.usage.from_anthropic``: from the message, or from a stream's
-``message_start`` (input and cache counts) merged with its last ``message_delta``
-(output counts, and any count it repeats).
+Patched: ``Messages.create`` and ``AsyncMessages.create`` (``client.messages.create``),
+and the stream helpers ``Messages.stream`` and ``AsyncMessages.stream``
+(``with client.messages.stream(...) as stream``). Usage is read with
+``kt.usage.from_anthropic``: from the message, from a stream's ``message_start`` (input
+and cache counts) merged with its last ``message_delta`` (output counts, and any count it
+repeats), or from a helper stream's ``current_message_snapshot`` when its block ends.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from ...usage import from_anthropic
 from .arguments import count_arg, field, text_arg
 from .call import ProviderHooks, RequestFacts
 from .estimate import estimate_tokens
-from .methods import Host, async_method, sync_method
+from .methods import Host, async_method, stream_helper, sync_method
 from .patch import MethodPatch
 
 if TYPE_CHECKING:
@@ -89,6 +91,33 @@ def _fields(usage: object) -> dict[str, Any]:
     return {name: field(usage, name) for name in _USAGE_FIELDS}
 
 
+class SnapshotReader:
+    """What a helper's ``MessageStream`` accumulated: its public message snapshot."""
+
+    def __init__(self, stream: object) -> None:
+        try:
+            self._message: object | None = getattr(stream, "current_message_snapshot", None)
+        except AssertionError:  # the SDK asserts when no message_start arrived yet
+            self._message = None
+        self.output_chars = sum(
+            len(text)
+            for block in field(self._message, "content") or ()
+            if isinstance(text := field(block, "text"), str)
+        )
+
+    def observe(self, item: object) -> None:
+        return  # the SDK's stream keeps the snapshot
+
+    def usage(self) -> object | None:
+        if self._message is None or field(self._message, "usage") is None:
+            return None
+        return self._message
+
+
+def _snapshot_reader(stream: object) -> StreamReader:
+    return SnapshotReader(stream)
+
+
 def _reader() -> StreamReader:
     return MessageStreamReader()
 
@@ -112,4 +141,10 @@ def patches(host: Host) -> list[MethodPatch]:
     return [
         MethodPatch(Messages, "create", sync_method(MESSAGES, host)),
         MethodPatch(AsyncMessages, "create", async_method(MESSAGES, host)),
+        MethodPatch(
+            Messages, "stream", stream_helper(MESSAGES, host, _snapshot_reader, is_async=False)
+        ),
+        MethodPatch(
+            AsyncMessages, "stream", stream_helper(MESSAGES, host, _snapshot_reader, is_async=True)
+        ),
     ]

@@ -15,8 +15,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from ...errors import BudgetExceeded
-from .call import CallHost, ProviderCall, ProviderHooks, inside_call
-from .streams import ObservedAsyncStream, ObservedStream
+from .call import CallHost, ProviderCall, ProviderHooks, StreamReader, inside_call
+from .streams import (
+    ObservedAsyncStream,
+    ObservedAsyncStreamManager,
+    ObservedStream,
+    ObservedStreamManager,
+)
 
 
 class Switch(Protocol):
@@ -98,5 +103,32 @@ def async_method(
             return result
 
         return create
+
+    return wrap
+
+
+def stream_helper(
+    hooks: ProviderHooks, host: Host, read_stream: Callable[[Any], StreamReader], *, is_async: bool
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Builds the wrapper of an SDK stream helper (``client.messages.stream``).
+
+    The helper returns a manager and sends nothing until its block is entered: the call
+    is opened and admitted then (``BudgetExceeded`` from the ``with`` line), before the
+    SDK's own manager is made.
+    """
+    manager_type = ObservedAsyncStreamManager if is_async else ObservedStreamManager
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def stream(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if not host.is_active(hooks.provider):
+                return original(self, *args, **kwargs)
+            return manager_type(
+                lambda: original(self, *args, **kwargs),
+                lambda: _open(hooks, host, kwargs),
+                read_stream,
+            )
+
+        return stream
 
     return wrap

@@ -13,7 +13,7 @@ as the SDK leaves its HTTP connection open.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -30,9 +30,14 @@ class _StreamEnd:
         self._done = False
 
     def observe(self, item: object) -> None:
+        if self._done:
+            return
         try:
             self.reader.observe(item)
         except Exception as exc:  # reading usage must never break the agent's stream
+            # What the reader saw can no longer be trusted: the call ends now, unpriced.
+            self.reader = _Nothing()
+            self.finish()
             self.call.report_failure(exc)
 
     def finish(self, exc: BaseException | None = None, *, complete: bool = False) -> None:
@@ -135,3 +140,136 @@ class ObservedAsyncStream:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+class ObservedStreamManager:
+    """An SDK stream helper's manager (``client.messages.stream(...)``), sync.
+
+    The request is sent when the ``with`` block is entered: the call is opened and
+    admitted there, and only then is the SDK's manager made (an async one holds its
+    request, unsent, from the start). When the block ends, ``read_stream`` reads the usage
+    from the SDK's own stream object (its public snapshot), whatever the agent read of it.
+    """
+
+    def __init__(
+        self,
+        make_manager: Callable[[], Any],
+        open_call: Callable[[], ProviderCall | None],
+        read_stream: Callable[[Any], StreamReader],
+    ) -> None:
+        self._make_manager = make_manager
+        self._manager: Any = None
+        self._open_call = open_call
+        self._read_stream = read_stream
+        self._call: ProviderCall | None = None
+        self._stream: Any = None
+
+    def _sdk_manager(self) -> Any:
+        if self._manager is None:
+            self._manager = self._make_manager()
+        return self._manager
+
+    def __enter__(self) -> Any:
+        call = self._call = self._open_call()
+        if call is None:
+            return self._sdk_manager().__enter__()
+        try:
+            with call.sending():
+                self._stream = self._sdk_manager().__enter__()
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        return self._stream
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Any:
+        try:
+            return self._sdk_manager().__exit__(exc_type, exc, tb)
+        finally:
+            if self._call is not None:
+                _finish_managed(self._call, self._read_stream, self._stream, exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sdk_manager(), name)
+
+
+class ObservedAsyncStreamManager:
+    """The async twin of ``ObservedStreamManager`` (``async with``)."""
+
+    def __init__(
+        self,
+        make_manager: Callable[[], Any],
+        open_call: Callable[[], ProviderCall | None],
+        read_stream: Callable[[Any], StreamReader],
+    ) -> None:
+        self._make_manager = make_manager
+        self._manager: Any = None
+        self._open_call = open_call
+        self._read_stream = read_stream
+        self._call: ProviderCall | None = None
+        self._stream: Any = None
+
+    def _sdk_manager(self) -> Any:
+        if self._manager is None:
+            self._manager = self._make_manager()
+        return self._manager
+
+    async def __aenter__(self) -> Any:
+        call = self._call = self._open_call()
+        if call is None:
+            return await self._sdk_manager().__aenter__()
+        try:
+            with call.sending():
+                self._stream = await self._sdk_manager().__aenter__()
+        except BaseException as exc:
+            call.fail(exc)
+            raise
+        return self._stream
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Any:
+        try:
+            return await self._sdk_manager().__aexit__(exc_type, exc, tb)
+        finally:
+            if self._call is not None:
+                _finish_managed(self._call, self._read_stream, self._stream, exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sdk_manager(), name)
+
+
+def _finish_managed(
+    call: ProviderCall,
+    read_stream: Callable[[Any], StreamReader],
+    stream: Any,
+    exc: BaseException | None,
+) -> None:
+    problem: Exception | None = None
+    try:
+        reader: StreamReader = read_stream(stream)
+    except Exception as error:  # reading usage must never break the agent's block
+        reader, problem = _Nothing(), error
+    # A helper's block may end before the stream did: what was read so far is recorded.
+    call.finish_stream(reader, exc, complete=False)
+    if problem is not None:
+        call.report_failure(problem)
+
+
+class _Nothing:
+    """A stream reader that saw nothing."""
+
+    output_chars = 0
+
+    def observe(self, item: object) -> None:
+        return
+
+    def usage(self) -> object | None:
+        return None
