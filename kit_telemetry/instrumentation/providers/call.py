@@ -19,7 +19,7 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 
 from ... import semconv as sc
-from ...errors import BudgetExceeded, UsageError
+from ...errors import UsageError
 from ...tracing import LLM, PAYLOADS
 from ...usage import UsageKwargs
 from ..context import current_run, current_session, current_turn
@@ -28,7 +28,7 @@ from .estimate import tokens_of_chars
 if TYPE_CHECKING:
     from ..._errors import ErrorPolicy
     from ..calls import LLMCall
-    from ..run import Run
+    from ..run import Run, Turn
     from ..session import Session
 
 IMPLICIT_AGENT_NAME = "implicit"
@@ -146,34 +146,26 @@ class ProviderCall:
             BudgetExceeded: a budget refused the call: the request must not be sent.
         """
         implicit_run: Run | None = None
-        turn = current_turn()
-        run = current_run()
-        if turn is not None:
-            call = turn.llm_call(
-                hooks.provider,
-                facts.model,
-                max_tokens=facts.max_tokens,
-                estimated_input_tokens=facts.estimated_input_tokens,
-            )
-        else:
-            if run is None:
-                session = current_session() or host.implicit_session()
-                run = implicit_run = session.run(agent_name=IMPLICIT_AGENT_NAME)
-                implicit_run.start()
-            call = run.llm_call(
-                hooks.provider,
-                facts.model,
-                max_tokens=facts.max_tokens,
-                estimated_input_tokens=facts.estimated_input_tokens,
-            )
+        owner: Turn | Run | None = current_turn() or current_run()
+        if owner is None:
+            session = current_session() or host.implicit_session()
+            owner = implicit_run = session.run(agent_name=IMPLICIT_AGENT_NAME)
+            implicit_run.start()
         try:
+            call = owner.llm_call(
+                hooks.provider,
+                facts.model,
+                max_tokens=facts.max_tokens,
+                estimated_input_tokens=facts.estimated_input_tokens,
+            )
             call.start()
-        except BudgetExceeded as exc:
+        except BaseException as exc:  # BudgetExceeded, mostly: the run it opened ends too
             if implicit_run is not None:
                 implicit_run.end(exc)
             raise
         # The llm_request extension decision (kt.Block) belongs here: after admission,
-        # before the request is sent; a block ends the call like a failed request.
+        # before the request is sent. A block ends the call like a failed request, and
+        # its exception passes methods._open the way BudgetExceeded does.
         return cls(call, implicit_run, hooks, facts, host.errors)
 
     @contextmanager
