@@ -1,4 +1,4 @@
-"""``ObservedStream`` and ``ObservedAsyncStream``: an SDK stream that ends its LLM call.
+"""Streams that end their LLM call: ``ObservedStream``, ``ObservedStreamManager`` (and async).
 
 ``create(..., stream=True)`` returns the SDK's stream once the response headers arrived;
 the call goes on until the agent has read the stream to its end (or closed it). These
@@ -8,6 +8,9 @@ block, or when reading fails. Everything else is the SDK stream's own, by delega
 
 A stream that is dropped without being read to its end or closed leaves its call open,
 as the SDK leaves its HTTP connection open.
+
+The managers stand in for an SDK's stream helpers (``with client.messages.stream(...)``):
+they open the call when the block is entered and end it when the block ends.
 """
 
 from __future__ import annotations
