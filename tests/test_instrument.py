@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -555,3 +558,36 @@ def test_concurrent_calls_of_concurrent_runs_add_up_exactly(
         "kit_llm_calls_total", provider="openai", model=OPENAI_MODEL, outcome="ok"
     ) == (threads * calls)
     assert len(fake.requests) == threads * calls
+
+
+def test_instrumenting_a_provider_whose_sdk_is_missing_says_which_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The SDKs are optional: a missing one is a configuration error naming the extra."""
+    original = anthropic.resources.messages.Messages.create
+    monkeypatch.setitem(sys.modules, "anthropic.resources.messages", None)
+    with capture() as cap:
+        with pytest.raises(kt.ConfigError, match=r"kit-telemetry\[anthropic\]"):
+            cap.telemetry.instrument("anthropic")
+    assert anthropic.resources.messages.Messages.create is original
+
+
+def test_the_sdks_are_imported_only_when_instrumented(tmp_path: Path) -> None:
+    """An agent that never calls ``instrument`` never pays for importing a provider SDK."""
+    code = (
+        "import sys, kit_telemetry as kt\n"
+        "tel = kt.Telemetry(exporters=())\n"
+        "print(sorted(m for m in ('openai', 'anthropic') if m in sys.modules))\n"
+        "tel.instrument('openai')\n"
+        "print(sorted(m for m in ('openai', 'anthropic') if m in sys.modules))\n"
+        "tel.shutdown()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.split("\n")[:2] == ["[]", "['openai']"]
