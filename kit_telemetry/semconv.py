@@ -131,6 +131,10 @@ KIT_LLM_OUTCOME = "kit.llm.outcome"  # ok | error | budget_denied | cancelled
 KIT_USAGE_COST_USD = "kit.usage.cost_usd"
 KIT_USAGE_EXTRA_COST_USD = "kit.usage.extra_cost_usd"  # charges that are not tokens
 KIT_USAGE_EXTRA_COST_KINDS = "kit.usage.extra_cost_kinds"  # e.g. ("web_search",)
+# The provider reported no usable usage: the call is unpriced; these are kit's estimates.
+KIT_USAGE_ESTIMATED = "kit.usage.estimated"
+KIT_USAGE_ESTIMATED_INPUT_TOKENS = "kit.usage.estimated_input_tokens"
+KIT_USAGE_ESTIMATED_OUTPUT_TOKENS = "kit.usage.estimated_output_tokens"
 KIT_TOOL_IS_ERROR = "kit.tool.is_error"
 KIT_TOOL_OUTCOME = "kit.tool.outcome"  # set when not ok: blocked
 KIT_BLOCKED_BY = "kit.blocked.extension"  # the extension that blocked the call

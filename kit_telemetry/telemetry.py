@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from .budgets.gate import BudgetGate, BudgetsOption
     from .exporters.prometheus import MetricsServer
     from .extensions.api import LoadedExtension
+    from .instrumentation.providers import ProviderInstrumentor
     from .metrics import KitMetrics
     from .tools import ToolDefinition
 
@@ -174,6 +175,7 @@ class Telemetry:
         self._errors = ErrorPolicy(strict=self.strict)
         self._lock = threading.Lock()
         self._closed = False
+        self._instrumentor: ProviderInstrumentor | None = None
 
         # Built in order; if any step fails, what was started is stopped again, so that a
         # bad configuration leaves no server, thread or open file behind.
@@ -334,6 +336,27 @@ class Telemetry:
             attributes=attributes,
         )
 
+    def instrument(self, *providers: str) -> None:
+        """Patch the installed SDKs of ``providers`` ("openai", "anthropic"); idempotent.
+
+        Their calls become LLM calls of the current run (or of an implicit run), admitted
+        against the budgets before the request is sent. ``uninstrument()`` undoes it.
+
+        Raises:
+            ConfigError: an unknown provider, or its SDK is not installed.
+        """
+        from .instrumentation.providers import ProviderInstrumentor
+
+        with self._lock:
+            if self._instrumentor is None:
+                self._instrumentor = ProviderInstrumentor(self._runtime)
+        self._instrumentor.instrument(*providers)
+
+    def uninstrument(self) -> None:
+        """Restore the SDK methods ``instrument`` patched; a no-op when none are."""
+        if self._instrumentor is not None:
+            self._instrumentor.uninstrument()
+
     def wrap(self, fn: Callable[..., _T]) -> Callable[..., _T]:
         """Bind ``fn`` to the current session/run/turn, to call it from another thread."""
         return instrumentation.wrap(fn)
@@ -422,6 +445,7 @@ class Telemetry:
                 return
             self._closed = True
         try:
+            self.uninstrument()
             self.force_flush(5000)
         finally:
             self._states.close()
