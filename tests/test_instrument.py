@@ -307,6 +307,58 @@ def test_a_budget_refuses_the_call_before_any_request_reaches_the_provider(
     assert cap.metric("kit_llm_calls_total", provider=provider, model=model, outcome="ok") is None
 
 
+@pytest.mark.parametrize(("call", "provider", "model", "cost"), CASES)
+def test_an_extension_blocks_the_call_before_any_request_reaches_the_provider(
+    fake: FakeProviders, call: Caller, provider: str, model: str, cost: float
+) -> None:
+    """An llm_request handler's kt.Block comes out of the SDK call; nothing is sent."""
+
+    def guard(api: kt.ExtensionAPI) -> None:
+        @api.on(kt.EventType.LLM_REQUEST)
+        def no_big_models(event: kt.LLMRequestEvent, ctx: kt.ExtensionContext) -> kt.Block:
+            return kt.Block(f"{event.model} is not allowed here")
+
+    with capture() as cap:
+        tel = cap.telemetry
+        tel.extension_processor.load_setup("guard", guard)
+        tel.instrument("openai", "anthropic")
+        try:
+            with tel.session("s") as session, session.run("hi"):
+                with pytest.raises(kt.Blocked) as info:
+                    call(fake)
+        finally:
+            tel.uninstrument()
+    assert (info.value.kind, info.value.extension) == ("llm_call", "guard")
+    assert info.value.reason == f"{model} is not allowed here"
+    assert fake.requests == []
+    assert cap.metric("kit_llm_calls_total", provider=provider, model=model, outcome="ok") is None
+
+
+def test_a_run_stopped_by_an_extension_refuses_its_next_sdk_call(fake: FakeProviders) -> None:
+    """kt.Stop after the first call's usage: the second create() raises, unsent."""
+
+    def one_call_only(api: kt.ExtensionAPI) -> None:
+        @api.on(kt.EventType.LLM_USAGE)
+        def stop(event: kt.LLMUsageEvent, ctx: kt.ExtensionContext) -> kt.Stop:
+            return kt.Stop("one call is enough")
+
+    with capture() as cap:
+        tel = cap.telemetry
+        tel.extension_processor.load_setup("one_call_only", one_call_only)
+        tel.instrument("openai")
+        try:
+            with tel.session("s") as session, session.run("hi") as run:
+                _openai_chat(fake)
+                with pytest.raises(kt.Blocked) as info:
+                    _openai_chat(fake)
+        finally:
+            tel.uninstrument()
+    assert (info.value.kind, info.value.reason) == ("run", "one call is enough")
+    assert len(fake.requests) == 1
+    assert run.end_event is not None and run.end_event.stop_reason == "stopped"
+    assert run.end_event.llm_call_count == 1
+
+
 def test_the_input_estimate_from_the_messages_counts_at_admission(fake: FakeProviders) -> None:
     """A long prompt is refused by a token budget even though max_tokens alone would fit."""
     budget = kt.Budget(name="tokens", scope="session", limit_tokens=1000)

@@ -142,8 +142,12 @@ class ProviderCall:
     def open(cls, hooks: ProviderHooks, facts: RequestFacts, host: CallHost) -> ProviderCall:
         """Open and admit the call, in the current turn or run or an implicit run.
 
+        ``call.start()`` admits the call against every budget, then asks the extensions'
+        ``llm_request`` handlers; either may refuse it before the request is sent.
+
         Raises:
             BudgetExceeded: a budget refused the call: the request must not be sent.
+            Blocked: the run was stopped, or an extension blocked the call.
         """
         implicit_run: Run | None = None
         owner: Turn | Run | None = current_turn() or current_run()
@@ -163,9 +167,6 @@ class ProviderCall:
             if implicit_run is not None:
                 implicit_run.end(exc)
             raise
-        # The llm_request extension decision (kt.Block) belongs here: after admission,
-        # before the request is sent. A block ends the call like a failed request, and
-        # its exception passes methods._open the way BudgetExceeded does.
         return cls(call, implicit_run, hooks, facts, host.errors)
 
     @contextmanager

@@ -14,7 +14,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from ...errors import BudgetExceeded
+from ...errors import Blocked, BudgetExceeded
 from .call import CallHost, ProviderCall, ProviderHooks, StreamReader, inside_call
 from .streams import (
     ObservedAsyncStream,
@@ -40,14 +40,15 @@ def _open(hooks: ProviderHooks, host: Host, kwargs: dict[str, Any]) -> ProviderC
 
     Raises:
         BudgetExceeded: a budget refused the call.
+        Blocked: the run was stopped, or an ``llm_request`` handler blocked the call.
     """
     if inside_call() or not host.is_active(hooks.provider):
         return None
     try:
         facts = hooks.read_request(kwargs)
         return ProviderCall.open(hooks, facts, host)
-    except BudgetExceeded:
-        raise
+    except (BudgetExceeded, Blocked):
+        raise  # refusals are for the agent: the request must not be sent
     except Exception as exc:
         host.errors.failed("instrument", exc)
         return None
