@@ -318,7 +318,7 @@ def test_an_extension_blocks_the_call_before_any_request_reaches_the_provider(
         def no_big_models(event: kt.LLMRequestEvent, ctx: kt.ExtensionContext) -> kt.Block:
             return kt.Block(f"{event.model} is not allowed here")
 
-    with capture() as cap:
+    with capture(strict=False) as cap:  # lenient: a refusal is no internal error to swallow
         tel = cap.telemetry
         tel.extension_processor.load_setup("guard", guard)
         tel.instrument("openai", "anthropic")
@@ -342,7 +342,7 @@ def test_a_run_stopped_by_an_extension_refuses_its_next_sdk_call(fake: FakeProvi
         def stop(event: kt.LLMUsageEvent, ctx: kt.ExtensionContext) -> kt.Stop:
             return kt.Stop("one call is enough")
 
-    with capture() as cap:
+    with capture(strict=False) as cap:
         tel = cap.telemetry
         tel.extension_processor.load_setup("one_call_only", one_call_only)
         tel.instrument("openai")
