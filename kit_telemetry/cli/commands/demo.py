@@ -102,6 +102,14 @@ def register(subparsers: Any) -> None:
         help="sleep for the simulated model latency (the same as --pace 0.005)",
     )
     parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="serve /metrics this long before the first run, so that Prometheus sees the "
+        "counters start (a counter first scraped above 0 loses its first increments)",
+    )
+    parser.add_argument(
         "--hold",
         type=float,
         default=0.0,
@@ -120,6 +128,9 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     continuous = args.forever or args.duration is not None
     if args.runs < 1 or args.sessions < 1:
         err.write("demo: --runs and --sessions must be at least 1\n")
+        return 2
+    if not 0 <= args.warmup < float("inf"):
+        err.write(f"demo: --warmup {args.warmup:g} is not a number of seconds\n")
         return 2
     if args.duration is not None and not 0 < args.duration < float("inf"):
         err.write(f"demo: --duration {args.duration:g} is not a number of seconds above 0\n")
@@ -162,6 +173,8 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write("\n" + _ROW.format(*_HEADER) + "\n")
         out.flush()
         with _CtrlCStopsPacing(pacing, enabled=continuous):
+            if args.warmup > 0 and tel.metrics_server is not None:
+                pacing.pause(args.warmup)
             tally = _run_all(tel, args, pacing, out, err, continuous)
         tel.force_flush()
         out.write("\n" + tally.summary() + "\n")

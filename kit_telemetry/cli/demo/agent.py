@@ -20,6 +20,10 @@ from .tools import SimulatedTools, tool_message
 
 MAX_TURNS = 12
 MAX_TOKENS = 1024
+# Only Anthropic's Messages API requires max_tokens; agents on the others mostly leave it to
+# the model's default. A call declared without it reserves no output against a budget, so
+# a budget can end a little over its limit (the case the Exhausted alerts are for).
+_DECLARES_MAX_TOKENS = frozenset({"anthropic"})
 
 _FROM_PROVIDER = {
     "anthropic": usage.from_anthropic,
@@ -66,7 +70,9 @@ def run_agent(
             for _ in range(MAX_TURNS):
                 with run.turn() as turn:
                     with turn.llm_call(
-                        provider=provider, model=model.model, max_tokens=MAX_TOKENS
+                        provider=provider,
+                        model=model.model,
+                        max_tokens=MAX_TOKENS if model.provider in _DECLARES_MAX_TOKENS else None,
                     ) as call:
                         response = llm.complete(messages, MAX_TOKENS)
                         if pacing is not None:

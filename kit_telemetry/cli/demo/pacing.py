@@ -79,6 +79,10 @@ class Pacing:
             seconds = min(seconds, max(0.0, at_most_s))
         self._sleep(seconds)
 
+    def pause(self, seconds: float) -> None:
+        """Wait ``seconds`` of real time, whatever the pace (unless stopped)."""
+        self._sleep(seconds)
+
     def _draw(self, bounds: tuple[float, float]) -> float:
         with self._lock:
             return self._rng.uniform(*bounds)
