@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 from kit_telemetry.errors import ConfigError, KitTelemetryError
 
 if TYPE_CHECKING:
-    from kit_telemetry.instrumentation import Session
     from kit_telemetry.telemetry import Telemetry
 
     from ..demo.agent import RunOutcome
@@ -33,8 +32,6 @@ if TYPE_CHECKING:
 
 DEFAULT_TRACES = "kit-telemetry-traces.jsonl"
 DEFAULT_PROMETHEUS = "127.0.0.1:9464"
-# A paced demo ends a session after this many runs (or a budget stop) and starts another.
-RUNS_PER_SESSION = 4
 
 
 def register(subparsers: Any) -> None:
@@ -208,11 +205,12 @@ def _run_all(
 ) -> _Tally:
     """Run the agent ``--runs`` times, or until ``--duration`` or Ctrl-C when continuous."""
     from ..demo.agent import run_agent
+    from ..demo.sessions import DemoSessions
     from ..demo.simulated import DEMO_MODELS, DEMO_PROMPTS
     from ..demo.tools import SimulatedTools
 
     tools = SimulatedTools(args.seed)
-    sessions = _Sessions(tel, args.seed, args.sessions, rotate=continuous)
+    sessions = DemoSessions(tel, args.seed, args.sessions, rotate=continuous)
     deadline = None if args.duration is None else time.monotonic() + args.duration
     progress = _Progress(err, args.runs) if args.runs > 20 and not continuous else None
     tally = _Tally()
@@ -253,46 +251,6 @@ def _count() -> Iterator[int]:
     while True:
         yield i
         i += 1
-
-
-class _Sessions:
-    """The demo's sessions: ``count`` of them take the runs in turn.
-
-    With ``rotate`` (a paced demo), a session ends after ``RUNS_PER_SESSION`` runs or a
-    budget stop and a new one takes its place, as users come and go; otherwise the same
-    ``count`` sessions take every run, which keeps a short demo's table easy to follow.
-    """
-
-    def __init__(self, tel: Telemetry, seed: int, count: int, *, rotate: bool) -> None:
-        self._tel = tel
-        self._seed = seed
-        self._rotate = rotate
-        self._started = 0
-        self._slots: list[Session] = [self._start() for _ in range(count)]
-        self._runs = [0] * count
-
-    def for_run(self, i: int) -> Session:
-        return self._slots[i % len(self._slots)]
-
-    def after_run(self, i: int, outcome: RunOutcome) -> None:
-        slot = i % len(self._slots)
-        self._runs[slot] += 1
-        if self._rotate and (
-            self._runs[slot] >= RUNS_PER_SESSION or outcome.budget_stop is not None
-        ):
-            self._slots[slot].end()
-            self._slots[slot] = self._start()
-            self._runs[slot] = 0
-
-    def end_all(self) -> None:
-        for session in self._slots:
-            session.end()
-
-    def _start(self) -> Session:
-        session = self._tel.session(f"demo-{self._seed}-{self._started}")
-        self._started += 1
-        session.start()
-        return session
 
 
 class _CtrlCStopsPacing:
