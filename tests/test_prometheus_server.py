@@ -44,7 +44,7 @@ BUDGETS = REPO / "examples" / "budgets.toml"
 HOLD_S = 120  # long enough for a loaded machine; the fixture ends it with Ctrl-C
 DEMO_S = 10
 DEMO_PACE = 0.05
-WARMUP_S = 1.5  # several scrapes of the demo's /metrics before its first run
+WARMUP_S = 3.0  # many scrapes of the demo's /metrics before its first run, even under load
 DEMO_SEED = 41  # a seed whose first 20 runs cross every band of every budget below
 DEADLINE_S = 30 + WARMUP_S + DEMO_S
 SCRAPE_MS = 200  # a few scrapes per simulated call at DEMO_PACE
@@ -457,6 +457,10 @@ def test_every_shipped_rule_expression_returns_data_over_the_demo(scraped: Scrap
             what = what_is_shown(scraped.query_range(rule["query"], SCRAPE_MS / 1000))
             if what != "data":
                 silent.append(f"{group['name']} {rule['name']} {rule.get('labels', {})}: {what}")
+    if silent:  # what Prometheus saw of the budgets, from its first scrape on
+        for series in scraped.query_range("kit_budget_max_utilization_ratio", SCRAPE_MS / 1000):
+            seen = [(round(float(t) - scraped.start, 1), v[:5]) for t, v in series["values"]]
+            silent.append(f"  {series['metric']['budget']} utilisation (s, ratio): {seen[:12]}")
     assert silent == [], "\n".join(silent)
 
 
