@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -50,7 +51,8 @@ def _summary_total(stdout: str) -> tuple[int, int, int, float]:
     """(runs, llm calls, tokens, cost) from the closing summary's ``total`` line."""
     [line] = [line for line in stdout.splitlines() if line.startswith("total ")]
     _, runs, calls, tokens, cost = line.split()
-    return int(runs), int(calls), int(tokens.replace(",", "")), float(cost)
+    # "≥": a run of the unpriced model makes the total a lower bound.
+    return int(runs), int(calls), int(tokens.replace(",", "")), float(cost.lstrip("≥"))
 
 
 def test_demo_prints_each_run_and_a_summary_and_writes_readable_traces(tmp_path: Path) -> None:
@@ -267,3 +269,97 @@ def test_demo_rows_and_summary_never_show_an_unpriced_run_as_free() -> None:
     total = _summary([priced, partial, unpriced]).splitlines()[4]
     assert total.split()[0] == "total" and total.split()[-1] == "≥0.75000"
     assert _summary([priced]).splitlines()[2].split()[-1] == "0.50000"
+
+
+def test_a_demo_with_a_duration_keeps_starting_runs_and_rotates_sessions(tmp_path: Path) -> None:
+    """``--duration`` runs until the time is up, not ``--runs``; used-up sessions make way."""
+    done = _demo(
+        tmp_path,
+        "--duration",
+        "2",
+        "--pace",
+        "0.01",
+        "--seed",
+        "3",
+        "--traces",
+        "t.jsonl",
+        "--prometheus",
+        "none",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "running at pace 0.01 until 2 s" in done.stdout
+    rows = _run_rows(done.stdout)
+    runs, _, _, _ = _summary_total(done.stdout)
+    assert runs == len(rows) > 8  # more than the 6 runs of a plain demo, paced or not
+    # Two sessions at a time, each ended after a few runs: later runs are in new sessions.
+    assert len({row[0] for row in rows}) > 2
+    traces = read_otlp_json(tmp_path / "t.jsonl")
+    assert traces.errors == []
+    assert len([s for s in traces.spans if s.name.startswith("invoke_agent ")]) == len(rows)
+
+
+def test_a_demo_run_forever_ends_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    """``--forever`` stops at Ctrl-C between telemetry calls: summary printed, every span ended."""
+    proc = subprocess.Popen(
+        _demo_command("--forever", "--pace", "0.01", "--traces", "t.jsonl", "--prometheus", "none"),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        rows = 0
+        for line in proc.stdout:  # wait for a few runs, so that Ctrl-C lands mid-demo
+            rows += line.startswith("demo-")
+            if rows == 3:
+                break
+        proc.send_signal(signal.SIGINT)
+        rest, stderr = proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    runs, _, _, _ = _summary_total(rest)
+    assert runs >= 3
+    traces = read_otlp_json(tmp_path / "t.jsonl")
+    assert traces.errors == []
+    run_spans = [s for s in traces.spans if s.name.startswith("invoke_agent ")]
+    assert len(run_spans) == runs  # no run left open, none lost
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("--duration", "0"), "--duration"),
+        (("--duration", "5", "--pace", "-1"), "--pace"),
+        (("--warmup", "-1"), "--warmup"),
+        (("--runs", "3", "--forever"), "--forever"),
+    ],
+)
+def test_bad_pacing_options_are_usage_errors(
+    tmp_path: Path, args: tuple[str, ...], named: str
+) -> None:
+    """A paced demo's options are checked before anything runs, naming the option."""
+    done = _demo(tmp_path, *args, "--traces", "t.jsonl", "--prometheus", "none")
+    assert done.returncode == 2
+    assert named in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_stopped_pacing_waits_no_more_and_a_negative_pace_is_refused() -> None:
+    """Ctrl-C cuts any wait short; a pace below 0 is a configuration error naming it."""
+    from kit_telemetry.cli.demo.pacing import Pacing
+    from kit_telemetry.errors import ConfigError
+
+    slow = Pacing(1.0, seed=4)
+    assert not slow.stopped
+    slow.stop()
+    assert slow.stopped
+    slow.model_call(3600.0)  # returns: a stopped pacing waits no more
+    slow.tool_call("run_tests")
+    slow.between_runs()
+    slow.pause(3600.0)
+    with pytest.raises(ConfigError, match="pace -1"):
+        Pacing(-1.0, seed=4)

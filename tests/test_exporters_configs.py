@@ -158,6 +158,41 @@ def test_dashboard_is_a_grafana_model_with_panels_and_a_prometheus_datasource_va
             assert {v for v in used if not v.startswith("__")} <= set(variables), panel["title"]
 
 
+# Grafana's latest schema version for the classic dashboard JSON model (LATEST_VERSION in
+# grafana/grafana apps/dashboard/pkg/migration/schemaversion/migrations.go; 42 is the last
+# version of the v1 dashboard API). A dashboard below it is migrated on every load.
+GRAFANA_SCHEMA_VERSION = 42
+# Panel types of Grafana's current core plugins; "graph", "singlestat" and "table-old" were
+# Angular panels, which Grafana 12 no longer renders.
+CURRENT_PANEL_TYPES = frozenset({"row", "stat", "timeseries", "bargauge", "piechart", "gauge"})
+
+
+def test_dashboard_is_at_grafanas_current_schema_with_current_panel_structure() -> None:
+    """No migration on load: the schema version, panel types and query fields are today's."""
+    dashboard = load_dashboard()
+    assert dashboard["schemaVersion"] == GRAFANA_SCHEMA_VERSION
+    assert isinstance(dashboard["refresh"], str)  # v40: refresh is always a string
+    assert "time_options" not in dashboard.get("timepicker", {})  # v41: removed
+    for panel in all_panels(dashboard):
+        assert panel["type"] in CURRENT_PANEL_TYPES, panel["title"]
+        if panel["type"] == "row":
+            assert panel["panels"] == [] and panel["collapsed"] is False, panel["title"]
+            continue
+        assert set(panel["fieldConfig"]) == {"defaults", "overrides"}, panel["title"]
+        assert isinstance(panel["options"], dict), panel["title"]
+        for override in panel["fieldConfig"]["overrides"]:
+            for prop in override["properties"]:  # v42: hidden from the graph, hidden from tooltips
+                if prop["id"] == "custom.hideFrom" and prop["value"].get("viz"):
+                    assert prop["value"].get("tooltip") is True, panel["title"]
+        for target in panel["targets"]:
+            assert target["editorMode"] == "code", panel["title"]
+            # A stat, gauge or pie chart shows one value; a graph a range.
+            one_value = panel["type"] in {"stat", "bargauge", "piechart", "gauge"}
+            assert target["instant"] is one_value and target["range"] is not one_value, panel[
+                "title"
+            ]
+
+
 def test_every_dashboard_expression_names_only_metrics_of_the_catalogue() -> None:
     """A dashboard panel on a metric we do not export would stay empty forever."""
     known = catalogue_series()
@@ -330,7 +365,7 @@ def load_collector() -> dict[str, Any]:
 def test_collector_config_receives_otlp_and_reads_the_demo_trace_file() -> None:
     """An otlp receiver on loopback, and otlpjsonfile reading what `kit-telemetry demo` writes."""
     config = load_collector()
-    assert set(config) == {"receivers", "processors", "exporters", "service"}
+    assert set(config) == {"receivers", "exporters", "service"}
     otlp = config["receivers"]["otlp"]["protocols"]
     assert otlp["grpc"]["endpoint"] == "127.0.0.1:4317"
     assert otlp["http"]["endpoint"] == "127.0.0.1:4318"  # the OTLP/HTTP exporter's default port
@@ -354,12 +389,84 @@ def test_collector_pipelines_use_exactly_the_components_defined() -> None:
         assert pipeline["receivers"] and pipeline["exporters"], name
         for section, ids in used.items():
             for component in pipeline.get(section, []):
-                assert component in config[section], f"{name}: {section} {component!r} undefined"
+                assert component in config.get(section, {}), (
+                    f"{name}: {section} {component!r} undefined"
+                )
                 ids.add(component)
     for section, ids in used.items():
-        assert ids == set(config[section]), f"{section}: unused {set(config[section]) - ids}"
+        defined = set(config.get(section, {}))
+        assert ids == defined, f"{section}: unused {defined - ids}"
     assert {"otlp", "otlpjsonfile"} <= set(pipelines["traces"]["receivers"])
     assert "prometheus" in pipelines["metrics"]["exporters"]
+
+
+# Options the Collector's own docs mark deprecated, by component type (the part of a
+# component id before any "/name"), with what replaced them. The Collector still starts
+# with most of them, logging a warning; then they go. Read from the component READMEs
+# and changelogs of opentelemetry-collector and -contrib.
+DEPRECATED_COLLECTOR_OPTIONS: dict[tuple[str, str], dict[str, str]] = {
+    ("exporters", "logging"): {"": "the debug exporter"},
+    ("exporters", "debug"): {"loglevel": "verbosity"},
+    ("exporters", "prometheus"): {
+        "add_metric_suffixes": "translation_strategy",
+        "resource_to_telemetry_conversion": "resource_constant_labels",
+    },
+    ("exporters", "otlp"): {"batcher": "sending_queue.batch"},
+    ("exporters", "otlphttp"): {"batcher": "sending_queue.batch"},
+    ("processors", "batch"): {"": "the exporters' sending_queue.batch"},
+}
+
+
+def deprecated_options(config: dict[str, Any]) -> list[str]:
+    """Every deprecated component or option in a Collector config, with its replacement."""
+    found = []
+    for section in ("receivers", "processors", "exporters", "extensions", "connectors"):
+        for component_id, settings in (config.get(section) or {}).items():
+            kind = component_id.split("/", 1)[0]
+            for path, instead in DEPRECATED_COLLECTOR_OPTIONS.get((section, kind), {}).items():
+                value: Any = settings or {}
+                for key in path.split(".") if path else ():
+                    value = value.get(key) if isinstance(value, dict) else None
+                if value is not None:
+                    where = f"{section}.{component_id}" + (f".{path}" if path else "")
+                    found.append(f"{where}: use {instead}")
+    telemetry = (config.get("service") or {}).get("telemetry") or {}
+    if "address" in (telemetry.get("metrics") or {}):
+        found.append("service.telemetry.metrics.address: use service.telemetry.metrics.readers")
+    return found
+
+
+def test_deprecated_option_finder_sees_components_options_and_named_instances() -> None:
+    """The check below is only as good as this finder."""
+    old = {
+        "exporters": {
+            "logging": {"loglevel": "debug"},
+            "debug/verbose": {"loglevel": "debug"},
+            "prometheus": {"endpoint": "x:1", "add_metric_suffixes": True},
+            "otlp/backend": {"endpoint": "x:4317", "batcher": {"enabled": True}},
+        },
+        "processors": {"batch/traces": {}},
+        "service": {"telemetry": {"metrics": {"address": ":8888"}}},
+    }
+    assert deprecated_options(old) == [
+        "processors.batch/traces: use the exporters' sending_queue.batch",
+        "exporters.logging: use the debug exporter",
+        "exporters.debug/verbose.loglevel: use verbosity",
+        "exporters.prometheus.add_metric_suffixes: use translation_strategy",
+        "exporters.otlp/backend.batcher: use sending_queue.batch",
+        "service.telemetry.metrics.address: use service.telemetry.metrics.readers",
+    ]
+    current = {"exporters": {"debug": {"verbosity": "basic"}, "prometheus": {"endpoint": "x:1"}}}
+    assert deprecated_options(current) == []
+
+
+def test_collector_config_uses_no_deprecated_component_or_option() -> None:
+    """A config that starts with warnings today stops starting after the next removals."""
+    config = load_collector()
+    assert deprecated_options(config) == []
+    prometheus = config["exporters"]["prometheus"]
+    # The names of the README's metric table: escaped to underscores, unit and _total added.
+    assert prometheus["translation_strategy"] == "UnderscoreEscapingWithSuffixes"
 
 
 # --- exporters/README.md ---------------------------------------------------------------------

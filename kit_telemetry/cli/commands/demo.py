@@ -2,6 +2,12 @@
 
 It prints one line per run and a closing summary, serves ``/metrics`` while it runs, and
 writes its traces as OTLP/JSON lines to a local file (``kit-telemetry report`` reads it).
+
+By default it does ``--runs`` runs as fast as it can. With ``--duration SECONDS`` or
+``--forever`` (until Ctrl-C) it keeps starting runs at a user's pace, the model and tools
+taking realistic time (``--pace`` scales it), so that Prometheus and the Grafana dashboard
+in exporters/ see rates rather than one jump; sessions then end after a few runs or a
+budget stop, and new ones take their place.
 """
 
 from __future__ import annotations
@@ -9,14 +15,20 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 from kit_telemetry.errors import ConfigError, KitTelemetryError
 
 if TYPE_CHECKING:
+    from kit_telemetry.telemetry import Telemetry
+
     from ..demo.agent import RunOutcome
+    from ..demo.pacing import Pacing
 
 DEFAULT_TRACES = "kit-telemetry-traces.jsonl"
 DEFAULT_PROMETHEUS = "127.0.0.1:9464"
@@ -30,7 +42,24 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--runs", type=int, default=6, help="agent runs in all (default 6)")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--runs", type=int, default=6, help="agent runs in all (default 6)")
+    length.add_argument(
+        "--duration",
+        type=float,
+        metavar="SECONDS",
+        help="keep starting runs, paced, for this long instead of doing --runs",
+    )
+    length.add_argument(
+        "--forever", action="store_true", help="keep starting runs, paced, until Ctrl-C"
+    )
+    parser.add_argument(
+        "--pace",
+        type=float,
+        metavar="FACTOR",
+        help="wall time the model, tools and user take, as a factor of real time "
+        "(default 1 with --duration or --forever, else 0: no waiting; 0.05 is 20x faster)",
+    )
     parser.add_argument(
         "--sessions", type=int, default=2, help="sessions the runs are spread over (default 2)"
     )
@@ -65,7 +94,17 @@ def register(subparsers: Any) -> None:
         "--state-dir", metavar="DIR", help="where session state sidecars are written"
     )
     parser.add_argument(
-        "--sleep", action="store_true", help="sleep for the simulated model latency"
+        "--sleep",
+        action="store_true",
+        help="sleep for the simulated model latency (the same as --pace 0.005)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="serve /metrics this long before the first run, so that Prometheus sees the "
+        "counters start (a counter first scraped above 0 loses its first increments)",
     )
     parser.add_argument(
         "--hold",
@@ -81,12 +120,23 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run the demo; exit 0, or 2 on bad options."""
     from kit_telemetry.telemetry import Telemetry
 
-    from ..demo.agent import run_agent
-    from ..demo.simulated import DEMO_MODELS, DEMO_PROMPTS
-    from ..demo.tools import SimulatedTools
+    from ..demo.pacing import Pacing
 
+    continuous = args.forever or args.duration is not None
     if args.runs < 1 or args.sessions < 1:
         err.write("demo: --runs and --sessions must be at least 1\n")
+        return 2
+    if not 0 <= args.warmup < float("inf"):
+        err.write(f"demo: --warmup {args.warmup:g} is not a number of seconds\n")
+        return 2
+    if args.duration is not None and not 0 < args.duration < float("inf"):
+        err.write(f"demo: --duration {args.duration:g} is not a number of seconds above 0\n")
+        return 2
+    pace = args.pace if args.pace is not None else _default_pace(continuous, args.sleep)
+    try:
+        pacing = Pacing(pace, seed=args.seed)
+    except ConfigError:
+        err.write(f"demo: --pace {pace:g} is not a factor of 0 or more\n")
         return 2
     prometheus = None if args.prometheus == "none" else args.prometheus
     if not args.append:
@@ -110,50 +160,22 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except (ConfigError, KitTelemetryError, OSError) as exc:
         err.write(f"demo: {exc}\n")
         return 2
-    outcomes: list[RunOutcome] = []
     with tel:
         if tel.metrics_server is not None:
             out.write(f"serving metrics on {tel.metrics_server.url}\n")
-        out.write(f"writing traces to {os.path.abspath(args.traces)}\n\n")
-        out.write(_ROW.format(*_HEADER) + "\n")
-        tools = SimulatedTools(args.seed)
-        sessions = [tel.session(f"demo-{args.seed}-{i}") for i in range(args.sessions)]
-        for session in sessions:
-            session.start()
-        progress = _Progress(err, args.runs) if args.runs > 20 else None
-        for i in range(args.runs):
-            session = sessions[i % len(sessions)]
-            model = DEMO_MODELS[i % len(DEMO_MODELS)]
-            prompt = DEMO_PROMPTS[i % len(DEMO_PROMPTS)]
-            outcome = run_agent(
-                session, prompt, model, seed=args.seed * 1000 + i, tools=tools, sleep=args.sleep
-            )
-            outcomes.append(outcome)
-            if progress is not None:
-                progress.step()
-            else:
-                out.write(_format_run(outcome) + "\n")
-            if outcome.budget_stop is not None and progress is None:
-                out.write(f"    budget stop: {outcome.budget_stop}\n")
-        if progress is not None:
-            progress.done()
-        for session in sessions:
-            session.end()
+        out.write(f"writing traces to {os.path.abspath(args.traces)}\n")
+        if continuous:
+            until = "Ctrl-C" if args.forever else f"{args.duration:g} s"
+            out.write(f"running at pace {pace:g} until {until}\n")
+        out.write("\n" + _ROW.format(*_HEADER) + "\n")
+        out.flush()
+        with _CtrlCStopsPacing(pacing, enabled=continuous):
+            if args.warmup > 0 and tel.metrics_server is not None:
+                pacing.pause(args.warmup)
+            tally = _run_all(tel, args, pacing, out, err, continuous)
         tel.force_flush()
-        out.write("\n" + _summary(outcomes) + "\n")
-        # Run-scoped budgets have one key per run: the per-run lines above already show them.
-        run_budgets = (
-            {b.name for b in tel.budget_config.budgets if b.scope == "run"}
-            if tel.budget_config
-            else set()
-        )
-        status = [s for s in tel.budget_status() if s.name not in run_budgets]
-        if status:
-            out.write("\nbudgets:\n")
-            for s in status:
-                out.write(
-                    f"  {s.name:<16} {s.scope_key:<24} spent {s.spent:.4g} of {s.limit:.4g} {s.unit}\n"
-                )
+        out.write("\n" + tally.summary() + "\n")
+        _write_budgets(tel, out)
         if args.hold > 0 and tel.metrics_server is not None:
             out.write(
                 f"\nholding {tel.metrics_server.url} open for {args.hold:g} s (Ctrl-C ends it)\n"
@@ -164,6 +186,114 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             except KeyboardInterrupt:  # ending the hold early is a normal way out
                 out.write("hold ended\n")
     return 0
+
+
+def _default_pace(continuous: bool, sleep: bool) -> float:
+    if continuous:
+        return 1.0
+    # --sleep predates --pace: the simulated latency itself, unscaled.
+    return 0.005 if sleep else 0.0
+
+
+def _run_all(
+    tel: Telemetry,
+    args: argparse.Namespace,
+    pacing: Pacing,
+    out: TextIO,
+    err: TextIO,
+    continuous: bool,
+) -> _Tally:
+    """Run the agent ``--runs`` times, or until ``--duration`` or Ctrl-C when continuous."""
+    from ..demo.agent import run_agent
+    from ..demo.sessions import DemoSessions
+    from ..demo.simulated import DEMO_MODELS, DEMO_PROMPTS
+    from ..demo.tools import SimulatedTools
+
+    tools = SimulatedTools(args.seed)
+    sessions = DemoSessions(tel, args.seed, args.sessions, rotate=continuous)
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    progress = _Progress(err, args.runs) if args.runs > 20 and not continuous else None
+    tally = _Tally()
+    indices: Iterator[int] = _count() if continuous else iter(range(args.runs))
+    for i in indices:
+        if pacing.stopped or (deadline is not None and time.monotonic() >= deadline):
+            break
+        if i and continuous:
+            pacing.between_runs(None if deadline is None else deadline - time.monotonic())
+            if pacing.stopped or (deadline is not None and time.monotonic() >= deadline):
+                break
+        session = sessions.for_run(i)
+        outcome = run_agent(
+            session,
+            DEMO_PROMPTS[i % len(DEMO_PROMPTS)],
+            DEMO_MODELS[i % len(DEMO_MODELS)],
+            seed=args.seed * 1000 + i,
+            tools=tools,
+            pacing=pacing,
+        )
+        tally.add(outcome)
+        sessions.after_run(i, outcome)
+        if progress is not None:
+            progress.step()
+            continue
+        out.write(_format_run(outcome) + "\n")
+        if outcome.budget_stop is not None:
+            out.write(f"    budget stop: {outcome.budget_stop}\n")
+        out.flush()
+    if progress is not None:
+        progress.done()
+    sessions.end_all()
+    return tally
+
+
+def _count() -> Iterator[int]:
+    i = 0
+    while True:
+        yield i
+        i += 1
+
+
+class _CtrlCStopsPacing:
+    """Ctrl-C stops a paced demo's pacing instead of raising in the middle of a run.
+
+    The run under way then finishes without waiting and no new one starts, so every span
+    ends and the summary is printed. Only the main thread can take signals; elsewhere (and
+    when not ``enabled``) Ctrl-C keeps its usual meaning.
+    """
+
+    def __init__(self, pacing: Pacing, *, enabled: bool) -> None:
+        self._pacing = pacing
+        self._enabled = enabled and threading.current_thread() is threading.main_thread()
+        self._previous: Callable[[int, Any], Any] | int | None = None
+
+    def __enter__(self) -> None:
+        if self._enabled:
+            self._previous = signal.signal(signal.SIGINT, self._on_interrupt)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._enabled:
+            # None: a handler not set from Python; Python's own is the closest to it.
+            previous = signal.default_int_handler if self._previous is None else self._previous
+            signal.signal(signal.SIGINT, previous)
+
+    def _on_interrupt(self, signum: int, frame: Any) -> None:
+        self._pacing.stop()
+
+
+def _write_budgets(tel: Telemetry, out: TextIO) -> None:
+    # Run-scoped budgets have one key per run: the per-run lines above already show them.
+    run_budgets = (
+        {b.name for b in tel.budget_config.budgets if b.scope == "run"}
+        if tel.budget_config
+        else set()
+    )
+    status = [s for s in tel.budget_status() if s.name not in run_budgets]
+    if status:
+        out.write("\nbudgets:\n")
+        for s in status:
+            out.write(
+                f"  {s.name:<16} {s.scope_key:<24} spent {s.spent:.4g} of {s.limit:.4g} {s.unit}\n"
+            )
 
 
 def _show_notifications(stream: TextIO) -> None:
@@ -224,32 +354,49 @@ def _cost_cell(cost_usd: float, llm_calls: float, unpriced: float) -> str:
 
 
 def _summary(outcomes: list[RunOutcome]) -> str:
-    # runs, llm calls, tokens, cost, unpriced calls
-    per_model: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0])
-    for o in outcomes:
-        if o.end is None:
-            continue
-        row = per_model[o.model]
+    tally = _Tally()
+    for outcome in outcomes:
+        tally.add(outcome)
+    return tally.summary()
+
+
+class _Tally:
+    """Per-model totals of the runs so far: a demo that runs for days keeps no run list."""
+
+    def __init__(self) -> None:
+        # runs, llm calls, tokens, cost, unpriced calls
+        self._per_model: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0, 0.0, 0])
+        self._stops = 0
+
+    def add(self, outcome: RunOutcome) -> None:
+        self._stops += outcome.budget_stop is not None
+        end = outcome.end
+        if end is None:
+            return
+        row = self._per_model[outcome.model]
         row[0] += 1
-        row[1] += o.end.llm_call_count
-        row[2] += o.end.tokens.total
-        row[3] += o.end.cost_usd
-        row[4] += o.end.unpriced_call_count
-    lines = [f"{'model':<20} {'runs':>5} {'llm calls':>10} {'tokens':>10} {'cost $':>10}"]
-    total = [0, 0, 0, 0.0, 0]
-    for model, row in sorted(per_model.items()):
-        runs, calls, tokens, cost, unpriced = row
-        cell = _cost_cell(cost, calls, unpriced)
-        lines.append(f"{model:<20} {int(runs):>5} {int(calls):>10} {int(tokens):>10,} {cell:>10}")
-        total = [a + b for a, b in zip(total, row, strict=True)]
-    cell = _cost_cell(total[3], total[1], total[4])
-    lines.append(
-        f"{'total':<20} {int(total[0]):>5} {int(total[1]):>10} {int(total[2]):>10,} {cell:>10}"
-    )
-    stops = sum(1 for o in outcomes if o.budget_stop is not None)
-    if stops:
-        lines.append(f"{stops} run(s) stopped by a budget")
-    return "\n".join(lines)
+        row[1] += end.llm_call_count
+        row[2] += end.tokens.total
+        row[3] += end.cost_usd
+        row[4] += end.unpriced_call_count
+
+    def summary(self) -> str:
+        lines = [f"{'model':<20} {'runs':>5} {'llm calls':>10} {'tokens':>10} {'cost $':>10}"]
+        total = [0, 0, 0, 0.0, 0]
+        for model, row in sorted(self._per_model.items()):
+            runs, calls, tokens, cost, unpriced = row
+            cell = _cost_cell(cost, calls, unpriced)
+            lines.append(
+                f"{model:<20} {int(runs):>5} {int(calls):>10} {int(tokens):>10,} {cell:>10}"
+            )
+            total = [a + b for a, b in zip(total, row, strict=True)]
+        cell = _cost_cell(total[3], total[1], total[4])
+        lines.append(
+            f"{'total':<20} {int(total[0]):>5} {int(total[1]):>10} {int(total[2]):>10,} {cell:>10}"
+        )
+        if self._stops:
+            lines.append(f"{self._stops} run(s) stopped by a budget")
+        return "\n".join(lines)
 
 
 class _Progress:

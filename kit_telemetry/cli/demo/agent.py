@@ -6,7 +6,6 @@ one run per prompt, one turn per model call with the tool calls it asked for.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +14,16 @@ from kit_telemetry.errors import BudgetExceeded
 from kit_telemetry.events import AgentEndEvent
 from kit_telemetry.instrumentation import Session
 
+from .pacing import Pacing
 from .simulated import DemoModel, SimulatedModel
 from .tools import SimulatedTools, tool_message
 
 MAX_TURNS = 12
 MAX_TOKENS = 1024
+# Only Anthropic's Messages API requires max_tokens; agents on the others mostly leave it to
+# the model's default. A call declared without it reserves no output against a budget, so
+# a budget can end a little over its limit (the case the Exhausted alerts are for).
+_DECLARES_MAX_TOKENS = frozenset({"anthropic"})
 
 _FROM_PROVIDER = {
     "anthropic": usage.from_anthropic,
@@ -48,9 +52,13 @@ def run_agent(
     *,
     seed: int,
     tools: SimulatedTools,
-    sleep: bool = False,
+    pacing: Pacing | None = None,
 ) -> RunOutcome:
-    """Run one prompt to a final answer (or a budget stop) against the simulated model."""
+    """Run one prompt to a final answer (or a budget stop) against the simulated model.
+
+    ``pacing`` makes the model and the tools take wall time, so that the spans' durations
+    and the metrics' rates look like a real agent's; without it the run takes milliseconds.
+    """
     llm = SimulatedModel(seed, model.provider, model.model, api=model.api)
     normalise = _FROM_PROVIDER[model.provider]
     provider = _GENAI_PROVIDER[model.provider]
@@ -62,17 +70,21 @@ def run_agent(
             for _ in range(MAX_TURNS):
                 with run.turn() as turn:
                     with turn.llm_call(
-                        provider=provider, model=model.model, max_tokens=MAX_TOKENS
+                        provider=provider,
+                        model=model.model,
+                        max_tokens=MAX_TOKENS if model.provider in _DECLARES_MAX_TOKENS else None,
                     ) as call:
                         response = llm.complete(messages, MAX_TOKENS)
-                        if sleep:
-                            time.sleep(response.latency_s)
+                        if pacing is not None:
+                            pacing.model_call(response.latency_s)
                         call.record_usage(**normalise(response.raw))
                     messages.append(response.message())
                     for request in response.tool_calls:
                         with turn.tool_call(
                             request.name, call_id=request.call_id, arguments=request.arguments
                         ) as tool:
+                            if pacing is not None:
+                                pacing.tool_call(request.name)
                             try:
                                 result, is_error = tools.run(request.name, request.arguments)
                             except Exception as exc:  # a crashed tool is reported to the model

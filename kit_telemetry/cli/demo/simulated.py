@@ -66,6 +66,9 @@ DEMO_MODELS: tuple[DemoModel, ...] = (
     DemoModel(provider="openai", model="gpt-4o-mini", api="chat_completions"),
     DemoModel(provider="openai", model="o4-mini", api="responses"),
     DemoModel(provider="google", model="gemini-2.5-flash", api="generate_content"),
+    # Last, so that a demo of six runs or fewer never meets it: a self-hosted model behind
+    # an OpenAI-compatible server has no price, and the demo shows how that is reported.
+    DemoModel(provider="openai", model="qwen2.5-coder-32b", api="chat_completions"),
 )
 
 DEMO_PROMPTS: tuple[str, ...] = (
