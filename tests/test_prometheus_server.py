@@ -172,6 +172,10 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
     for old, new in (
         ("limit_usd = 5.00", f"limit_usd = {DAILY_LIMIT_USD}"),
         ("max_llm_calls = 6", f"max_llm_calls = {RUN_MAX_LLM_CALLS}"),
+        # Unsized calls reserve nothing, so the first call of a run can overshoot and a
+        # session's spend reaches its limit within seconds (KitBudgetExhausted). With
+        # conservative reservations a `raise` budget stops just short of its limit instead.
+        ("default_max_tokens = 256", "default_max_tokens = 0\ndefault_input_estimate = 0"),
     ):
         assert old in budgets, f"examples/budgets.toml no longer has {old!r}"
         budgets = budgets.replace(old, new)
