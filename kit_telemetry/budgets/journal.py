@@ -21,12 +21,12 @@ import hashlib
 import json
 import logging
 import os
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .._flock import exclusive
 from ..pricing.bundled import default_cache_dir
 from .config import parse_ledger_url
 from .ledger import Counter
@@ -136,7 +136,7 @@ class SpendJournal:
                 self._fd = fd
             # The lock keeps a replay in another process from emptying the file between
             # reading it and this line landing.
-            with _exclusive(fd):
+            with exclusive(fd):
                 self._write_lines([record])
             self._pending = True
         return entry
@@ -160,7 +160,7 @@ class SpendJournal:
                 fd = self._fd = self._open_existing()
             if fd is None:
                 return 0
-            with _exclusive(fd):
+            with exclusive(fd):
                 entries = self._waiting(fd)
                 try:
                     for entry in entries:
@@ -256,26 +256,3 @@ def _counter_fields(counter: Counter) -> dict[str, object]:
         "enforce": counter.enforce,
         "idle_ttl_s": counter.idle_ttl_s,
     }
-
-
-if sys.platform != "win32":
-    import fcntl
-
-    @contextlib.contextmanager
-    def _exclusive(fd: int) -> Iterator[None]:
-        """An advisory lock shared by every process replaying the same journal."""
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:  # some network file systems refuse locks; keys keep replay exact
-            yield
-            return
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-
-else:
-
-    def _exclusive(fd: int) -> contextlib.AbstractContextManager[None]:
-        """No advisory locks on Windows: idempotency keys keep a replay exact."""
-        return contextlib.nullcontext()

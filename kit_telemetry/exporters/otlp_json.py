@@ -19,20 +19,19 @@ strings; attribute values as ``AnyValue`` objects; fields at their default value
 from __future__ import annotations
 
 import base64
-import contextlib
 import errno
 import json
 import logging
 import math
 import os
-import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanContext
 
+from kit_telemetry._flock import exclusive
 from kit_telemetry._fork import after_fork_in_child
 
 __all__ = [
@@ -340,7 +339,7 @@ class OTLPJsonFileExporter(SpanExporter):
                     len(spans),
                 )
                 return SpanExportResult.FAILURE
-            with _exclusive(self._fd):
+            with exclusive(self._fd):
                 if self._needs_newline:
                     payload = b"\n" + payload
                 try:
@@ -411,28 +410,3 @@ def _ends_cleanly(path: str) -> bool:
             return handle.read(1) == b"\n"
     except OSError:
         return True  # a write-only file: nothing to check, and nothing we could fix
-
-
-if sys.platform != "win32":
-    import fcntl
-
-    @contextlib.contextmanager
-    def _exclusive(fd: int) -> Iterator[None]:
-        """Hold an advisory lock on the file, shared by every kit-telemetry writer."""
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:
-            # Some network file systems refuse locks: appends stay whole; only a rollback
-            # could then race with another process's append.
-            yield
-            return
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-
-else:
-
-    def _exclusive(fd: int) -> contextlib.AbstractContextManager[None]:
-        """No advisory locks on Windows: appends stay whole; rollbacks may race."""
-        return contextlib.nullcontext()
