@@ -7,6 +7,7 @@ read back from kit-telemetry's price table.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import subprocess
 import sys
@@ -566,6 +567,24 @@ def test_a_stream_closed_early_ends_its_call_once(cap: Capture, fake: FakeProvid
     assert span.end_time is not None
     assert run.end_event is not None
     # message_start carried the input side of the usage: that much is priced.
+    assert run.end_event.input_tokens == ANTHROPIC_USAGE["input_tokens"]
+
+
+def test_a_stream_dropped_unread_ends_its_call_when_collected(
+    cap: Capture, fake: FakeProviders
+) -> None:
+    """A stream the agent forgets holds no open span nor reservation once collected."""
+    with cap.telemetry.session("s") as session, session.run("hi") as run:
+        stream = _anthropic(fake).messages.create(
+            model=ANTHROPIC_MODEL, max_tokens=500, messages=MESSAGES, stream=True
+        )
+        next(iter(stream))
+        assert _chat_spans(cap) == []  # still open while the agent holds the stream
+        del stream
+        gc.collect()
+        (span,) = _chat_spans(cap)
+    assert span.end_time is not None
+    assert run.end_event is not None and run.end_event.llm_call_count == 1
     assert run.end_event.input_tokens == ANTHROPIC_USAGE["input_tokens"]
 
 

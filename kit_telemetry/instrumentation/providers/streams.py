@@ -6,8 +6,9 @@ proxies hand every item to the provider's ``StreamReader`` on its way to the age
 end the call once: at the end of the stream, on ``close()`` / the end of a ``with``
 block, or when reading fails. Everything else is the SDK stream's own, by delegation.
 
-A stream that is dropped without being read to its end or closed leaves its call open,
-as the SDK leaves its HTTP connection open.
+A stream that is dropped without being read to its end or closed ends its call when it is
+garbage-collected, as if closed there: what was read is recorded and the rest of the
+reservation settled, rather than held until it expires.
 
 The managers stand in for an SDK's stream helpers (``with client.messages.stream(...)``):
 they open the call when the block is entered and end it when the block ends.
@@ -16,6 +17,7 @@ they open the call when the block is entered and end it when the block ends.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from types import TracebackType
 from typing import Any
@@ -51,12 +53,18 @@ class _StreamEnd:
         self.call.finish_stream(self.reader, exc, complete=complete)
 
 
+def _end_when_dropped(stream: object, end: _StreamEnd) -> None:
+    # Not at interpreter exit: the telemetry may be shut down by then.
+    weakref.finalize(stream, end.finish).atexit = False
+
+
 class ObservedStream:
     """A sync SDK stream whose items are watched for usage; ends the call at its end."""
 
     def __init__(self, stream: Any, call: ProviderCall, reader: StreamReader) -> None:
         self._stream = stream
         self._end = _StreamEnd(call, reader)
+        _end_when_dropped(self, self._end)
 
     def __iter__(self) -> Iterator[Any]:
         return self
@@ -104,6 +112,7 @@ class ObservedAsyncStream:
     def __init__(self, stream: Any, call: ProviderCall, reader: StreamReader) -> None:
         self._stream = stream
         self._end = _StreamEnd(call, reader)
+        _end_when_dropped(self, self._end)
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self
