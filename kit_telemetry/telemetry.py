@@ -206,6 +206,7 @@ class Telemetry:
                 durability=state_durability,
                 on_error=lambda exc: self._errors.failed("state", exc),
                 strict=self.strict,
+                errors=self._errors,
             )
             self.aggregator = UsageAggregator(
                 pricer=self.prices, metrics=self.metrics, on_error=self._errors.failed

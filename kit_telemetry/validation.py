@@ -13,6 +13,10 @@ covers them all:
 ``path``       a ``str`` or ``os.PathLike`` that the file system can name
 ``content``    anything; not a ``str`` becomes its JSON text (the response: a ``str``)
 ``port``       an ``int`` (not ``bool``) in ``[1, 65535]``
+``key``        a non-empty ``str`` of valid Unicode, kept exactly (a session state key)
+``json``       a JSON value: ``str``, ``int``, finite ``float``, ``bool``, ``None``, ``list``,
+               ``dict`` with ``str`` keys (see :mod:`kit_telemetry.json_values`)
+``any``        anything; never refused (a default handed back as it was given)
 =============  ============================================================================
 
 Content (prompts, tool arguments and results, responses) is cleaned and bounded where it
@@ -33,9 +37,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal, TypeGuard
+from typing import Any, Final, Literal, TypeGuard
 
 from ._errors import ErrorPolicy
+from .json_values import InvalidValue, json_copy, plain_key
 from .text import MAX_TEXT_CHARS, clean_text, edge_path, edge_text
 from .tokens import MAX_TOKENS
 
@@ -51,6 +56,8 @@ __all__ = [
     "check_path",
     "check_port",
     "check_required_text",
+    "check_state_key",
+    "check_state_value",
     "check_text",
     "is_count",
     "new_session_id",
@@ -60,7 +67,9 @@ __all__ = [
 INT64_MAX: Final = MAX_TOKENS
 """The largest count: OTLP carries integers as int64."""
 
-Kind = Literal["text", "count", "amount", "flag", "mapping", "path", "content", "port"]
+Kind = Literal[
+    "text", "count", "amount", "flag", "mapping", "path", "content", "port", "key", "json", "any"
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +106,9 @@ _ALLOWED: Final[Mapping[Kind, str]] = {
     "path": "a str or os.PathLike a file can have",
     "content": "a string",
     "port": "an int from 1 to 65535",
+    "key": "a non-empty string of valid Unicode (no surrogates)",
+    "json": "a JSON value (str, int, finite float, bool, None, list, dict with str keys)",
+    "any": "any value",
 }
 
 _TOKENS = "usage ignored (earlier usage of the call is kept)"
@@ -172,6 +184,13 @@ FIELDS: Final[Mapping[str, Rule]] = {
     "add_cost.kind": Rule(kind="text", instead="recorded as its str() or 'other'", default="other"),
     "set_result.result": Rule(kind="content", optional=True, instead="recorded as its JSON text"),
     "set_result.is_error": Rule(kind="flag", instead="recorded by its truth"),
+    # SessionState.get/set/delete, ExtensionContext.get_state/set_state/delete_state
+    "state.key": Rule(
+        kind="key",
+        instead="nothing is read or changed (get gives the default, delete gives False)",
+    ),
+    "state.value": Rule(kind="json", instead="the write is dropped (the key keeps its value)"),
+    "state.default": Rule(kind="any", optional=True, instead="returned as it was given"),
 }
 """Every parameter of the instrumentation API, by ``<entry point>.<parameter>``."""
 
@@ -354,6 +373,36 @@ def check_content(errors: ErrorPolicy, field: str, value: object) -> str | None:
     if field == "set_response.response":
         _refuse(errors, field, value, _rule(field, "content"))
     return to_text(value)
+
+
+def check_state_key(errors: ErrorPolicy, field: str, value: object) -> str | None:
+    """A session state key as a plain ``str``, or None when bad (reported).
+
+    Raises:
+        UsageError: strict, and ``value`` is not a key.
+    """
+    key = plain_key(value)
+    if key is None:
+        _refuse(errors, field, value, _rule(field, "key"))
+    return key
+
+
+def check_state_value(errors: ErrorPolicy, field: str, value: object) -> tuple[bool, Any]:
+    """``(True, a private copy of value)`` for a JSON value; ``(False, None)`` when bad.
+
+    A bad value is reported with where in it the bad part sits.
+
+    Raises:
+        UsageError: strict, and ``value`` is no JSON value.
+    """
+    try:
+        return True, json_copy(value)
+    except InvalidValue as exc:
+        rule = _rule(field, "json")
+        errors.bad_input(
+            field, f"{field}: {_shown(value)} is not {rule.allowed}: {exc.detail}; {rule.instead}"
+        )
+        return False, None
 
 
 def to_text(value: object) -> str:

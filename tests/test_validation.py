@@ -39,6 +39,12 @@ ENTRY_POINTS: list[tuple[Callable[..., Any], str]] = [
     (ToolCall.set_result, "set_result"),
     (LLMCall.add_cost, "add_cost"),
     (ToolCall.add_cost, "add_cost"),
+    (SessionState.get, "state"),
+    (SessionState.set, "state"),
+    (SessionState.delete, "state"),
+    (kt.ExtensionContext.get_state, "state"),
+    (kt.ExtensionContext.set_state, "state"),
+    (kt.ExtensionContext.delete_state, "state"),
 ]
 
 
