@@ -41,7 +41,7 @@ from .messages import ContentHook
 from .pricing import ModelPrice, PriceTable
 from .state.registry import StateRegistry
 from .state.store import Durability
-from .tokens import TOKEN_KINDS, TokenUsage
+from .validation import check_required_text, check_usage
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -364,8 +364,14 @@ class Telemetry:
 
     def price(self, provider: str, model: str, usage: Mapping[str, int]) -> float | None:
         """The cost in USD of ``usage`` (record_usage's token keywords); None if unknown."""
-        tokens = TokenUsage(**{kind: int(usage.get(kind, 0)) for kind in TOKEN_KINDS})
-        return self.prices.cost_usd(provider, model, tokens)
+        tokens = check_usage(self._errors, "price.usage", usage)
+        if tokens is None:
+            return None
+        return self.prices.cost_usd(
+            check_required_text(self._errors, "price.provider", provider),
+            check_required_text(self._errors, "price.model", model),
+            tokens,
+        )
 
     def budget_status(self) -> list[BudgetStatus]:
         """Every budget and live scope key: limit, spent, reserved, remaining, window end."""

@@ -16,7 +16,10 @@ covers them all:
 ``key``        a non-empty ``str`` of valid Unicode, kept exactly (a session state key)
 ``json``       a JSON value: ``str``, ``int``, finite ``float``, ``bool``, ``None``, ``list``,
                ``dict`` with ``str`` keys (see :mod:`kit_telemetry.json_values`)
-``any``        anything; never refused (a default handed back as it was given)
+``any``        anything; never refused (a default handed back, a message kept as given)
+``error``      an exception (recorded as ``Type: message``), a ``str`` or ``None``
+``sequence``   a ``list`` or ``tuple`` (of messages)
+``usage``      a ``Mapping`` of token kinds (``input_tokens``...) to counts
 =============  ============================================================================
 
 Content (prompts, tool arguments and results, responses) is cleaned and bounded where it
@@ -42,7 +45,7 @@ from typing import Any, Final, Literal, TypeGuard
 from ._errors import ErrorPolicy
 from .json_values import InvalidValue, json_copy, plain_key
 from .text import MAX_TEXT_CHARS, clean_text, edge_path, edge_text
-from .tokens import MAX_TOKENS
+from .tokens import MAX_TOKENS, TOKEN_KINDS, TokenUsage
 
 __all__ = [
     "FIELDS",
@@ -55,10 +58,13 @@ __all__ = [
     "check_flag",
     "check_path",
     "check_port",
+    "check_error",
+    "check_messages",
     "check_required_text",
     "check_state_key",
     "check_state_value",
     "check_text",
+    "check_usage",
     "is_count",
     "new_session_id",
     "to_text",
@@ -68,7 +74,20 @@ INT64_MAX: Final = MAX_TOKENS
 """The largest count: OTLP carries integers as int64."""
 
 Kind = Literal[
-    "text", "count", "amount", "flag", "mapping", "path", "content", "port", "key", "json", "any"
+    "text",
+    "count",
+    "amount",
+    "flag",
+    "mapping",
+    "path",
+    "content",
+    "port",
+    "key",
+    "json",
+    "any",
+    "error",
+    "sequence",
+    "usage",
 ]
 
 
@@ -109,6 +128,9 @@ _ALLOWED: Final[Mapping[Kind, str]] = {
     "key": "a non-empty string of valid Unicode (no surrogates)",
     "json": "a JSON value (str, int, finite float, bool, None, list, dict with str keys)",
     "any": "any value",
+    "error": "an exception or a string",
+    "sequence": "a list or tuple",
+    "usage": "a mapping of token kinds (" + ", ".join(TOKEN_KINDS) + ") to counts",
 }
 
 _TOKENS = "usage ignored (earlier usage of the call is kept)"
@@ -191,6 +213,42 @@ FIELDS: Final[Mapping[str, Rule]] = {
     ),
     "state.value": Rule(kind="json", instead="the write is dropped (the key keeps its value)"),
     "state.default": Rule(kind="any", optional=True, instead="returned as it was given"),
+    # LLMCall.record_retry(...)
+    "record_retry.attempt": Rule(kind="count", instead="the retry is not recorded"),
+    "record_retry.error": Rule(kind="error", optional=True, instead="recorded as its str()"),
+    # LLMCall.set_messages(...): shaped into GenAI messages; anything else is its JSON text
+    "set_messages.input_messages": Rule(
+        kind="any", optional=True, instead="recorded as its JSON text"
+    ),
+    "set_messages.output_messages": Rule(
+        kind="any", optional=True, instead="recorded as its JSON text"
+    ),
+    "set_messages.system_instructions": Rule(
+        kind="text", optional=True, empty_ok=True, instead="recorded as its str()"
+    ),
+    # Run.record_messages(...) and Turn.set_message(...): handed to handlers as given
+    "record_messages.messages": Rule(kind="sequence", instead="ignored"),
+    "set_message.message": Rule(kind="any", optional=True, instead="handed on as given"),
+    # Turn.call_tool(...) and Turn.acall_tool(...)
+    "call_tool.name": Rule(
+        kind="text",
+        instead="looked up as its str() (an unknown tool is an error outcome)",
+        default="unknown",
+    ),
+    "call_tool.arguments": Rule(
+        kind="any", optional=True, instead="checked against the tool's schema"
+    ),
+    "call_tool.call_id": Rule(
+        kind="text", optional=True, empty_ok=True, instead="recorded as its str()"
+    ),
+    # Telemetry.price(...)
+    "price.provider": Rule(
+        kind="text", instead="looked up as its str() or 'unknown'", default="unknown"
+    ),
+    "price.model": Rule(
+        kind="text", instead="looked up as its str() or 'unknown'", default="unknown"
+    ),
+    "price.usage": Rule(kind="usage", instead="the price is None (unknown)"),
 }
 """Every parameter of the instrumentation API, by ``<entry point>.<parameter>``."""
 
@@ -403,6 +461,55 @@ def check_state_value(errors: ErrorPolicy, field: str, value: object) -> tuple[b
             field, f"{field}: {_shown(value)} is not {rule.allowed}: {exc.detail}; {rule.instead}"
         )
         return False, None
+
+
+def check_error(errors: ErrorPolicy, field: str, value: object) -> str | None:
+    """What went wrong as text: an exception as ``Type: message``; None when not given.
+
+    Raises:
+        UsageError: strict, and ``value`` is neither an exception nor a string.
+    """
+    if value is None:
+        return None
+    if isinstance(value, BaseException):
+        text = f"{type(value).__qualname__}: {_str_or_empty(value)}"
+    elif isinstance(value, str):
+        text = str(value)
+    else:
+        _refuse(errors, field, value, _rule(field, "error"))
+        text = _str_or_empty(value)
+    return edge_text(errors, field, text) if text else None
+
+
+def check_messages(errors: ErrorPolicy, field: str, value: object) -> tuple[Any, ...] | None:
+    """Messages as a tuple of what was given, or None when bad (reported).
+
+    Raises:
+        UsageError: strict, and ``value`` is not a list or tuple.
+    """
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    _refuse(errors, field, value, _rule(field, "sequence"))
+    return None
+
+
+def check_usage(errors: ErrorPolicy, field: str, value: object) -> TokenUsage | None:
+    """Token counts by kind (missing kinds are 0), or None when bad (reported).
+
+    Raises:
+        UsageError: strict, and ``value`` is no mapping of token kinds to counts.
+    """
+    rule = _rule(field, "usage")
+    if isinstance(value, Mapping):
+        try:
+            counts = {kind: value.get(kind, 0) for kind in TOKEN_KINDS}
+            unknown = [key for key in value if key not in TOKEN_KINDS]
+        except Exception:  # a mapping that fails to read is no usage
+            counts, unknown = {}, ["?"]
+        if not unknown and counts and all(is_count(count) for count in counts.values()):
+            return TokenUsage(**counts)
+    _refuse(errors, field, value, rule)
+    return None
 
 
 def to_text(value: object) -> str:
