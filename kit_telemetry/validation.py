@@ -1,4 +1,4 @@
-"""The validation table: every parameter of the instrumentation API and the rule it follows.
+"""The validation table: every parameter of the public API and the rule it follows.
 
 ``FIELDS`` names each parameter (``"llm_call.max_tokens"``) and its :class:`Rule`: what is
 allowed, and what a lenient ``Telemetry`` records instead of a bad value. One rule set
@@ -20,7 +20,18 @@ covers them all:
 ``error``      an exception (recorded as ``Type: message``), a ``str`` or ``None``
 ``sequence``   a ``list`` or ``tuple`` (of messages)
 ``usage``      a ``Mapping`` of token kinds (``input_tokens``...) to counts
+``choice``     one of the rule's ``choices`` (configuration)
+``seconds``    a finite ``int`` or ``float`` > 0 (configuration)
+``size``       an ``int`` (not ``bool``) in ``[1, 2**63 - 1]`` (configuration)
+``option``     what the rule ``says``; checked by the part that uses it (configuration)
 =============  ============================================================================
+
+Two rules, by who gives the value. The agent's loop (sessions, runs, calls, tools, state):
+strict raises ``UsageError``, lenient records what it can, logs once per field and counts.
+Configuration (``configure()``/``Telemetry(...)``, the ``configure.*`` rows, marked
+``config=True``) is read once, at start-up, before any agent runs: a bad option is a
+``ConfigError`` in both modes (:func:`check_option`), since going on would quietly run
+with a configuration nobody asked for.
 
 Content (prompts, tool arguments and results, responses) is cleaned and bounded where it
 goes onto a span (``Runtime.clip``), so extension handlers see what the agent gave.
@@ -43,6 +54,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, TypeGuard
 
 from ._errors import ErrorPolicy
+from .errors import ConfigError
 from .json_values import InvalidValue, json_copy, plain_key
 from .text import MAX_TEXT_CHARS, clean_text, edge_path, edge_text
 from .tokens import MAX_TOKENS, TOKEN_KINDS, TokenUsage
@@ -56,6 +68,7 @@ __all__ = [
     "check_content",
     "check_count",
     "check_flag",
+    "check_option",
     "check_path",
     "check_port",
     "check_error",
@@ -88,6 +101,10 @@ Kind = Literal[
     "error",
     "sequence",
     "usage",
+    "choice",
+    "seconds",
+    "size",
+    "option",
 ]
 
 
@@ -101,6 +118,10 @@ class Rule:
         instead: what a lenient ``Telemetry`` records instead of a bad value.
         default: the stand-in text of a required ``text`` parameter.
         empty_ok: ``""`` is a value of this ``text`` parameter (an id that says "none").
+        config: a configuration option: a bad value is a ``ConfigError`` at start-up, in
+            strict and lenient mode alike.
+        choices: the values of a ``choice`` parameter.
+        says: what is allowed, where the kind's own words would not say it.
     """
 
     kind: Kind
@@ -108,11 +129,19 @@ class Rule:
     instead: str
     default: str = ""
     empty_ok: bool = False
+    config: bool = False
+    choices: tuple[str, ...] = ()
+    says: str = ""
 
     @property
     def allowed(self) -> str:
         """What is allowed, as a message says it."""
-        allowed = "a string" if self.empty_ok else _ALLOWED[self.kind]
+        if self.says:
+            allowed = self.says
+        elif self.kind == "choice":
+            allowed = "one of " + ", ".join(self.choices)
+        else:
+            allowed = "a string" if self.empty_ok else _ALLOWED[self.kind]
         return f"{allowed} or None" if self.optional else allowed
 
 
@@ -131,7 +160,28 @@ _ALLOWED: Final[Mapping[Kind, str]] = {
     "error": "an exception or a string",
     "sequence": "a list or tuple",
     "usage": "a mapping of token kinds (" + ", ".join(TOKEN_KINDS) + ") to counts",
+    "choice": "one of its choices",
+    "seconds": "a finite number of seconds > 0",
+    "size": f"an int from 1 to {INT64_MAX}",
+    "option": "what the option allows",
 }
+
+_AT_START_UP = "ConfigError at start-up (strict or not)"
+
+
+def _option(
+    kind: Kind, *, optional: bool = False, choices: tuple[str, ...] = (), says: str = ""
+) -> Rule:
+    """The row of a configuration option."""
+    return Rule(
+        kind=kind,
+        optional=optional,
+        config=True,
+        instead=_AT_START_UP,
+        choices=choices,
+        says=says,
+    )
+
 
 _TOKENS = "usage ignored (earlier usage of the call is kept)"
 
@@ -249,6 +299,49 @@ FIELDS: Final[Mapping[str, Rule]] = {
         kind="text", instead="looked up as its str() or 'unknown'", default="unknown"
     ),
     "price.usage": Rule(kind="usage", instead="the price is None (unknown)"),
+    # configure(...) and Telemetry(...): ConfigError at start-up, strict or not
+    "configure.service_name": _option("text", optional=True),
+    "configure.tracer_provider": _option(
+        "option", optional=True, says="an opentelemetry.sdk.trace.TracerProvider"
+    ),
+    "configure.meter_provider": _option(
+        "option", optional=True, says="an opentelemetry.metrics.MeterProvider"
+    ),
+    "configure.exporters": _option(
+        "option",
+        optional=True,
+        says="specs ('console', 'otlp-json:PATH', 'otlp', 'none') or SpanExporter objects",
+    ),
+    "configure.prometheus": _option(
+        "option", optional=True, says="'HOST:PORT' or a prometheus_client CollectorRegistry"
+    ),
+    "configure.budgets": _option(
+        "option", optional=True, says="a budgets TOML path, a list of Budget or a BudgetConfig"
+    ),
+    "configure.extensions": _option("option", says="extension module names or file paths"),
+    "configure.extension_errors": _option("choice", choices=("raise", "log")),
+    "configure.fail_closed_extensions": _option(
+        "option", says="extension module names or file paths"
+    ),
+    "configure.state_dir": _option("path", optional=True),
+    "configure.state_durability": _option("choice", choices=("sync", "batched")),
+    "configure.prices": _option(
+        "option", optional=True, says="a mapping of model names to ModelPrice, or a TOML path"
+    ),
+    "configure.subscription_providers": _option("option", says="provider names"),
+    "configure.capture_content": _option(
+        "option",
+        optional=True,
+        says="True, False or a callable (content, attribute) -> str | None",
+    ),
+    "configure.legacy_names": _option("flag", optional=True),
+    "configure.max_content_chars": _option("size"),
+    "configure.strict": _option("flag"),
+    "configure.install_global": _option("flag"),
+    "configure.console_stream": _option("option", optional=True, says="a text stream"),
+    "configure.handler_timeout_s": _option("seconds"),
+    "configure.max_series": _option("size"),
+    "configure.created_series": _option("flag"),
 }
 """Every parameter of the instrumentation API, by ``<entry point>.<parameter>``."""
 
@@ -510,6 +603,34 @@ def check_usage(errors: ErrorPolicy, field: str, value: object) -> TokenUsage | 
             return TokenUsage(**counts)
     _refuse(errors, field, value, rule)
     return None
+
+
+def check_option(field: str, value: object) -> None:
+    """Refuse a bad configuration option at start-up, strict or not.
+
+    Checks the ``choice``, ``seconds`` and ``size`` rows; the others are checked by the
+    part of kit-telemetry that uses them, with the row's words.
+
+    Raises:
+        ConfigError: ``value`` is not allowed; names the option, the value and what is.
+    """
+    rule = FIELDS[field]
+    assert rule.config, f"{field} is no configuration option"
+    if value is None and rule.optional:
+        return
+    if rule.kind == "choice":
+        fits = type(value) is str and value in rule.choices
+    elif rule.kind == "seconds":
+        fits = (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
+        )
+    elif rule.kind == "size":
+        fits = type(value) is int and 1 <= value <= INT64_MAX
+    else:
+        raise AssertionError(f"{field}: check_option does not check {rule.kind} rows")
+    if not fits:
+        option = field.removeprefix("configure.")
+        raise ConfigError(f"configure(): {option} {_shown(value)} is not {rule.allowed}")
 
 
 def to_text(value: object) -> str:

@@ -53,6 +53,7 @@ ENTRY_POINTS: list[tuple[Callable[..., Any], str]] = [
     (Turn.acall_tool, "call_tool"),
     (Run.turn, "turn"),
     (kt.Telemetry.price, "price"),
+    (kt.Telemetry.__init__, "configure"),
 ]
 
 
@@ -61,10 +62,40 @@ def test_every_parameter_of_every_entry_point_has_a_rule() -> None:
     named = {
         f"{prefix}.{name}"
         for function, prefix in ENTRY_POINTS
-        for name in inspect.signature(function).parameters
-        if name != "self"
+        for name, parameter in inspect.signature(function).parameters.items()
+        if name != "self" and parameter.kind is not inspect.Parameter.VAR_KEYWORD
     }
     assert named == set(FIELDS)
+
+
+def test_configuration_rows_are_config_errors_and_the_others_are_not() -> None:
+    """configure() options are refused at start-up; the agent's loop has the lenient rule."""
+    config = {field for field, rule in FIELDS.items() if rule.config}
+    assert config == {field for field in FIELDS if field.startswith("configure.")}
+    assert all("ConfigError" in FIELDS[field].instead for field in config)
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize(
+    ("option", "value", "allowed"),
+    [
+        ("state_durability", "fast", "one of sync, batched"),
+        ("extension_errors", 1, "one of raise, log"),
+        ("handler_timeout_s", 0, "a finite number of seconds > 0"),
+        ("max_content_chars", True, "an int from 1 to"),
+        ("max_series", 0, "an int from 1 to"),
+    ],
+)
+def test_a_bad_option_is_a_config_error_strict_or_not(
+    strict: bool, option: str, value: object, allowed: str
+) -> None:
+    """Configuration is read before any agent runs: lenient mode does not soften it."""
+    with pytest.raises(kt.ConfigError) as info:
+        kt.Telemetry(strict=strict, exporters=(), **{option: value})
+    message = str(info.value)
+    assert option in message
+    assert repr(value) in message
+    assert allowed in message
 
 
 # --- strict: UsageError naming field and value ------------------------------------------
