@@ -12,12 +12,11 @@ from __future__ import annotations
 import atexit
 import inspect
 import logging
-import math
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, TextIO, TypeVar
 
@@ -41,7 +40,7 @@ from .messages import ContentHook
 from .pricing import ModelPrice, PriceTable
 from .state.registry import StateRegistry
 from .state.store import Durability
-from .tokens import TOKEN_KINDS, TokenUsage
+from .validation import check_option, check_required_text, check_usage
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -58,10 +57,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("kit_telemetry")
 _T = TypeVar("_T")
 
-_DURABILITY = ("sync", "batched")
 # The switch of the OpenTelemetry GenAI instrumentations for message content.
 CAPTURE_MESSAGE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
-_EXTENSION_ERRORS = ("raise", "log")
 
 
 class Telemetry:
@@ -145,26 +142,17 @@ class Telemetry:
             raise ConfigError(
                 f"unknown configure() argument(s) {sorted(unknown)}; allowed: {', '.join(sorted(_OPTIONS))}"
             )
-        _check_choice("extension_errors", extension_errors, _EXTENSION_ERRORS)
-        _check_choice("state_durability", state_durability, _DURABILITY)
+        check_option("configure.extension_errors", extension_errors)
+        check_option("configure.state_durability", state_durability)
         if isinstance(tracer_provider, trace_api.ProxyTracerProvider) or (
             tracer_provider is not None and not isinstance(tracer_provider, TracerProvider)
         ):
             raise ConfigError(
                 f"tracer_provider must be an opentelemetry.sdk.trace.TracerProvider, got {tracer_provider!r}"
             )
-        if (
-            isinstance(handler_timeout_s, bool)
-            or not isinstance(handler_timeout_s, (int, float))
-            or not 0 < handler_timeout_s < math.inf
-        ):
-            raise ConfigError(
-                f"handler_timeout_s must be a positive number of seconds, got {handler_timeout_s!r}"
-            )
-        if not isinstance(max_content_chars, int) or max_content_chars < 1:
-            raise ConfigError(
-                f"max_content_chars must be a positive int, got {max_content_chars!r}"
-            )
+        check_option("configure.handler_timeout_s", handler_timeout_s)
+        check_option("configure.max_content_chars", max_content_chars)
+        check_option("configure.max_series", max_series)
         resource = _resource(service_name)
         self.service_name = str(resource.attributes[SERVICE_NAME])
         if capture_content is None:
@@ -206,6 +194,7 @@ class Telemetry:
                 durability=state_durability,
                 on_error=lambda exc: self._errors.failed("state", exc),
                 strict=self.strict,
+                errors=self._errors,
             )
             self.aggregator = UsageAggregator(
                 pricer=self.prices, metrics=self.metrics, on_error=self._errors.failed
@@ -363,8 +352,14 @@ class Telemetry:
 
     def price(self, provider: str, model: str, usage: Mapping[str, int]) -> float | None:
         """The cost in USD of ``usage`` (record_usage's token keywords); None if unknown."""
-        tokens = TokenUsage(**{kind: int(usage.get(kind, 0)) for kind in TOKEN_KINDS})
-        return self.prices.cost_usd(provider, model, tokens)
+        tokens = check_usage(self._errors, "price.usage", usage)
+        if tokens is None:
+            return None
+        return self.prices.cost_usd(
+            check_required_text(self._errors, "price.provider", provider),
+            check_required_text(self._errors, "price.model", model),
+            tokens,
+        )
 
     def budget_status(self) -> list[BudgetStatus]:
         """Every budget and live scope key: limit, spent, reserved, remaining, window end."""
@@ -584,11 +579,6 @@ def _metrics_for(
         max_series=max_series,
         created_series=created_series,
     )
-
-
-def _check_choice(field: str, value: object, allowed: Sequence[str]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{field} {value!r} is not one of {', '.join(allowed)}")
 
 
 configure = Telemetry

@@ -1,4 +1,4 @@
-"""The validation table: every parameter of the instrumentation API and the rule it follows.
+"""The validation table: every parameter of the public API and the rule it follows.
 
 ``FIELDS`` names each parameter (``"llm_call.max_tokens"``) and its :class:`Rule`: what is
 allowed, and what a lenient ``Telemetry`` records instead of a bad value. One rule set
@@ -13,7 +13,25 @@ covers them all:
 ``path``       a ``str`` or ``os.PathLike`` that the file system can name
 ``content``    anything; not a ``str`` becomes its JSON text (the response: a ``str``)
 ``port``       an ``int`` (not ``bool``) in ``[1, 65535]``
+``key``        a non-empty ``str`` of valid Unicode, kept exactly (a session state key)
+``json``       a JSON value: ``str``, ``int``, finite ``float``, ``bool``, ``None``, ``list``,
+               ``dict`` with ``str`` keys (see :mod:`kit_telemetry.json_values`)
+``any``        anything; never refused (a default handed back, a message kept as given)
+``error``      an exception (recorded as ``Type: message``), a ``str`` or ``None``
+``sequence``   a ``list`` or ``tuple`` (of messages)
+``usage``      a ``Mapping`` of token kinds (``input_tokens``...) to counts
+``choice``     one of the rule's ``choices`` (configuration)
+``seconds``    a finite ``int`` or ``float`` > 0 (configuration)
+``size``       an ``int`` (not ``bool``) in ``[1, 2**63 - 1]`` (configuration)
+``option``     what the rule ``says``; checked by the part that uses it (configuration)
 =============  ============================================================================
+
+Two rules, by who gives the value. The agent's loop (sessions, runs, calls, tools, state):
+strict raises ``UsageError``, lenient records what it can, logs once per field and counts.
+Configuration (``configure()``/``Telemetry(...)``, the ``configure.*`` rows, marked
+``config=True``) is read once, at start-up, before any agent runs: a bad option is a
+``ConfigError`` in both modes (:func:`check_option`), since going on would quietly run
+with a configuration nobody asked for.
 
 Content (prompts, tool arguments and results, responses) is cleaned and bounded where it
 goes onto a span (``Runtime.clip``), so extension handlers see what the agent gave.
@@ -33,11 +51,13 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal, TypeGuard
+from typing import Any, Final, Literal, TypeGuard
 
 from ._errors import ErrorPolicy
+from .errors import ConfigError
+from .json_values import InvalidValue, json_copy, plain_key
 from .text import MAX_TEXT_CHARS, clean_text, edge_path, edge_text
-from .tokens import MAX_TOKENS
+from .tokens import MAX_TOKENS, TOKEN_KINDS, TokenUsage
 
 __all__ = [
     "FIELDS",
@@ -48,10 +68,16 @@ __all__ = [
     "check_content",
     "check_count",
     "check_flag",
+    "check_option",
     "check_path",
     "check_port",
+    "check_error",
+    "check_messages",
     "check_required_text",
+    "check_state_key",
+    "check_state_value",
     "check_text",
+    "check_usage",
     "is_count",
     "new_session_id",
     "to_text",
@@ -60,7 +86,26 @@ __all__ = [
 INT64_MAX: Final = MAX_TOKENS
 """The largest count: OTLP carries integers as int64."""
 
-Kind = Literal["text", "count", "amount", "flag", "mapping", "path", "content", "port"]
+Kind = Literal[
+    "text",
+    "count",
+    "amount",
+    "flag",
+    "mapping",
+    "path",
+    "content",
+    "port",
+    "key",
+    "json",
+    "any",
+    "error",
+    "sequence",
+    "usage",
+    "choice",
+    "seconds",
+    "size",
+    "option",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,6 +118,10 @@ class Rule:
         instead: what a lenient ``Telemetry`` records instead of a bad value.
         default: the stand-in text of a required ``text`` parameter.
         empty_ok: ``""`` is a value of this ``text`` parameter (an id that says "none").
+        config: a configuration option: a bad value is a ``ConfigError`` at start-up, in
+            strict and lenient mode alike.
+        choices: the values of a ``choice`` parameter.
+        says: what is allowed, where the kind's own words would not say it.
     """
 
     kind: Kind
@@ -80,11 +129,19 @@ class Rule:
     instead: str
     default: str = ""
     empty_ok: bool = False
+    config: bool = False
+    choices: tuple[str, ...] = ()
+    says: str = ""
 
     @property
     def allowed(self) -> str:
         """What is allowed, as a message says it."""
-        allowed = "a string" if self.empty_ok else _ALLOWED[self.kind]
+        if self.says:
+            allowed = self.says
+        elif self.kind == "choice":
+            allowed = "one of " + ", ".join(self.choices)
+        else:
+            allowed = "a string" if self.empty_ok else _ALLOWED[self.kind]
         return f"{allowed} or None" if self.optional else allowed
 
 
@@ -97,7 +154,34 @@ _ALLOWED: Final[Mapping[Kind, str]] = {
     "path": "a str or os.PathLike a file can have",
     "content": "a string",
     "port": "an int from 1 to 65535",
+    "key": "a non-empty string of valid Unicode (no surrogates)",
+    "json": "a JSON value (str, int, finite float, bool, None, list, dict with str keys)",
+    "any": "any value",
+    "error": "an exception or a string",
+    "sequence": "a list or tuple",
+    "usage": "a mapping of token kinds (" + ", ".join(TOKEN_KINDS) + ") to counts",
+    "choice": "one of its choices",
+    "seconds": "a finite number of seconds > 0",
+    "size": f"an int from 1 to {INT64_MAX}",
+    "option": "what the option allows",
 }
+
+_AT_START_UP = "ConfigError at start-up (strict or not)"
+
+
+def _option(
+    kind: Kind, *, optional: bool = False, choices: tuple[str, ...] = (), says: str = ""
+) -> Rule:
+    """The row of a configuration option."""
+    return Rule(
+        kind=kind,
+        optional=optional,
+        config=True,
+        instead=_AT_START_UP,
+        choices=choices,
+        says=says,
+    )
+
 
 _TOKENS = "usage ignored (earlier usage of the call is kept)"
 
@@ -172,6 +256,92 @@ FIELDS: Final[Mapping[str, Rule]] = {
     "add_cost.kind": Rule(kind="text", instead="recorded as its str() or 'other'", default="other"),
     "set_result.result": Rule(kind="content", optional=True, instead="recorded as its JSON text"),
     "set_result.is_error": Rule(kind="flag", instead="recorded by its truth"),
+    # SessionState.get/set/delete, ExtensionContext.get_state/set_state/delete_state
+    "state.key": Rule(
+        kind="key",
+        instead="nothing is read or changed (get gives the default, delete gives False)",
+    ),
+    "state.value": Rule(kind="json", instead="the write is dropped (the key keeps its value)"),
+    "state.default": Rule(kind="any", optional=True, instead="returned as it was given"),
+    # LLMCall.record_retry(...)
+    "record_retry.attempt": Rule(kind="count", instead="the retry is not recorded"),
+    "record_retry.error": Rule(kind="error", optional=True, instead="recorded as its str()"),
+    # LLMCall.set_messages(...): shaped into GenAI messages; anything else is its JSON text
+    "set_messages.input_messages": Rule(
+        kind="any", optional=True, instead="recorded as its JSON text"
+    ),
+    "set_messages.output_messages": Rule(
+        kind="any", optional=True, instead="recorded as its JSON text"
+    ),
+    "set_messages.system_instructions": Rule(
+        kind="text", optional=True, empty_ok=True, instead="recorded as its str()"
+    ),
+    # Run.record_messages(...) and Turn.set_message(...): handed to handlers as given
+    "record_messages.messages": Rule(kind="sequence", instead="ignored"),
+    "set_message.message": Rule(kind="any", optional=True, instead="handed on as given"),
+    # Turn.call_tool(...) and Turn.acall_tool(...)
+    "call_tool.name": Rule(
+        kind="text",
+        instead="looked up as its str() (an unknown tool is an error outcome)",
+        default="unknown",
+    ),
+    "call_tool.arguments": Rule(
+        kind="any", optional=True, instead="checked against the tool's schema"
+    ),
+    "call_tool.call_id": Rule(
+        kind="text", optional=True, empty_ok=True, instead="recorded as its str()"
+    ),
+    # Telemetry.price(...)
+    "price.provider": Rule(
+        kind="text", instead="looked up as its str() or 'unknown'", default="unknown"
+    ),
+    "price.model": Rule(
+        kind="text", instead="looked up as its str() or 'unknown'", default="unknown"
+    ),
+    "price.usage": Rule(kind="usage", instead="the price is None (unknown)"),
+    # configure(...) and Telemetry(...): ConfigError at start-up, strict or not
+    "configure.service_name": _option("text", optional=True),
+    "configure.tracer_provider": _option(
+        "option", optional=True, says="an opentelemetry.sdk.trace.TracerProvider"
+    ),
+    "configure.meter_provider": _option(
+        "option", optional=True, says="an opentelemetry.metrics.MeterProvider"
+    ),
+    "configure.exporters": _option(
+        "option",
+        optional=True,
+        says="specs ('console', 'otlp-json:PATH', 'otlp', 'none') or SpanExporter objects",
+    ),
+    "configure.prometheus": _option(
+        "option", optional=True, says="'HOST:PORT' or a prometheus_client CollectorRegistry"
+    ),
+    "configure.budgets": _option(
+        "option", optional=True, says="a budgets TOML path, a list of Budget or a BudgetConfig"
+    ),
+    "configure.extensions": _option("option", says="extension module names or file paths"),
+    "configure.extension_errors": _option("choice", choices=("raise", "log")),
+    "configure.fail_closed_extensions": _option(
+        "option", says="extension module names or file paths"
+    ),
+    "configure.state_dir": _option("path", optional=True),
+    "configure.state_durability": _option("choice", choices=("sync", "batched")),
+    "configure.prices": _option(
+        "option", optional=True, says="a mapping of model names to ModelPrice, or a TOML path"
+    ),
+    "configure.subscription_providers": _option("option", says="provider names"),
+    "configure.capture_content": _option(
+        "option",
+        optional=True,
+        says="True, False or a callable (content, attribute) -> str | None",
+    ),
+    "configure.legacy_names": _option("flag", optional=True),
+    "configure.max_content_chars": _option("size"),
+    "configure.strict": _option("flag"),
+    "configure.install_global": _option("flag"),
+    "configure.console_stream": _option("option", optional=True, says="a text stream"),
+    "configure.handler_timeout_s": _option("seconds"),
+    "configure.max_series": _option("size"),
+    "configure.created_series": _option("flag"),
 }
 """Every parameter of the instrumentation API, by ``<entry point>.<parameter>``."""
 
@@ -354,6 +524,113 @@ def check_content(errors: ErrorPolicy, field: str, value: object) -> str | None:
     if field == "set_response.response":
         _refuse(errors, field, value, _rule(field, "content"))
     return to_text(value)
+
+
+def check_state_key(errors: ErrorPolicy, field: str, value: object) -> str | None:
+    """A session state key as a plain ``str``, or None when bad (reported).
+
+    Raises:
+        UsageError: strict, and ``value`` is not a key.
+    """
+    key = plain_key(value)
+    if key is None:
+        _refuse(errors, field, value, _rule(field, "key"))
+    return key
+
+
+def check_state_value(errors: ErrorPolicy, field: str, value: object) -> tuple[bool, Any]:
+    """``(True, a private copy of value)`` for a JSON value; ``(False, None)`` when bad.
+
+    A bad value is reported with where in it the bad part sits.
+
+    Raises:
+        UsageError: strict, and ``value`` is no JSON value.
+    """
+    try:
+        return True, json_copy(value)
+    except InvalidValue as exc:
+        rule = _rule(field, "json")
+        errors.bad_input(
+            field, f"{field}: {_shown(value)} is not {rule.allowed}: {exc.detail}; {rule.instead}"
+        )
+        return False, None
+
+
+def check_error(errors: ErrorPolicy, field: str, value: object) -> str | None:
+    """What went wrong as text: an exception as ``Type: message``; None when not given.
+
+    Raises:
+        UsageError: strict, and ``value`` is neither an exception nor a string.
+    """
+    if value is None:
+        return None
+    if isinstance(value, BaseException):
+        text = f"{type(value).__qualname__}: {_str_or_empty(value)}"
+    elif isinstance(value, str):
+        text = str(value)
+    else:
+        _refuse(errors, field, value, _rule(field, "error"))
+        text = _str_or_empty(value)
+    return edge_text(errors, field, text) if text else None
+
+
+def check_messages(errors: ErrorPolicy, field: str, value: object) -> tuple[Any, ...] | None:
+    """Messages as a tuple of what was given, or None when bad (reported).
+
+    Raises:
+        UsageError: strict, and ``value`` is not a list or tuple.
+    """
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    _refuse(errors, field, value, _rule(field, "sequence"))
+    return None
+
+
+def check_usage(errors: ErrorPolicy, field: str, value: object) -> TokenUsage | None:
+    """Token counts by kind (missing kinds are 0), or None when bad (reported).
+
+    Raises:
+        UsageError: strict, and ``value`` is no mapping of token kinds to counts.
+    """
+    rule = _rule(field, "usage")
+    if isinstance(value, Mapping):
+        try:
+            counts = {kind: value.get(kind, 0) for kind in TOKEN_KINDS}
+            unknown = [key for key in value if key not in TOKEN_KINDS]
+        except Exception:  # a mapping that fails to read is no usage
+            counts, unknown = {}, ["?"]
+        if not unknown and counts and all(is_count(count) for count in counts.values()):
+            return TokenUsage(**counts)
+    _refuse(errors, field, value, rule)
+    return None
+
+
+def check_option(field: str, value: object) -> None:
+    """Refuse a bad configuration option at start-up, strict or not.
+
+    Checks the ``choice``, ``seconds`` and ``size`` rows; the others are checked by the
+    part of kit-telemetry that uses them, with the row's words.
+
+    Raises:
+        ConfigError: ``value`` is not allowed; names the option, the value and what is.
+    """
+    rule = FIELDS[field]
+    assert rule.config, f"{field} is no configuration option"
+    if value is None and rule.optional:
+        return
+    if rule.kind == "choice":
+        fits = type(value) is str and value in rule.choices
+    elif rule.kind == "seconds":
+        fits = (
+            isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf
+        )
+    elif rule.kind == "size":
+        fits = type(value) is int and 1 <= value <= INT64_MAX
+    else:
+        raise AssertionError(f"{field}: check_option does not check {rule.kind} rows")
+    if not fits:
+        option = field.removeprefix("configure.")
+        raise ConfigError(f"configure(): {option} {_shown(value)} is not {rule.allowed}")
 
 
 def to_text(value: object) -> str:

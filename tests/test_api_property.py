@@ -4,11 +4,13 @@ A lenient ``Telemetry`` is driven through sessions, runs, LLM calls, usage, tool
 results, responses, state and budgets with arbitrary values (valid ones mixed in). Whatever
 it is given: nothing is raised into the agent; the spans it made serialise to OTLP protobuf
 and parse back; ``/metrics`` parses; and every call is counted, its tokens exactly when its
-usage was well-formed.
+usage was well-formed. The session state API, given any key and value, raises nothing and
+its file stays valid JSON holding what the store holds.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -28,6 +30,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 import kit_telemetry as kt
+from kit_telemetry.state import STATE_SUFFIX, SessionState
 from kit_telemetry.testing import capture
 from kit_telemetry.tokens import MAX_TOKENS, TOKEN_KINDS
 from kit_telemetry.validation import is_count
@@ -316,3 +319,53 @@ def test_any_value_at_any_parameter_never_breaks_the_agent_nor_the_data(
     assert [e.input_tokens for e in session_ends] == [  # type: ignore[attr-defined]
         min(total, MAX_TOKENS) for total in expected.session_input
     ]
+
+
+STATE_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["set", "set", "get", "delete"]),
+        st.one_of(st.sampled_from(["a", "b", "runs"]), TEXT, ANYTHING),
+        ANYTHING,
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(
+    derandomize=True,
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(ops=STATE_OPS)
+def test_any_key_and_value_at_the_state_api_never_raises_and_the_file_stays_json(
+    ops: list[tuple[str, Any, Any]], folder: Path
+) -> None:
+    """Lenient state: a bad write is dropped, never raised; the file reads back as the store."""
+    state_dir = Path(tempfile.mkdtemp(dir=folder))
+    logging.getLogger("kit_telemetry").disabled = True
+    try:
+        with capture(strict=False, state_dir=state_dir) as cap:
+            with cap.telemetry.session("s") as session:
+                state = session.state
+                state.set("a", 1)
+                for op, key, value in ops:
+                    if op == "set":
+                        state.set(key, value)
+                    elif op == "get":
+                        state.get(key, value)
+                    else:
+                        state.delete(key)
+                held = state.items()
+            bad = cap.metric("kit_telemetry_internal_errors_total", component="api") or 0
+    finally:
+        logging.getLogger("kit_telemetry").disabled = False
+    [sidecar] = [p for p in state_dir.iterdir() if p.name.endswith(STATE_SUFFIX)]
+    on_disk = json.loads(sidecar.read_text(encoding="utf-8"))
+    assert on_disk == held
+    assert all(type(key) is str and key for key in on_disk)
+    assert SessionState(sidecar).items() == held
+    # Each operation is refused at most once (a bad key stops it before its value), and
+    # one whose key is not even a string always is.
+    assert sum(not isinstance(key, str) for _, key, _ in ops) <= bad <= len(ops)

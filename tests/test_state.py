@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from kit_telemetry.errors import ConfigError
+from kit_telemetry.errors import ConfigError, UsageError
 from kit_telemetry.state import STATE_SUFFIX, SessionState, sidecar_path
 
 CHILD = Path(__file__).with_name("state_child.py")
@@ -245,15 +245,15 @@ class Name(str):
 def test_non_json_values_are_refused_and_change_nothing(
     sidecar: Path, value: Any, message: str
 ) -> None:
-    """A value that could not be written (or would read back different) is refused at set."""
-    store = SessionState(sidecar)
+    """A value that could not be written (or would read back different) is a UsageError at set."""
+    store = SessionState(sidecar, strict=True)
     store.set("k", "before")
     on_disk = sidecar.read_bytes()
-    with pytest.raises(TypeError, match=message):
+    with pytest.raises(UsageError, match=message):
         store.set("k", value)
     assert store.get("k") == "before"
     assert store.items() == {"k": "before"}
-    with pytest.raises(TypeError):
+    with pytest.raises(UsageError):
         store.set("fresh", value)
     assert "fresh" not in store
     assert sidecar.read_bytes() == on_disk
@@ -262,15 +262,15 @@ def test_non_json_values_are_refused_and_change_nothing(
 
 def test_circular_and_too_deep_values_are_refused(sidecar: Path) -> None:
     """Such values would break encoding on every later write, so they never get in."""
-    store = SessionState(sidecar)
+    store = SessionState(sidecar, strict=True)
     loop: list[Any] = [1]
     loop.append(loop)
-    with pytest.raises(TypeError, match="circular"):
+    with pytest.raises(UsageError, match="circular"):
         store.set("k", loop)
     deep: list[Any] = []
     for _ in range(250):
         deep = [deep]
-    with pytest.raises(TypeError, match="nested more than 200 levels"):
+    with pytest.raises(UsageError, match="nested more than 200 levels"):
         store.set("k", deep)
     shared = [1, 2]
     store.set("k", {"a": shared, "b": shared})  # the same list twice is not a cycle
@@ -283,10 +283,10 @@ def test_circular_and_too_deep_values_are_refused(sidecar: Path) -> None:
 )
 def test_strings_with_surrogates_are_refused(sidecar: Path, value: Any) -> None:
     """Surrogates cannot round-trip through JSON (a pair reads back as one other character)."""
-    store = SessionState(sidecar)
-    with pytest.raises(ValueError, match="surrogate"):
+    store = SessionState(sidecar, strict=True)
+    with pytest.raises(UsageError, match="surrogate"):
         store.set("k", value)
-    with pytest.raises(ValueError, match="surrogate"):
+    with pytest.raises(UsageError, match="surrogate"):
         store.set("\ud800", 1)
     assert store.items() == {}
     assert not sidecar.exists()
@@ -294,8 +294,8 @@ def test_strings_with_surrogates_are_refused(sidecar: Path, value: Any) -> None:
 
 def test_int_too_large_to_write_is_refused(sidecar: Path) -> None:
     """Python will not print ints of ~5000 digits; storing one would make every write fail."""
-    store = SessionState(sidecar)
-    with pytest.raises(ValueError, match="too large"):
+    store = SessionState(sidecar, strict=True)
+    with pytest.raises(UsageError, match="too large"):
         store.set("k", 10**5000)
     assert "k" not in store
 
@@ -314,24 +314,52 @@ def test_scalar_subclasses_are_stored_as_plain_values(sidecar: Path) -> None:
 
 @pytest.mark.parametrize("bad_key", [1, None, b"k", ("k",)])
 def test_keys_must_be_strings(bad_key: Any) -> None:
-    """Keys become JSON object keys, which are strings."""
-    store = SessionState(None)
-    with pytest.raises(TypeError, match="state key must be a str"):
+    """Keys become JSON object keys, which are strings; strict names the field and the value."""
+    store = SessionState(None, strict=True)
+    with pytest.raises(UsageError, match=r"state\.key: .* is not a non-empty string"):
         store.set(bad_key, 1)
-    with pytest.raises(TypeError):
+    with pytest.raises(UsageError):
         store.get(bad_key)
-    with pytest.raises(TypeError):
+    with pytest.raises(UsageError):
         store.delete(bad_key)
     assert store.items() == {}
 
 
 def test_keys_must_not_be_empty() -> None:
     """The design requires non-empty keys."""
-    store = SessionState(None)
+    store = SessionState(None, strict=True)
     for call in (lambda: store.set("", 1), lambda: store.get(""), lambda: store.delete("")):
-        with pytest.raises(ValueError, match="non-empty"):
+        with pytest.raises(UsageError, match="non-empty"):
             call()
     assert len(store) == 0
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [(1, "v"), ("", "v"), ("\ud800", "v"), ("k", (1, 2)), ("k", {"a": [math.nan]})],
+    ids=repr,
+)
+def test_a_lenient_store_drops_bad_writes_and_logs_once(
+    sidecar: Path, key: Any, value: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lenient: a bad key or value never raises; the write is dropped and logged once."""
+    store = SessionState(sidecar)
+    store.set("k", "before")
+    on_disk = sidecar.read_bytes()
+    with caplog.at_level(logging.DEBUG, logger="kit_telemetry"):
+        store.set(key, value)
+        store.set(key, value)
+        assert store.get(key, "default") == ("before" if key == "k" else "default")
+        assert store.delete(key) is (key == "k")
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "state." in warnings[0].getMessage()
+    if key == "k":
+        assert sidecar.read_bytes() != on_disk  # the good delete was written
+        assert store.items() == {}
+    else:
+        assert sidecar.read_bytes() == on_disk
+        assert store.items() == {"k": "before"}
 
 
 def test_store_keeps_its_own_copy_of_values(sidecar: Path) -> None:

@@ -39,6 +39,21 @@ ENTRY_POINTS: list[tuple[Callable[..., Any], str]] = [
     (ToolCall.set_result, "set_result"),
     (LLMCall.add_cost, "add_cost"),
     (ToolCall.add_cost, "add_cost"),
+    (SessionState.get, "state"),
+    (SessionState.set, "state"),
+    (SessionState.delete, "state"),
+    (kt.ExtensionContext.get_state, "state"),
+    (kt.ExtensionContext.set_state, "state"),
+    (kt.ExtensionContext.delete_state, "state"),
+    (LLMCall.record_retry, "record_retry"),
+    (LLMCall.set_messages, "set_messages"),
+    (Run.record_messages, "record_messages"),
+    (Turn.set_message, "set_message"),
+    (Turn.call_tool, "call_tool"),
+    (Turn.acall_tool, "call_tool"),
+    (Run.turn, "turn"),
+    (kt.Telemetry.price, "price"),
+    (kt.Telemetry.__init__, "configure"),
 ]
 
 
@@ -47,10 +62,40 @@ def test_every_parameter_of_every_entry_point_has_a_rule() -> None:
     named = {
         f"{prefix}.{name}"
         for function, prefix in ENTRY_POINTS
-        for name in inspect.signature(function).parameters
-        if name != "self"
+        for name, parameter in inspect.signature(function).parameters.items()
+        if name != "self" and parameter.kind is not inspect.Parameter.VAR_KEYWORD
     }
     assert named == set(FIELDS)
+
+
+def test_configuration_rows_are_config_errors_and_the_others_are_not() -> None:
+    """configure() options are refused at start-up; the agent's loop has the lenient rule."""
+    config = {field for field, rule in FIELDS.items() if rule.config}
+    assert config == {field for field in FIELDS if field.startswith("configure.")}
+    assert all("ConfigError" in FIELDS[field].instead for field in config)
+
+
+@pytest.mark.parametrize("strict", [True, False])
+@pytest.mark.parametrize(
+    ("option", "value", "allowed"),
+    [
+        ("state_durability", "fast", "one of sync, batched"),
+        ("extension_errors", 1, "one of raise, log"),
+        ("handler_timeout_s", 0, "a finite number of seconds > 0"),
+        ("max_content_chars", True, "an int from 1 to"),
+        ("max_series", 0, "an int from 1 to"),
+    ],
+)
+def test_a_bad_option_is_a_config_error_strict_or_not(
+    strict: bool, option: str, value: object, allowed: str
+) -> None:
+    """Configuration is read before any agent runs: lenient mode does not soften it."""
+    with pytest.raises(kt.ConfigError) as info:
+        kt.Telemetry(strict=strict, exporters=(), **{option: value})
+    message = str(info.value)
+    assert option in message
+    assert repr(value) in message
+    assert allowed in message
 
 
 # --- strict: UsageError naming field and value ------------------------------------------
@@ -97,6 +142,62 @@ def _tool(**options: Any) -> Act:
     return act
 
 
+def _retry(attempt: Any, error: Any = None) -> Act:
+    def act(tel: kt.Telemetry) -> None:
+        with (
+            tel.session("s") as session,
+            session.run("go") as run,
+            run.llm_call("anthropic", MODEL) as call,
+        ):
+            call.record_retry(attempt, error)
+
+    return act
+
+
+def _messages(messages: Any) -> Act:
+    def act(tel: kt.Telemetry) -> None:
+        with tel.session("s") as session, session.run("go") as run:
+            run.record_messages(messages)
+
+    return act
+
+
+def _system(instructions: Any) -> Act:
+    def act(tel: kt.Telemetry) -> None:
+        with (
+            tel.session("s") as session,
+            session.run("go") as run,
+            run.llm_call("anthropic", MODEL) as call,
+        ):
+            call.set_messages("hi", system_instructions=instructions)
+
+    return act
+
+
+def _call_tool(name: Any, call_id: Any = None) -> Act:
+    def act(tel: kt.Telemetry) -> None:
+        with tel.session("s") as session, session.run("go") as run:
+            with run.turn() as turn:
+                turn.call_tool(name, {}, call_id)
+
+    return act
+
+
+def _price(provider: Any, usage: Any) -> Act:
+    def act(tel: kt.Telemetry) -> None:
+        tel.price(provider, MODEL, usage)
+
+    return act
+
+
+def _state(key: Any, value: Any) -> Act:
+    def act(tel: kt.Telemetry) -> None:
+        with tel.session("s") as session:
+            session.state.set(key, value)
+
+    return act
+
+
 def _response(response: Any) -> Act:
     def act(tel: kt.Telemetry) -> None:
         with tel.session("s") as session, session.run("go") as run:
@@ -126,6 +227,20 @@ STRICT_ROWS = [
     ),
     pytest.param(_session(math.nan), "session.session_id", "nan", id="session_id"),
     pytest.param(_session("s", subscription="yes"), "session.subscription", "'yes'", id="flag"),
+    pytest.param(_retry(-1), "record_retry.attempt", "-1", id="retry-attempt"),
+    pytest.param(_retry(True), "record_retry.attempt", "True", id="retry-attempt-bool"),
+    pytest.param(_retry(1, 404), "record_retry.error", "404", id="retry-error"),
+    pytest.param(_messages("hi"), "record_messages.messages", "'hi'", id="record_messages"),
+    pytest.param(_system(7), "set_messages.system_instructions", "7", id="system_instructions"),
+    pytest.param(_call_tool(7), "call_tool.name", "7", id="call_tool-name"),
+    pytest.param(_call_tool("t", 7), "call_tool.call_id", "7", id="call_tool-call_id"),
+    pytest.param(_price(7, {}), "price.provider", "7", id="price-provider"),
+    pytest.param(_price("anthropic", {"input_tokens": -5}), "price.usage", "-5", id="price-usage"),
+    pytest.param(
+        _price("anthropic", {"inputs": 5}), "price.usage", "inputs", id="price-usage-kind"
+    ),
+    pytest.param(_state(1, "v"), "state.key", "1", id="state-key"),
+    pytest.param(_state("k", (1, 2)), "state.value", "(1, 2)", id="state-value"),
 ]
 
 
@@ -237,6 +352,51 @@ def test_a_response_that_is_not_text_is_kept_as_its_json_when_lenient(
         [end] = cap.events_of(kt.EventType.AGENT_END)
     assert isinstance(end, kt.AgentEndEvent)
     assert end.response == '{"answer": 42}'
+
+
+@pytest.mark.parametrize(
+    "act",
+    [
+        pytest.param(_retry(-1), id="retry-attempt"),
+        pytest.param(_messages("hi"), id="record_messages"),
+        pytest.param(_system(7), id="system_instructions"),
+        pytest.param(_call_tool(7), id="call_tool-name"),
+        pytest.param(_state("", "v"), id="state-key"),
+        pytest.param(_state("k", {"a": math.nan}), id="state-value"),
+    ],
+)
+def test_a_bad_handle_parameter_is_counted_once_and_never_raises_when_lenient(
+    act: Act, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The later handle methods follow the same rule as the first ones."""
+    with _lenient(caplog) as cap:
+        act(cap.telemetry)
+        errors = cap.metric(INTERNAL_ERRORS, component="api")
+    assert errors == 1
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+
+
+def test_a_retry_with_an_error_that_is_no_text_is_recorded_as_its_str_when_lenient(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The retry still counts; its error is shown as the agent's value reads."""
+    with _lenient(caplog) as cap:
+        _retry(2, 404)(cap.telemetry)
+        span = cap.span(f"chat {MODEL}")
+    [event] = [e for e in span.events if e.name == sc.EVENT_RETRY]
+    assert event.attributes is not None
+    assert event.attributes[sc.KIT_RETRY_ATTEMPT] == 2
+    assert event.attributes[sc.KIT_RETRY_ERROR] == "404"
+
+
+def test_price_of_bad_usage_is_none_when_lenient(caplog: pytest.LogCaptureFixture) -> None:
+    """A price query never raises into the agent; an unreadable usage has no price."""
+    with _lenient(caplog) as cap:
+        assert cap.telemetry.price("anthropic", MODEL, {"input_tokens": "ten"}) is None
+        priced = cap.telemetry.price("anthropic", MODEL, {"input_tokens": 1000})
+        assert cap.metric(INTERNAL_ERRORS, component="api") == 1
+    assert priced is not None
+    assert priced > 0
 
 
 # --- a session name that is no valid text, then set_state ---------------------------------

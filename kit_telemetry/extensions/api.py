@@ -199,8 +199,8 @@ class ExtensionContext:
         """Store a JSON value for this session (persisted beside the session file).
 
         Raises:
-            TypeError: the key is not a string, or the value is not JSON.
-            ValueError: the key is empty.
+            UsageError: a strict ``Telemetry``, and the key is not a non-empty string or the
+                value is not JSON (lenient: the write is dropped, logged once and counted).
         """
         self._host.session_state(self.session_id).set(key, value)
 

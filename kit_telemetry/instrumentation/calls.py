@@ -16,12 +16,12 @@ from ..budgets.calls import Admission, CallScope, LLMRequest
 from ..decisions import Block, Replace
 from ..errors import Blocked, BudgetExceeded
 from ..events import EventType, RetryEvent, ToolResultEvent
-from ..text import edge_text
 from ..tokens import TOKEN_KINDS, TokenUsage
 from ..tracing import LLM, TOOL, LLMUsage, SpanPayload
 from ..validation import (
     check_amount,
     check_count,
+    check_error,
     check_flag,
     check_port,
     check_required_text,
@@ -175,21 +175,15 @@ class LLMCall(SpanScope):
         """The call is being retried: ``attempt`` (1 for the first retry) after ``error``.
 
         Adds a ``kit.retry`` event to the call's span and delivers a ``retry`` event. A bad
-        ``attempt`` (not a non-negative int) is reported and the retry is not recorded.
+        ``attempt`` (not a count) is reported and the retry is not recorded; a bad ``error``
+        (neither an exception nor a string) is reported and recorded as its ``str()``.
         """
         runtime = self._runtime
-        if type(attempt) is not int or attempt < 0:
-            runtime.errors.bad_input(
-                "record_retry.attempt",
-                f"record_retry attempt must be a non-negative int, got {attempt!r}; ignored",
-            )
+        checked = check_count(runtime.errors, "record_retry.attempt", attempt)
+        if checked is None:
             return
-        if isinstance(error, BaseException):
-            error = f"{type(error).__qualname__}: {error}"
-        elif error is not None and not isinstance(error, str):
-            error = str(error)
-        if error is not None:
-            error = edge_text(runtime.errors, "record_retry.error", error)
+        attempt = checked
+        error = check_error(runtime.errors, "record_retry.error", error)
         span = self._span
         if span is not None:
             attributes: dict[str, AttributeValue] = {sc.KIT_RETRY_ATTEMPT: attempt}
@@ -290,6 +284,9 @@ class LLMCall(SpanScope):
             system_instructions: the system prompt -> ``gen_ai.system_instructions``.
         """
         runtime = self._runtime
+        instructions_text = check_text(
+            runtime.errors, "set_messages.system_instructions", system_instructions
+        )
         span = self._span
         if not runtime.capture_content or span is None or self._ended:
             return
@@ -308,9 +305,9 @@ class LLMCall(SpanScope):
             )
             if answer is not None:
                 attributes[sc.GEN_AI_OUTPUT_MESSAGES] = answer
-        if isinstance(system_instructions, str):
+        if instructions_text:
             instructions = messages.system_instructions(
-                system_instructions, runtime.redactor(sc.GEN_AI_SYSTEM_INSTRUCTIONS)
+                instructions_text, runtime.redactor(sc.GEN_AI_SYSTEM_INSTRUCTIONS)
             )
             if instructions is not None:
                 attributes[sc.GEN_AI_SYSTEM_INSTRUCTIONS] = instructions

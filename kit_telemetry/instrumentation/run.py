@@ -15,7 +15,13 @@ from ..decisions import Handled, Transform
 from ..events import AgentEndEvent
 from ..tools import ToolOutcome
 from ..tracing import RUN, TURN, SpanPayload
-from ..validation import check_content, check_required_text, check_text, to_text
+from ..validation import (
+    check_content,
+    check_messages,
+    check_required_text,
+    check_text,
+    to_text,
+)
 from .calls import LLMCall, ToolCall, provider_attributes
 from .context import ROOT_CONTEXT, _current_run, _current_tool, _current_turn
 from .scope import SpanScope, stop_reason_for
@@ -257,14 +263,9 @@ class Run(SpanScope):
         under content capture, as JSON text. A second call replaces the first; anything
         but a list or tuple is reported and ignored.
         """
-        if not isinstance(messages, (list, tuple)):
-            self._runtime.errors.bad_input(
-                "record_messages",
-                f"record_messages takes a list of messages, got {type(messages).__name__}; ignored",
-            )
-            return
-        if self._payload is not None:
-            self._payload.messages = tuple(messages)
+        given = check_messages(self._runtime.errors, "record_messages.messages", messages)
+        if given is not None and self._payload is not None:
+            self._payload.messages = given
 
     def turn(self) -> Turn:
         """A new explicit turn of this run."""
@@ -436,10 +437,20 @@ class Turn(SpanScope):
             Blocked: the run was stopped, or a ``tool_call`` handler blocked the call.
             BudgetExceeded: a run budget on tool calls refused it.
         """
+        name, call_id = self._tool_target(name, call_id)
         return call_tool(self, name, {} if arguments is None else arguments, call_id)
 
     async def acall_tool(
         self, name: str, arguments: Any = None, call_id: str | None = None
     ) -> ToolOutcome:
         """``call_tool`` for async agents: an async tool handler runs on the caller's loop."""
+        name, call_id = self._tool_target(name, call_id)
         return await acall_tool(self, name, {} if arguments is None else arguments, call_id)
+
+    def _tool_target(self, name: object, call_id: object) -> tuple[str, str | None]:
+        """``call_tool``'s name and call id, checked by the table's ``call_tool`` rows."""
+        errors = self._runtime.errors
+        return (
+            check_required_text(errors, "call_tool.name", name),
+            check_text(errors, "call_tool.call_id", call_id),
+        )

@@ -2,7 +2,8 @@
 
 Modules, one noun each: ``store`` (:class:`SessionState`, its locks, durability modes and
 batched writer, and giving up state that cannot be saved), ``sidecar`` (the file: its path,
-atomic replacement, loading, and setting aside a corrupt or stale one) and ``values`` (what a value may be, and private copies of it).
+atomic replacement, loading, and setting aside a corrupt or stale one). What a value may be
+is :mod:`kit_telemetry.json_values`, shared with the validation table.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
+from .._errors import ErrorPolicy
 from .sidecar import sidecar_path
 from .store import Durability, SessionState
 
@@ -38,6 +39,7 @@ class StateRegistry:
         durability: "sync" or "batched", for every store.
         on_error: reports a failed load or write of a store.
         strict: stores raise their errors instead of reporting them.
+        errors: the policy for bad keys and values given to every store.
     """
 
     def __init__(
@@ -47,11 +49,13 @@ class StateRegistry:
         durability: Durability = "sync",
         on_error: Callable[[BaseException], None] | None = None,
         strict: bool = False,
+        errors: ErrorPolicy | None = None,
     ) -> None:
         self.state_dir = Path(state_dir).expanduser() if state_dir is not None else None
         self._durability: Durability = durability
         self._on_error = on_error
         self._strict = strict
+        self._errors = errors
         self._lock = threading.Lock()
         self._session_files: dict[str, str | None] = {}  # live sessions
         self._ended_files: OrderedDict[str, str] = OrderedDict()
@@ -105,7 +109,11 @@ class StateRegistry:
                 # A store of an ended session that is still unsaved is newer than its file.
                 kept = self._unsaved.pop(path, None) if path is not None else None
                 store = self._stores[session_id] = kept or SessionState(
-                    path, durability=self._durability, on_error=self._on_error, strict=self._strict
+                    path,
+                    durability=self._durability,
+                    on_error=self._on_error,
+                    strict=self._strict,
+                    errors=self._errors,
                 )
         return store
 

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .values import InvalidValue, checked_str, walk
+from ..json_values import InvalidValue, checked_str, walk
 
 __all__ = [
     "STATE_SUFFIX",

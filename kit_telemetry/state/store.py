@@ -4,6 +4,8 @@ A :class:`SessionState` holds a last-write-wins map of string keys to JSON value
 (every read is a dictionary lookup) and mirrors it to a sidecar file (see
 :mod:`kit_telemetry.state.sidecar`), either at once or from a background writer.
 
+Bad keys and values follow the validation table (rows ``state.key`` and ``state.value``): a
+strict error policy raises ``UsageError``; a lenient one drops the call, logs once and counts.
 Writes never raise into the caller (unless ``strict=True``): a failed write is logged, passed
 to ``on_error``, leaves the previous file intact, and is retried by the next write, flush or
 close. A store whose changes still cannot be saved when it is given up (see
@@ -21,10 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+from kit_telemetry._errors import ErrorPolicy
 from kit_telemetry.errors import ConfigError
+from kit_telemetry.json_values import copy_value
+from kit_telemetry.validation import check_state_key, check_state_value
 
 from .sidecar import encode, load_sidecar, replace_file, set_aside_stale
-from .values import check_key, copy_value, json_copy, plain_key
 
 __all__ = ["Durability", "SessionState", "StateNotSavedError"]
 
@@ -48,7 +52,9 @@ class SessionState:
     (finite), ``bool``, ``None``, ``list`` and ``dict`` with string keys, nested up to 200
     levels. Tuples and sets are refused rather than silently turned into lists, so a value
     reads back exactly as it was set, in this process and after a reload. Subclasses of
-    ``str``/``int``/``float`` (enums, for instance) are stored as the plain value.
+    ``str``/``int``/``float`` (enums, for instance) are stored as the plain value. A bad key
+    or value goes to ``errors`` (see :mod:`kit_telemetry.validation`): ``UsageError`` when
+    strict; otherwise nothing is changed, and reads give their default.
 
     The store keeps its own deep copy of every value, and :meth:`get` returns a fresh copy of
     lists and dicts, so nothing outside can change the store behind its back.
@@ -73,6 +79,8 @@ class SessionState:
             ``close`` (and of the constructor, for a file that cannot be read) instead of
             only reporting them. Writes on the batched timer, and a corrupt file that was
             moved aside, are never raised.
+        errors: the policy for a bad key or value (the ``Telemetry``'s, so they are logged
+            once and counted with the rest); by default one that is strict when ``strict``.
 
     Raises:
         ConfigError: ``durability`` or ``batch_interval_ms`` is not allowed.
@@ -86,6 +94,7 @@ class SessionState:
         batch_interval_ms: int = 100,
         on_error: Callable[[BaseException], None] | None = None,
         strict: bool = False,
+        errors: ErrorPolicy | None = None,
     ) -> None:
         if durability not in _DURABILITIES:
             raise ConfigError(
@@ -104,6 +113,7 @@ class SessionState:
         self._interval_s = batch_interval_ms / 1000.0
         self._on_error = on_error
         self._strict = strict
+        self._errors = errors if errors is not None else ErrorPolicy(strict=strict)
 
         # Two locks, because a write holds its lock for a whole fsync: `_lock` guards the
         # map and the bookkeeping and is only ever held for memory operations, so reads
@@ -168,12 +178,14 @@ class SessionState:
         """The value of ``key`` (a copy, for lists and dicts), or ``default`` when unset.
 
         Raises:
-            TypeError: ``key`` is not a string.
-            ValueError: ``key`` is empty.
+            UsageError: strict errors, and ``key`` is not a non-empty string (lenient: the
+                default is returned).
         """
-        check_key(key)
+        checked = check_state_key(self._errors, "state.key", key)
+        if checked is None:
+            return default
         with self._lock:
-            value = self._data.get(key, _MISSING)
+            value = self._data.get(checked, _MISSING)
         if value is _MISSING:
             return default
         # Stored values are never mutated in place, so copying outside the lock is safe.
@@ -204,16 +216,20 @@ class SessionState:
         """Set ``key`` to a copy of ``value``.
 
         Raises:
-            TypeError: ``key`` is not a string, or ``value`` is not something JSON can hold
-                (nothing is changed then).
-            ValueError: ``key`` is empty, or an int is too large to write.
+            UsageError: strict errors, and ``key`` is not a non-empty string or ``value`` is
+                not something JSON can hold (nothing is changed then; lenient: the write is
+                dropped).
             OSError: only with ``strict=True``, when the synchronous write fails (the value
                 stays set in memory).
         """
-        key = plain_key(key)
-        stored = json_copy(value)
+        checked = check_state_key(self._errors, "state.key", key)
+        if checked is None:
+            return
+        good, stored = check_state_value(self._errors, "state.value", value)
+        if not good:
+            return
         with self._lock:
-            self._data[key] = stored
+            self._data[checked] = stored
             self._version += 1
             version = self._version
         self._changed(version)
@@ -222,15 +238,17 @@ class SessionState:
         """Remove ``key``; True if it was set.
 
         Raises:
-            TypeError: ``key`` is not a string.
-            ValueError: ``key`` is empty.
+            UsageError: strict errors, and ``key`` is not a non-empty string (lenient:
+                nothing is deleted).
             OSError: only with ``strict=True``, when the synchronous write fails.
         """
-        check_key(key)
+        checked = check_state_key(self._errors, "state.key", key)
+        if checked is None:
+            return False
         with self._lock:
-            if key not in self._data:
+            if checked not in self._data:
                 return False
-            del self._data[key]
+            del self._data[checked]
             self._version += 1
             version = self._version
         self._changed(version)

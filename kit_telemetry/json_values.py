@@ -1,11 +1,12 @@
-"""State values: the rules for what a session state may hold, and private copies of it.
+"""JSON values: what a session state may hold, and private copies of it.
 
-Keys are non-empty strings. Values are what JSON can hold: ``str``, ``int``, ``float``
-(finite), ``bool``, ``None``, ``list`` and ``dict`` with string keys, nested up to
-:data:`MAX_DEPTH` levels. Anything else is refused with a ``TypeError`` (or a ``ValueError``
-for an empty key, a string holding surrogates or an int too large to write) that says
-where in the value the bad part sits, so that a stored value always reads back exactly as
-it was set, in this process and after a reload.
+Keys are non-empty strings of valid Unicode. Values are what JSON can hold: ``str``,
+``int``, ``float`` (finite), ``bool``, ``None``, ``list`` and ``dict`` with string keys,
+nested up to :data:`MAX_DEPTH` levels. Anything else is refused with an
+:class:`InvalidValue` that says where in the value the bad part sits, so that a stored value
+always reads back exactly as it was set, in this process and after a reload. What a refusal
+does (raise or drop the write) is the validation table's rule (``state.key``,
+``state.value`` in :mod:`kit_telemetry.validation`), not this module's.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 __all__ = [
     "MAX_DEPTH",
     "InvalidValue",
-    "check_key",
     "checked_str",
     "copy_value",
     "json_copy",
@@ -36,27 +36,21 @@ near the interpreter's recursion limit (which would make a stored value unwritab
 _BIG_INT_BITS = 14_000
 
 
-def check_key(key: object) -> None:
-    """Refuse a key that is not a non-empty string.
+def plain_key(key: object) -> str | None:
+    """``key`` as a plain ``str`` fit to be a JSON object key, or None if it is no key.
 
-    Raises:
-        TypeError: ``key`` is not a string.
-        ValueError: ``key`` is empty.
+    A key is a non-empty string of valid Unicode; a ``str`` subclass becomes the plain value.
     """
-    if not isinstance(key, str):
-        raise TypeError(f"state key must be a str, got {type(key).__name__}: {key!r}")
+    if type(key) is not str:
+        if not isinstance(key, str):
+            return None
+        key = str.__str__(key)
     if not key:
-        raise ValueError("state key must be a non-empty string")
-
-
-def plain_key(key: object) -> str:
-    """``key`` checked and as a plain ``str``, fit to be written as a JSON object key."""
-    check_key(key)
-    assert isinstance(key, str)
+        return None
     try:
-        return checked_str(str.__str__(key))
-    except InvalidValue as exc:
-        raise ValueError(f"state key {key!r}: {exc.message}") from None
+        return checked_str(key)
+    except InvalidValue:
+        return None
 
 
 def copy_value(value: Any) -> Any:
@@ -70,28 +64,33 @@ def copy_value(value: Any) -> Any:
 
 
 class InvalidValue(Exception):
-    """Unwinds the walk in :func:`json_copy`, collecting where the bad part sits."""
+    """A value is no JSON value; unwinds the walk, collecting where the bad part sits.
 
-    def __init__(self, error: type[Exception], message: str) -> None:
+    Attributes:
+        message: what is wrong with the bad part.
+        where: the path to the bad part, innermost first (``["[0]", "['a']"]``).
+    """
+
+    def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.error = error
         self.message = message
         self.where: list[str] = []
+
+    @property
+    def detail(self) -> str:
+        """Where the bad part sits and what is wrong with it: ``at ['a'][0]: ...``."""
+        where = "".join(reversed(self.where))
+        return f"at {where}: {self.message}" if where else self.message
 
 
 def json_copy(value: object) -> Any:
     """Validate ``value`` as JSON data and return a private deep copy with plain types.
 
     Raises:
-        TypeError: something in ``value`` is not a JSON value.
-        ValueError: an int has too many digits to be written.
+        InvalidValue: something in ``value`` is not a JSON value, or an int has too many
+            digits to be written.
     """
-    try:
-        return walk(value, 0, set())
-    except InvalidValue as exc:
-        where = "".join(reversed(exc.where))
-        at = f" at {where}" if where else ""
-        raise exc.error(f"state value{at}: {exc.message}") from None
+    return walk(value, 0, set())
 
 
 def walk(value: object, depth: int, active: set[int]) -> Any:
@@ -116,10 +115,10 @@ def walk(value: object, depth: int, active: set[int]) -> Any:
         return _checked_float(value)  # type: ignore[arg-type]
     if kind is list or kind is dict:
         if depth >= MAX_DEPTH:
-            raise InvalidValue(TypeError, f"nested more than {MAX_DEPTH} levels deep")
+            raise InvalidValue(f"nested more than {MAX_DEPTH} levels deep")
         marker = id(value)
         if marker in active:
-            raise InvalidValue(TypeError, "contains itself (a circular reference)")
+            raise InvalidValue("contains itself (a circular reference)")
         active.add(marker)
         try:
             if kind is list:
@@ -137,7 +136,6 @@ def walk(value: object, depth: int, active: set[int]) -> Any:
         return _checked_float(float.__float__(value))
     hint = "; use a list" if isinstance(value, (tuple, set, frozenset)) else ""
     raise InvalidValue(
-        TypeError,
         f"{kind.__name__} is not a JSON value (allowed: str, int, float, bool, None, "
         f"list, dict with str keys){hint}",
     )
@@ -163,7 +161,6 @@ def _walk_dict(value: dict[object, object], depth: int, active: set[int]) -> dic
             key = checked_str(str.__str__(raw_key))
         else:
             raise InvalidValue(
-                TypeError,
                 f"dict key {raw_key!r} is a {type(raw_key).__name__}; JSON object keys are strings",
             )
         try:
@@ -187,7 +184,7 @@ def checked_str(value: str) -> str:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidValue(
-                ValueError, "string holds surrogate code points, which are not valid Unicode"
+                "string holds surrogate code points, which are not valid Unicode"
             ) from None
     return value
 
@@ -197,13 +194,11 @@ def _checked_int(value: int) -> int:
         try:
             int.__repr__(value)
         except ValueError as exc:
-            raise InvalidValue(ValueError, f"int is too large to write as JSON ({exc})") from None
+            raise InvalidValue(f"int is too large to write as JSON ({exc})") from None
     return value
 
 
 def _checked_float(value: float) -> float:
     if not math.isfinite(value):
-        raise InvalidValue(
-            TypeError, f"float {value!r} is not a JSON value (JSON has no NaN or infinity)"
-        )
+        raise InvalidValue(f"float {value!r} is not a JSON value (JSON has no NaN or infinity)")
     return value
