@@ -2,7 +2,8 @@
 
 Events are what extension handlers receive. They are built from spans by the aggregator
 (``aggregation/processor.py``) and serialise to JSON-safe dicts and back exactly
-(``Event.to_dict()`` / ``event_from_dict()``).
+(``Event.to_dict()`` / ``event_from_dict()``). ``Event(type, data)`` builds the event of
+``type`` by hand, as the Python agent's generic event type is built.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from .errors import EventDecodeError
+from .errors import EventDecodeError, UsageError
 from .tokens import TokenUsage
 
 JSONValue = Any  # str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]
@@ -47,9 +48,32 @@ class EventType(str, enum.Enum):
         return self.value
 
 
+class _EventMeta(type):
+    """Routes ``Event(type, data)`` to the event class of ``type``.
+
+    The Python agent's extensions build a generic ``Event(type, data)``; here every type has
+    its own class, so that call returns an instance of it (``Event(EventType.AGENT_START,
+    {"prompt": "x"})`` is an ``AgentStartEvent``). ``Event.__new__`` cannot do this: Python
+    would then run the subclass's ``__init__`` with ``(type, data)``. Calls of the specific
+    classes pass straight through.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is Event and (args or "type" in kwargs):
+            return _event_of(*args, **kwargs)
+        return super().__call__(*args, **kwargs)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Event:
-    """Fields every event has. ``type`` is fixed per class."""
+class Event(metaclass=_EventMeta):
+    """Fields every event has. ``type`` is fixed per class.
+
+    ``Event(type, data)`` (the Python agent's form) returns the event of ``type``, an
+    ``EventType`` or its value, with the fields in the mapping ``data`` (and any given as
+    keywords); like the positional constructors, ``session_id`` defaults to ``""`` and
+    ``timestamp_ns`` to now. It raises ``UsageError`` naming the type or fields when
+    ``type`` is unknown, or ``data`` lacks a required field or has one the event has not.
+    """
 
     type: ClassVar[EventType]
     # Defaults for events built by hand (``kt.AgentStartEvent("fix it")``, as the Python
@@ -57,6 +81,12 @@ class Event:
     session_id: str = ""
     timestamp_ns: int = field(default_factory=time.time_ns)
     run_id: str | None = None
+
+    if TYPE_CHECKING:
+        # What ``Event(...)`` accepts (``_EventMeta``); each subclass has its own fields.
+        def __init__(
+            self, type: EventType | str, data: Mapping[str, Any] | None = None, **fields: Any
+        ) -> None: ...
 
     @property
     def data(self) -> Mapping[str, Any]:
@@ -379,6 +409,42 @@ EVENT_CLASSES: dict[EventType, type[Event]] = {
         CustomEvent,
     )
 }
+
+
+def _event_of(type: EventType | str, data: Mapping[str, Any] | None = None, **more: Any) -> Event:
+    """The event of ``type`` built from ``data`` and ``more`` (``Event(type, data)``)."""
+    try:
+        kind = EventType(type)
+    except ValueError:
+        allowed = ", ".join(t.value for t in EventType)
+        raise UsageError(f"Event: type {type!r} is not one of {allowed}") from None
+    if data is None:
+        data = {}
+    elif not isinstance(data, Mapping):
+        raise TypeError(f"Event: data must be a mapping of field names, got {data!r}")
+    cls = EVENT_CLASSES[kind]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    given: dict[str, Any] = {**data, **more}
+    # ``to_dict()`` output names its type; it must be this one.
+    if given.pop("type", kind) != kind:
+        raise UsageError(f"Event: data says type {data['type']!r}, not {kind.value!r}")
+    unknown = sorted(set(given) - set(fields))
+    if unknown:
+        raise UsageError(
+            f"Event: {kind.value} has no field(s) {unknown}; its fields: {sorted(fields)}"
+        )
+    missing = sorted(
+        name
+        for name, f in fields.items()
+        if name not in given
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    )
+    if missing:
+        raise UsageError(f"Event: {kind.value} needs the field(s) {missing}")
+    if isinstance(given.get("tool_names"), list):
+        given["tool_names"] = tuple(given["tool_names"])
+    return cls(**given)
 
 
 def event_from_dict(data: dict[str, JSONValue]) -> Event:
