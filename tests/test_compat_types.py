@@ -206,12 +206,15 @@ def test_the_agent_of_a_handlers_context_is_the_current_run(
     with capture() as cap:
         cap.telemetry.load_extension("kit_i15b_agent_recorder")
         with cap.telemetry.session("s") as session, session.run("x", agent_name="coder") as run:
-            pass
+            with run.turn() as turn, turn.tool_call("delegate"), session.run("help") as child:
+                pass
     module = importlib.import_module("kit_i15b_agent_recorder")
     monkeypatch.delitem(sys.modules, "kit_i15b_agent_recorder")
     assert [
         ("session_start", None),
         ("agent_start", run),
+        ("agent_start", child),  # a sub-agent's own run, not its parent
+        ("agent_end", child),
         ("agent_end", run),
         ("session_end", None),
     ] == module.SEEN
