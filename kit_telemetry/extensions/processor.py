@@ -434,6 +434,7 @@ class ExtensionSpanProcessor(SpanProcessor):
     def _dispatch(self, events: Sequence[Event], span: ReadableSpan | None) -> None:
         handlers_by_type = self._handlers
         cwd = self._cwd
+        context = ExtensionContext.attached  # looked up once: one context per handler call
         for event in events:
             kind = event.type
             if self._stops and kind is _AGENT_END and event.run_id is not None:
@@ -455,7 +456,7 @@ class ExtensionSpanProcessor(SpanProcessor):
                 continue
             agent = current_run()
             for extension, handler, is_async in handlers:
-                ctx = ExtensionContext.attached(self, extension, event.session_id, cwd, span, agent)
+                ctx = context(self, extension, event.session_id, cwd, span, agent)
                 if is_async:
                     self._submit_async(extension, handler, event, ctx)
                     continue
@@ -472,8 +473,9 @@ class ExtensionSpanProcessor(SpanProcessor):
     ) -> None:
         cwd = self._cwd
         agent = current_run()
+        context = ExtensionContext.attached
         for extension, handler, is_async in handlers:
-            ctx = ExtensionContext.attached(self, extension, event.session_id, cwd, span, agent)
+            ctx = context(self, extension, event.session_id, cwd, span, agent)
             if is_async:
                 self._submit_async(extension, handler, event, ctx)
                 continue
@@ -499,9 +501,10 @@ class ExtensionSpanProcessor(SpanProcessor):
         current, final = event, False
         cwd = self._cwd
         agent = current_run()
+        context = ExtensionContext.attached
         fail_closed = self._fail_closed
         for extension, handler, is_async in handlers:
-            ctx = ExtensionContext.attached(self, extension, event.session_id, cwd, span, agent)
+            ctx = context(self, extension, event.session_id, cwd, span, agent)
             if final:  # decided: the others still observe the event
                 if is_async:
                     self._submit_async(extension, handler, current, ctx)
