@@ -170,10 +170,11 @@ def test_a_context_built_by_hand_keeps_state_in_memory_and_reaches_no_one(
     tmp_path: Path,
 ) -> None:
     """Such a context serves a handler fully without telemetry: state, usage, emit, tools."""
-    ctx = kt.ExtensionContext(None, str(tmp_path))
+    ctx = kt.ExtensionContext(None, tmp_path)
     ctx.set_state("k", {"n": 1})
     ctx.emit("ping", {"n": 1})
     assert (ctx.agent, ctx.span, ctx.session_id, ctx.tools) == (None, None, "", [])
+    assert ctx.cwd == str(tmp_path)
     assert ctx.list_state() == {"k": {"n": 1}} and ctx.delete_state("k")
     assert ctx.usage == kt.UsageTotals()
     assert list(tmp_path.iterdir()) == []

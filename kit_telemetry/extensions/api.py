@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
@@ -183,7 +184,10 @@ class ExtensionContext:
     __slots__ = ("_host", "agent", "cwd", "extension", "session_id", "span")
 
     def __init__(
-        self, agent: Any = None, cwd: str = ".", tools: Iterable[ToolDefinition] = ()
+        self,
+        agent: Any = None,
+        cwd: str | os.PathLike[str] = ".",
+        tools: Iterable[ToolDefinition] = (),
     ) -> None:
         """A context on its own, as the Python agent's ``ExtensionContext(agent, cwd, tools)``.
 
@@ -198,7 +202,7 @@ class ExtensionContext:
         self.agent = agent
         self.extension = ""
         self.session_id = ""
-        self.cwd = cwd
+        self.cwd = os.fspath(cwd)
         self.span: ReadableSpan | None = None
 
     @classmethod
