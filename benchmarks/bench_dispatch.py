@@ -114,7 +114,7 @@ def dispatch_factory(extension: Path) -> tuple[Callable[[], None], Callable[[], 
     by_type: dict[kt.EventType, list[Callable[..., object]]] = {}
     for handler, event_type in handlers:
         by_type.setdefault(event_type, []).append(handler)
-    ctx = kt.ExtensionContext(runtime, extension="bench", session_id="s-1", cwd=".", span=None)
+    ctx = kt.ExtensionContext.attached(runtime, "bench", "s-1", ".", None)
 
     def emit_all() -> None:
         for event in events:
@@ -172,7 +172,7 @@ def decision_factory(
         for event_type, handler in loaded.handlers
         if event_type is kt.EventType.TOOL_CALL
     ]
-    ctx = kt.ExtensionContext(processor, extension="bench", session_id="s-1", cwd=".", span=None)
+    ctx = kt.ExtensionContext.attached(processor, "bench", "s-1", ".", None)
 
     def tool_call() -> None:
         with turn.tool_call("bash", call_id="t") as tool:

@@ -2,7 +2,8 @@
 
 Events are what extension handlers receive. They are built from spans by the aggregator
 (``aggregation/processor.py``) and serialise to JSON-safe dicts and back exactly
-(``Event.to_dict()`` / ``event_from_dict()``).
+(``Event.to_dict()`` / ``event_from_dict()``). ``Event(type, data)`` builds the event of
+``type`` by hand, as the Python agent's generic event type is built.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from .errors import EventDecodeError
+from .errors import EventDecodeError, UsageError
 from .tokens import TokenUsage
 
 JSONValue = Any  # str | int | float | bool | None | list[JSONValue] | dict[str, JSONValue]
@@ -47,9 +48,42 @@ class EventType(str, enum.Enum):
         return self.value
 
 
+class _EventMeta(type):
+    """Routes ``Event(type, data)`` to the event class of ``type``.
+
+    The Python agent's extensions build a generic ``Event(type, data)``; here every type has
+    its own class, so that call returns an instance of it (``Event(EventType.AGENT_START,
+    {"prompt": "x"})`` is an ``AgentStartEvent``). ``Event.__new__`` cannot do this: Python
+    would then run the subclass's ``__init__`` with ``(type, data)``. Calls of the specific
+    classes pass straight through.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if cls is Event and (args or "type" in kwargs):
+            return _event_of(*args, **kwargs)
+        return super().__call__(*args, **kwargs)
+
+
+class _SpecificEventMeta(_EventMeta):
+    """The metaclass of the event classes: they are called as any class is.
+
+    Without it each event the SDK builds would pass through ``_EventMeta.__call__``, a
+    Python call that makes building one 40 % dearer (``benchmarks/bench_events.py``).
+    """
+
+    __call__ = type.__call__
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Event:
-    """Fields every event has. ``type`` is fixed per class."""
+class Event(metaclass=_EventMeta):
+    """Fields every event has. ``type`` is fixed per class.
+
+    ``Event(type, data)`` (the Python agent's form) returns the event of ``type``, an
+    ``EventType`` or its value, with the fields in the mapping ``data`` (and any given as
+    keywords); like the positional constructors, ``session_id`` defaults to ``""`` and
+    ``timestamp_ns`` to now. It raises ``UsageError`` naming the type or fields when
+    ``type`` is unknown, or ``data`` lacks a required field or has one the event has not.
+    """
 
     type: ClassVar[EventType]
     # Defaults for events built by hand (``kt.AgentStartEvent("fix it")``, as the Python
@@ -57,6 +91,12 @@ class Event:
     session_id: str = ""
     timestamp_ns: int = field(default_factory=time.time_ns)
     run_id: str | None = None
+
+    if TYPE_CHECKING:
+        # What ``Event(...)`` accepts (``_EventMeta``); each subclass has its own fields.
+        def __init__(
+            self, type: EventType | str, data: Mapping[str, Any] | None = None, **fields: Any
+        ) -> None: ...
 
     @property
     def data(self) -> Mapping[str, Any]:
@@ -73,7 +113,7 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _TotalsEvent(Event):
+class _TotalsEvent(Event, metaclass=_SpecificEventMeta):
     """An end event carrying totals (turn, run or session)."""
 
     llm_call_count: int = 0
@@ -99,7 +139,7 @@ class _TotalsEvent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SessionStartEvent(Event):
+class SessionStartEvent(Event, metaclass=_SpecificEventMeta):
     """A session opened."""
 
     type: ClassVar[EventType] = EventType.SESSION_START
@@ -115,7 +155,7 @@ class SessionEndEvent(_TotalsEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class AgentStartEvent(Event):
+class AgentStartEvent(Event, metaclass=_SpecificEventMeta):
     """An agent run began."""
 
     type: ClassVar[EventType] = EventType.AGENT_START
@@ -142,7 +182,7 @@ class AgentEndEvent(_TotalsEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TurnStartEvent(Event):
+class TurnStartEvent(Event, metaclass=_SpecificEventMeta):
     """One iteration of the agent loop began."""
 
     type: ClassVar[EventType] = EventType.TURN_START
@@ -160,7 +200,7 @@ class TurnEndEvent(_TotalsEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ToolCallEvent(Event):
+class ToolCallEvent(Event, metaclass=_SpecificEventMeta):
     """A tool started."""
 
     type: ClassVar[EventType] = EventType.TOOL_CALL
@@ -170,7 +210,7 @@ class ToolCallEvent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ToolResultEvent(Event):
+class ToolResultEvent(Event, metaclass=_SpecificEventMeta):
     """A tool finished (``is_error`` when it failed or raised)."""
 
     type: ClassVar[EventType] = EventType.TOOL_RESULT
@@ -183,7 +223,7 @@ class ToolResultEvent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class UserInputEvent(Event):
+class UserInputEvent(Event, metaclass=_SpecificEventMeta):
     """The prompt of a run arrived (``text`` is None when the span came without it)."""
 
     type: ClassVar[EventType] = EventType.USER_INPUT
@@ -191,7 +231,7 @@ class UserInputEvent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LLMUsageEvent(Event):
+class LLMUsageEvent(Event, metaclass=_SpecificEventMeta):
     """An LLM call finished. Token kinds are disjoint; reasoning tokens are part of output."""
 
     type: ClassVar[EventType] = EventType.LLM_USAGE
@@ -215,7 +255,7 @@ class LLMUsageEvent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BudgetAlertEvent(Event):
+class BudgetAlertEvent(Event, metaclass=_SpecificEventMeta):
     """A budget crossed a warning threshold or was exhausted.
 
     ``spent_usd``/``limit_usd`` are set for USD budgets; ``spent``/``limit`` with ``unit``
@@ -241,7 +281,7 @@ class BudgetAlertEvent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class LLMRequestEvent(Event):
+class LLMRequestEvent(Event, metaclass=_SpecificEventMeta):
     """An LLM call is about to be made (after budget admission); handlers may ``Block`` it.
 
     ``step`` is the call's index in its run (0 for the first); ``max_tokens`` and
@@ -257,7 +297,7 @@ class LLMRequestEvent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SubagentStartEvent(Event):
+class SubagentStartEvent(Event, metaclass=_SpecificEventMeta):
     """A run started while a tool call of another run was current: a sub-agent.
 
     ``run_id`` is the child's; ``parent_run_id`` and ``tool_call_id`` say where it runs.
@@ -281,7 +321,7 @@ class SubagentEndEvent(_TotalsEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ErrorEvent(Event):
+class ErrorEvent(Event, metaclass=_SpecificEventMeta):
     """A run failed; delivered just before its ``agent_end``.
 
     ``error_type`` is the exception's type name, ``message`` its text.
@@ -294,7 +334,7 @@ class ErrorEvent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RetryEvent(Event):
+class RetryEvent(Event, metaclass=_SpecificEventMeta):
     """An LLM call is being retried (``call.record_retry(attempt, error)``)."""
 
     type: ClassVar[EventType] = EventType.RETRY
@@ -305,7 +345,7 @@ class RetryEvent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ModelChangeEvent(Event):
+class ModelChangeEvent(Event, metaclass=_SpecificEventMeta):
     """The model of a session's LLM calls changed (derived from two calls in a row)."""
 
     type: ClassVar[EventType] = EventType.MODEL_CHANGE
@@ -315,7 +355,7 @@ class ModelChangeEvent(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CustomEvent(Event):
+class CustomEvent(Event, metaclass=_SpecificEventMeta):
     """An event one extension sent the others: ``ctx.emit(name, payload)``.
 
     ``source`` is the sending extension's name; ``api.on_custom(name, handler)`` receives
@@ -379,6 +419,42 @@ EVENT_CLASSES: dict[EventType, type[Event]] = {
         CustomEvent,
     )
 }
+
+
+def _event_of(type: EventType | str, data: Mapping[str, Any] | None = None, **more: Any) -> Event:
+    """The event of ``type`` built from ``data`` and ``more`` (``Event(type, data)``)."""
+    try:
+        kind = EventType(type)
+    except ValueError:
+        allowed = ", ".join(t.value for t in EventType)
+        raise UsageError(f"Event: type {type!r} is not one of {allowed}") from None
+    if data is None:
+        data = {}
+    elif not isinstance(data, Mapping):
+        raise TypeError(f"Event: data must be a mapping of field names, got {data!r}")
+    cls = EVENT_CLASSES[kind]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    given: dict[str, Any] = {**data, **more}
+    # ``to_dict()`` output names its type; it must be this one.
+    if given.pop("type", kind) != kind:
+        raise UsageError(f"Event: data says type {data['type']!r}, not {kind.value!r}")
+    unknown = sorted(set(given) - set(fields))
+    if unknown:
+        raise UsageError(
+            f"Event: {kind.value} has no field(s) {unknown}; its fields: {sorted(fields)}"
+        )
+    missing = sorted(
+        name
+        for name, f in fields.items()
+        if name not in given
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    )
+    if missing:
+        raise UsageError(f"Event: {kind.value} needs the field(s) {missing}")
+    if isinstance(given.get("tool_names"), list):
+        given["tool_names"] = tuple(given["tool_names"])
+    return cls(**given)
 
 
 def event_from_dict(data: dict[str, JSONValue]) -> Event:

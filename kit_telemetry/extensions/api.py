@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, overload
 
@@ -10,6 +11,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from ..events import EventType, JSONValue, UsageTotals
 from ..tools import ToolDefinition
+from .detached import DetachedHost
 
 if TYPE_CHECKING:
     from ..state import SessionState
@@ -20,21 +22,26 @@ _H = TypeVar("_H", bound=Handler)
 NOTIFY_TYPES = ("info", "warning", "error")
 
 
-class Host(Protocol):
+class ContextHost(Protocol):
+    """What a context needs (``ExtensionSpanProcessor``, or ``DetachedHost`` when built by hand)."""
+
+    def emit_custom(
+        self, extension: str, session_id: str, name: str, payload: Any, span: ReadableSpan | None
+    ) -> None: ...
+    def tool_definitions(self) -> list[ToolDefinition]: ...
+    def notify(self, extension: str, message: str, type: str) -> None: ...
+    def session_state(self, session_id: str) -> SessionState: ...
+    def session_usage(self, session_id: str) -> UsageTotals: ...
+
+
+class Host(ContextHost, Protocol):
     """What the extension runtime offers the API and contexts (``ExtensionSpanProcessor``)."""
 
     def add_handler(self, extension: str, event_type: EventType, handler: Handler) -> None: ...
     def add_custom_handler(self, extension: str, name: str, handler: Handler) -> None: ...
-    def emit_custom(
-        self, extension: str, session_id: str, name: str, payload: Any, span: ReadableSpan | None
-    ) -> None: ...
     def add_command(self, extension: str, command: CommandDefinition) -> None: ...
     def add_tool(self, extension: str, tool: ToolDefinition) -> None: ...
-    def tool_definitions(self) -> list[ToolDefinition]: ...
     def add_span_processor(self, extension: str, processor: SpanProcessor) -> None: ...
-    def notify(self, extension: str, message: str, type: str) -> None: ...
-    def session_state(self, session_id: str) -> SessionState: ...
-    def session_usage(self, session_id: str) -> UsageTotals: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,20 +169,63 @@ class ExtensionAPI:
 
 
 class ExtensionContext:
-    """Given to each handler call: the session, the span and the session's state."""
+    """Given to each handler call: the session, the span and the session's state.
 
-    __slots__ = ("_host", "cwd", "extension", "session_id", "span")
+    Attributes:
+        agent: the ``Run`` handle current when the handler was called (``kt.current_run()``;
+            None outside a run of this SDK, e.g. for spans of other libraries, and for a
+            session's events); for a context built by hand, the ``agent`` given.
+        cwd: the working directory of the extensions.
+        extension: the name of the extension the handler belongs to.
+        session_id: the session of the event (``""`` when there is none).
+        span: the span the event came from (read-only), if any.
+    """
+
+    __slots__ = ("_host", "agent", "cwd", "extension", "session_id", "span")
 
     def __init__(
-        self, host: Host, extension: str, session_id: str, cwd: str, span: ReadableSpan | None
+        self,
+        agent: Any = None,
+        cwd: str | os.PathLike[str] = ".",
+        tools: Iterable[ToolDefinition] = (),
     ) -> None:
-        # Positional parameters: one context is built per handler call, and a class call
-        # with keywords costs twice as much.
-        self._host = host
-        self.extension = extension
-        self.session_id = session_id
-        self.cwd = cwd
-        self.span = span
+        """A context on its own, as the Python agent's ``ExtensionContext(agent, cwd, tools)``.
+
+        For an extension's own tests: ``ctx.tools`` lists ``tools``, state lives in memory,
+        notices are logged, ``usage`` is zero and ``emit`` reaches no one (no other extension
+        is loaded). The SDK builds the contexts of real handler calls with ``attached``.
+
+        Raises:
+            TypeError: an item of ``tools`` is not a ``ToolDefinition``.
+        """
+        self._host: ContextHost = DetachedHost(tools)
+        self.agent = agent
+        self.extension = ""
+        self.session_id = ""
+        self.cwd = os.fspath(cwd)
+        self.span: ReadableSpan | None = None
+
+    @classmethod
+    def attached(
+        cls,
+        host: ContextHost,
+        extension: str,
+        session_id: str,
+        cwd: str,
+        span: ReadableSpan | None,
+        agent: Any = None,
+    ) -> ExtensionContext:
+        """The context of one handler call of ``extension``, served by ``host``."""
+        # Positional parameters: one context is built per handler call, and a call with
+        # keywords costs more.
+        ctx = cls.__new__(cls)
+        ctx._host = host
+        ctx.agent = agent
+        ctx.extension = extension
+        ctx.session_id = session_id
+        ctx.cwd = cwd
+        ctx.span = span
+        return ctx
 
     @property
     def tools(self) -> list[ToolDefinition]:

@@ -32,7 +32,7 @@ from ..aggregation import OPTIONAL_EVENTS, UsageAggregator
 from ..decisions import Stop, Verdict
 from ..errors import ExtensionLoadError, UnknownCommandError
 from ..events import CustomEvent, Event, EventType, LLMUsageEvent, UsageTotals
-from ..instrumentation import current_session
+from ..instrumentation import current_run, current_session
 from ..tools import ToolDefinition
 from ..tracing import PAYLOADS
 from .api import (
@@ -315,7 +315,9 @@ class ExtensionSpanProcessor(SpanProcessor):
         self, extension: str, session_id: str, span: ReadableSpan | None
     ) -> ExtensionContext:
         """The context a tool's handler runs with."""
-        return ExtensionContext(self, extension, session_id, self._cwd, span)
+        return ExtensionContext.attached(
+            self, extension, session_id, self._cwd, span, current_run()
+        )
 
     def run_coroutine(self, extension: str, coro: Coroutine[Any, Any, Any]) -> Any:
         """Run ``coro`` on ``extension``'s loop and wait for its result (an async tool)."""
@@ -385,12 +387,8 @@ class ExtensionSpanProcessor(SpanProcessor):
             raise UnknownCommandError(f"unknown command {name!r}; known commands: {known}")
         extension, command = entry
         session = session or current_session()
-        ctx = ExtensionContext(
-            self,
-            extension=extension,
-            session_id=session.session_id if session else "",
-            cwd=self._cwd,
-            span=None,
+        ctx = ExtensionContext.attached(
+            self, extension, session.session_id if session else "", self._cwd, None, current_run()
         )
         result = command.handler(ctx, args)
         if inspect.isawaitable(result):
@@ -436,6 +434,7 @@ class ExtensionSpanProcessor(SpanProcessor):
     def _dispatch(self, events: Sequence[Event], span: ReadableSpan | None) -> None:
         handlers_by_type = self._handlers
         cwd = self._cwd
+        context = ExtensionContext.attached  # looked up once: one context per handler call
         for event in events:
             kind = event.type
             if self._stops and kind is _AGENT_END and event.run_id is not None:
@@ -455,8 +454,9 @@ class ExtensionSpanProcessor(SpanProcessor):
             if kind in DECISION_EVENTS:
                 self._decide_for_span(event, span)
                 continue
+            agent = current_run()
             for extension, handler, is_async in handlers:
-                ctx = ExtensionContext(self, extension, event.session_id, cwd, span)
+                ctx = context(self, extension, event.session_id, cwd, span, agent)
                 if is_async:
                     self._submit_async(extension, handler, event, ctx)
                     continue
@@ -472,8 +472,10 @@ class ExtensionSpanProcessor(SpanProcessor):
         span: ReadableSpan | None,
     ) -> None:
         cwd = self._cwd
+        agent = current_run()
+        context = ExtensionContext.attached
         for extension, handler, is_async in handlers:
-            ctx = ExtensionContext(self, extension, event.session_id, cwd, span)
+            ctx = context(self, extension, event.session_id, cwd, span, agent)
             if is_async:
                 self._submit_async(extension, handler, event, ctx)
                 continue
@@ -498,9 +500,11 @@ class ExtensionSpanProcessor(SpanProcessor):
         chain: Chain | None = None
         current, final = event, False
         cwd = self._cwd
+        agent = current_run()
+        context = ExtensionContext.attached
         fail_closed = self._fail_closed
         for extension, handler, is_async in handlers:
-            ctx = ExtensionContext(self, extension, event.session_id, cwd, span)
+            ctx = context(self, extension, event.session_id, cwd, span, agent)
             if final:  # decided: the others still observe the event
                 if is_async:
                     self._submit_async(extension, handler, current, ctx)

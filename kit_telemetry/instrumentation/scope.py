@@ -105,11 +105,18 @@ class SpanScope:
         return False
 
     def __enter__(self: _S) -> _S:
-        self.start()
+        # Current before it starts: handlers of its start event see it (``ctx.agent``).
+        token = self._var.set(self) if self._var is not None else None
+        try:
+            self.start()
+        except BaseException:
+            if token is not None and self._var is not None:
+                self._var.reset(token)
+            raise
+        if token is not None:
+            self._tokens.append((token, self._var))
         if self._span is not None:
             self._tokens.append((context_api.attach(self._context), None))
-        if self._var is not None:
-            self._tokens.append((self._var.set(self), self._var))
         return self
 
     def __exit__(
