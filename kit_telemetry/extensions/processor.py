@@ -433,8 +433,6 @@ class ExtensionSpanProcessor(SpanProcessor):
 
     def _dispatch(self, events: Sequence[Event], span: ReadableSpan | None) -> None:
         handlers_by_type = self._handlers
-        cwd = self._cwd
-        context = ExtensionContext.attached  # looked up once: one context per handler call
         for event in events:
             kind = event.type
             if self._stops and kind is _AGENT_END and event.run_id is not None:
@@ -454,16 +452,7 @@ class ExtensionSpanProcessor(SpanProcessor):
             if kind in DECISION_EVENTS:
                 self._decide_for_span(event, span)
                 continue
-            agent = current_run()
-            for extension, handler, is_async in handlers:
-                ctx = context(self, extension, event.session_id, cwd, span, agent)
-                if is_async:
-                    self._submit_async(extension, handler, event, ctx)
-                    continue
-                try:
-                    handler(event, ctx)
-                except Exception as exc:
-                    self._handler_failed(extension, event.type, exc)
+            self._observe(event, handlers, span)
 
     def _observe(
         self,
