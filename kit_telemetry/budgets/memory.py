@@ -168,7 +168,7 @@ class MemoryLedger:
                         refused = len(usage) - 1
             if refused >= 0:
                 return _outcome(ReserveOutcome, (False, refused, tuple(usage)))
-            for state, (_, amount) in zip(states, amounts, strict=True):
+            for state, (_, amount) in zip(states, amounts, strict=False):  # equal by construction
                 reservations = state.reservations
                 previous = reservations.get(reservation_id)
                 reservations[reservation_id] = (amount, expires_at_s)

@@ -11,6 +11,7 @@ import math
 import re
 from collections.abc import Callable
 from fnmatch import translate
+from operator import attrgetter
 
 from .calls import CallScope
 from .config import Budget
@@ -25,18 +26,10 @@ _Getter = Callable[[CallScope], "str | None"]
 def _scope_getter(name: str) -> _Getter:
     if name == "global":
         return lambda scope: "global"
-    if name == "session":
-        return lambda scope: scope.session_id
-    if name == "run":
-        return lambda scope: scope.run_id
-    if name == "model":
-        return lambda scope: scope.model
-    if name == "provider":
-        return lambda scope: scope.provider
-    if name == "agent":
-        return lambda scope: scope.agent
-    if name == "user":
-        return lambda scope: scope.user
+    if name in ("session", "run"):
+        return attrgetter(f"{name}_id")  # C-level getters: they run on every admission
+    if name in ("model", "provider", "agent", "user"):
+        return attrgetter(name)
     key = name.removeprefix("attribute:")
     return lambda scope: scope.attributes.get(key)
 
@@ -120,12 +113,17 @@ class _Plan:
             else _Window(math.inf, -math.inf, 0.0, None)
         )
 
-    def matches(self, scope: CallScope) -> bool:
+    def scope_key(self, scope: CallScope) -> str | None:
+        """The scope key this budget counts a call under; None when it does not apply.
+
+        It does not apply when a ``match`` pattern fails or the call lacks the scope's
+        value (a ``user`` budget and a call without a user).
+        """
         for getter, pattern in self.matchers:
             value = getter(scope)
             if value is None or pattern.fullmatch(value) is None:
-                return False
-        return True
+                return None
+        return self.scope_key_of(scope)
 
     def window(self, now_s: float) -> _Window:
         """The window at ``now_s`` (the cached one while the clock stays inside it)."""
@@ -154,7 +152,9 @@ class _Plan:
 
     def llm_counters(self, scope_key: str, now_s: float) -> tuple[Counter, ...]:
         """This budget's USD, token and LLM-call counters for a scope key, now."""
-        window = self.window(now_s)
+        window = self.current
+        if not window.valid_from <= now_s < window.valid_until:  # window() inlined: hot path
+            window = self.window(now_s)
         counters = window.llm.get(scope_key)
         if counters is None:
             if len(window.llm) >= _CACHE_LIMIT:
