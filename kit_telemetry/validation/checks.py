@@ -26,26 +26,6 @@ from ..text import MAX_TEXT_CHARS, clean_text, edge_path, edge_text
 from ..tokens import TOKEN_KINDS, TokenUsage
 from .table import FIELDS, INT64_MAX, Kind, Rule, shown
 
-__all__ = [
-    "check_amount",
-    "check_attributes",
-    "check_content",
-    "check_count",
-    "check_error",
-    "check_flag",
-    "check_messages",
-    "check_path",
-    "check_port",
-    "check_required_text",
-    "check_state_key",
-    "check_state_value",
-    "check_text",
-    "check_usage",
-    "is_count",
-    "new_session_id",
-    "to_text",
-]
-
 
 def is_count(value: object) -> TypeGuard[int]:
     """``value`` is a count: an ``int`` (not ``bool``) in ``[0, INT64_MAX]``."""

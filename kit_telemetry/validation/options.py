@@ -12,8 +12,6 @@ import math
 from ..errors import ConfigError
 from .table import FIELDS, INT64_MAX, shown
 
-__all__ = ["check_option"]
-
 
 def check_option(field: str, value: object) -> None:
     """Refuse a bad configuration option at start-up, strict or not.

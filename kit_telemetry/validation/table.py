@@ -38,8 +38,6 @@ from typing import Final, Literal
 
 from ..tokens import MAX_TOKENS, TOKEN_KINDS
 
-__all__ = ["FIELDS", "INT64_MAX", "Kind", "Rule", "shown"]
-
 INT64_MAX: Final = MAX_TOKENS
 """The largest count: OTLP carries integers as int64."""
 
