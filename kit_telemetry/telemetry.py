@@ -40,7 +40,8 @@ from .messages import ContentHook
 from .pricing import ModelPrice, PriceTable
 from .state.registry import StateRegistry
 from .state.store import Durability
-from .validation import check_option, check_required_text, check_usage
+from .validation.checks import check_required_text, check_usage
+from .validation.options import check_option
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry

@@ -2,8 +2,11 @@
 
 ``api`` holds what an extension sees (``ExtensionAPI``, ``ExtensionContext``,
 ``CommandDefinition``, ``LoadedExtension``); ``loader`` imports extension modules;
-``processor`` is the ``ExtensionSpanProcessor`` that turns spans into events and calls
-the handlers; ``async_runner`` runs ``async def`` handlers on one background loop.
+``processor`` is the ``ExtensionSpanProcessor`` that loads them and receives the events the
+aggregator builds from spans; ``registry`` keeps what each extension registered;
+``dispatch`` delivers each event to its handlers, ``decide`` folds their answers at a
+decision point into one verdict; ``handlers`` calls async handlers and reports failing
+ones; ``async_runner`` runs ``async def`` handlers on one background loop per extension.
 """
 
 from .api import CommandDefinition, ExtensionAPI, ExtensionContext, LoadedExtension

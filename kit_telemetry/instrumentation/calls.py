@@ -18,7 +18,7 @@ from ..errors import Blocked, BudgetExceeded
 from ..events import EventType, RetryEvent, ToolResultEvent
 from ..tokens import TOKEN_KINDS, TokenUsage
 from ..tracing import LLM, TOOL, LLMUsage, SpanPayload
-from ..validation import (
+from ..validation.checks import (
     check_amount,
     check_count,
     check_error,

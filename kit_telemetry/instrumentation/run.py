@@ -15,7 +15,7 @@ from ..decisions import Handled, Transform
 from ..events import AgentEndEvent
 from ..tools import ToolOutcome
 from ..tracing import RUN, TURN, SpanPayload
-from ..validation import (
+from ..validation.checks import (
     check_content,
     check_messages,
     check_required_text,

@@ -15,7 +15,7 @@ from .. import semconv as sc
 from ..events import SessionEndEvent
 from ..text import MAX_PATH_CHARS, clean_text
 from ..tracing import PAYLOADS, SESSION_END, SpanPayload
-from ..validation import (
+from ..validation.checks import (
     check_attributes,
     check_flag,
     check_path,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..schema import schema_errors
 from ..tools import ToolDefinition, ToolOutcome
-from ..validation import to_text
+from ..validation.checks import to_text
 from .calls import ToolCall
 from .scope import readable_span
 

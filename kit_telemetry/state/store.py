@@ -26,7 +26,7 @@ from typing import Any, Literal
 from kit_telemetry._errors import ErrorPolicy
 from kit_telemetry.errors import ConfigError
 from kit_telemetry.json_values import copy_value
-from kit_telemetry.validation import check_state_key, check_state_value
+from kit_telemetry.validation.checks import check_state_key, check_state_value
 
 from .sidecar import encode, load_sidecar, replace_file, set_aside_stale
 
