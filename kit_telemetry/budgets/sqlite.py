@@ -90,15 +90,30 @@ CREATE TABLE IF NOT EXISTS alerts (
 ) WITHOUT ROWID;
 """
 
+# The figures a caller passes are changes: a new row starts from them, an existing one adds
+# spent and reserved and lowers next_expiry and prune_at to them. One statement per counter
+# per operation, because each Python -> SQLite call costs as much as the work it does, and
+# no RETURNING: SQLite runs it through a temporary table, which costs more than a SELECT.
 _UPSERT_COUNTER = """
 INSERT INTO counters (key, budget, unit, scope_key, window_start, window_end, rolling_s,
-                      bucket_s, limit_value, enforce, active_until)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      bucket_s, limit_value, enforce, active_until,
+                      spent, reserved, next_expiry, prune_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (key) DO UPDATE SET
     limit_value = excluded.limit_value,
     enforce = excluded.enforce,
-    active_until = max(active_until, excluded.active_until)
+    active_until = max(active_until, excluded.active_until),
+    spent = spent + excluded.spent,
+    reserved = reserved + excluded.reserved,
+    next_expiry = min(next_expiry, excluded.next_expiry),
+    prune_at = min(prune_at, excluded.prune_at)
 """
+_INSERT_NEW_RESERVATION = (
+    "INSERT INTO reservations VALUES (?, ?, ?, ?) ON CONFLICT (key, reservation_id) DO NOTHING"
+)
+_DELETE_RESERVATION = (
+    "DELETE FROM reservations WHERE key = ? AND reservation_id = ? RETURNING amount"
+)
 
 
 class SQLiteLedger:
@@ -264,7 +279,18 @@ class SQLiteLedger:
             ).fetchone()
         return int(spent), int(reserved)
 
-    def _upsert(self, cur: sqlite3.Cursor, counter: Counter, active_until: float) -> None:
+    def _upsert(
+        self,
+        cur: sqlite3.Cursor,
+        counter: Counter,
+        active_until: float,
+        *,
+        spent: int = 0,
+        reserved: int = 0,
+        next_expiry: float = _NEVER,
+        prune_at: float = _NEVER,
+    ) -> None:
+        """Create or update the counter's row with these changes."""
         cur.execute(
             _UPSERT_COUNTER,
             (
@@ -279,6 +305,10 @@ class SQLiteLedger:
                 counter.limit,
                 int(counter.enforce),
                 active_until,
+                spent,
+                reserved,
+                next_expiry,
+                prune_at,
             ),
         )
 
@@ -313,21 +343,23 @@ class SQLiteLedger:
                 if refuses(counter, spent, reserved, amount):
                     return ReserveOutcome(False, index, usage)
             for counter, amount in amounts:
-                self._upsert(cur, counter, max(counter.active_until(now_s), expires_at_s))
-                row = cur.execute(
-                    "DELETE FROM reservations WHERE key = ? AND reservation_id = ? "
-                    "RETURNING amount",
-                    (counter.key, reservation_id),
-                ).fetchone()
-                previous = row[0] if row is not None else 0
-                cur.execute(
-                    "INSERT INTO reservations VALUES (?, ?, ?, ?)",
-                    (counter.key, reservation_id, amount, expires_at_s),
-                )
-                cur.execute(
-                    "UPDATE counters SET reserved = reserved + ?, "
-                    "next_expiry = min(next_expiry, ?) WHERE key = ?",
-                    (amount - previous, expires_at_s, counter.key),
+                key = counter.key
+                change = amount
+                cur.execute(_INSERT_NEW_RESERVATION, (key, reservation_id, amount, expires_at_s))
+                if cur.rowcount == 0:
+                    # The id holds a reservation already (a caller reusing it): replace that
+                    # one, so reserved stays the exact sum of the rows.
+                    (previous,) = cur.execute(_DELETE_RESERVATION, (key, reservation_id)).fetchone()
+                    cur.execute(
+                        _INSERT_NEW_RESERVATION, (key, reservation_id, amount, expires_at_s)
+                    )
+                    change = amount - previous
+                self._upsert(
+                    cur,
+                    counter,
+                    max(counter.active_until(now_s), expires_at_s),
+                    reserved=change,
+                    next_expiry=expires_at_s,
                 )
             return ReserveOutcome(True, -1, usage)
 
@@ -345,15 +377,9 @@ class SQLiteLedger:
         with self._transaction("commit") as cur:
             for counter, amount in amounts:
                 key = counter.key
-                self._figures(cur, counter, now_s)
-                self._upsert(cur, counter, counter.active_until(now_s))
                 held = 0
                 if reservation_id is not None:
-                    row = cur.execute(
-                        "DELETE FROM reservations WHERE key = ? AND reservation_id = ? "
-                        "RETURNING amount",
-                        (key, reservation_id),
-                    ).fetchone()
+                    row = cur.execute(_DELETE_RESERVATION, (key, reservation_id)).fetchone()
                     held = row[0] if row is not None else 0
                 charge = amount
                 if idempotency_key:  # '' is no id: it would make every call count once
@@ -365,6 +391,7 @@ class SQLiteLedger:
                     )
                     if cur.rowcount == 0:  # seen before and not expired: count once
                         charge = 0
+                rolls_off = _NEVER
                 if charge and counter.rolling_s:
                     start = int(now_s // counter.bucket_s) * counter.bucket_s
                     cur.execute(
@@ -372,16 +399,19 @@ class SQLiteLedger:
                         "DO UPDATE SET amount = amount + excluded.amount",
                         (key, start, charge),
                     )
-                    cur.execute(
-                        "UPDATE counters SET prune_at = min(prune_at, ?) WHERE key = ?",
-                        (start + counter.rolling_s + counter.bucket_s, key),
-                    )
-                spent, reserved = cur.execute(
-                    "UPDATE counters SET spent = spent + ?, reserved = reserved - ? WHERE key = ? "
-                    "RETURNING spent, reserved",
-                    (charge, held, key),
-                ).fetchone()
-                out.append((int(spent), int(reserved)))
+                    rolls_off = start + counter.rolling_s + counter.bucket_s
+                self._upsert(
+                    cur,
+                    counter,
+                    counter.active_until(now_s),
+                    spent=charge,
+                    reserved=-held,
+                    prune_at=rolls_off,
+                )
+                # Pruning after this commit's changes rather than before gives the same
+                # figures: a reservation deleted above is not counted either way, and the
+                # bucket added above is the newest, never rolled off.
+                out.append(self._figures(cur, counter, now_s))
         return out
 
     def release(self, reservation_id: str, counters: Sequence[Counter], *, now_s: float) -> None:
