@@ -108,6 +108,34 @@ def test_expired_reservations_stop_counting(ledger: LedgerBackend) -> None:
     assert ledger.commit("crashed", [(c, 7)], now_s=NOW + 61) == [(7, 100)]
 
 
+def test_reserving_again_under_the_same_id_replaces_the_reservation(
+    ledger: LedgerBackend,
+) -> None:
+    """A reused reservation id holds its latest amount once, so reserved stays exact."""
+    c = usd(limit=100)
+    ledger.reserve("r1", [(c, 60)], now_s=NOW, expires_at_s=LATER)
+    assert ledger.reserve("r1", [(c, 30)], now_s=NOW, expires_at_s=LATER).admitted
+    assert ledger.usage([c], now_s=NOW) == [(0, 30)]
+    assert ledger.commit("r1", [(c, 10)], now_s=NOW) == [(10, 0)]
+
+
+def test_a_commit_leaves_out_what_expired_since_the_last_call(ledger: LedgerBackend) -> None:
+    """With no other call in between, a commit itself drops expired reservations and spend
+    that rolled off, and returns the figures the next reservation will be judged on."""
+    day = usd("d", 1000)
+    ledger.reserve("late", [(day, 90)], now_s=NOW, expires_at_s=NOW + 60)
+    ledger.reserve("other", [(day, 5)], now_s=NOW, expires_at_s=NOW + 600)
+    assert ledger.commit("late", [(day, 7)], now_s=NOW + 61) == [(7, 5)]
+    rolling = Counter(
+        budget="r", unit="usd", scope_key="global", limit=1000, rolling_s=3600, bucket_s=60
+    )
+    start = 1_700_000_040.0  # a bucket boundary: the first spend rolls off at start + 3660
+    ledger.commit(None, [(rolling, 60)], now_s=start + 10)
+    ledger.reserve("crashed", [(rolling, 90)], now_s=start + 20, expires_at_s=start + 80)
+    ledger.reserve("live", [(rolling, 5)], now_s=start + 20, expires_at_s=start + 4000)
+    assert ledger.commit("live", [(rolling, 7)], now_s=start + 3660) == [(7, 0)]
+
+
 def test_idempotency_key_counts_a_commit_once_per_counter(ledger: LedgerBackend) -> None:
     """Usage recorded twice for one response id is counted once."""
     a, b = usd("a", 1000), usd("b", 1000)
