@@ -96,8 +96,9 @@ CREATE TABLE IF NOT EXISTS alerts (
 
 # The figures a caller passes are changes: a new row starts from them, an existing one adds
 # spent and reserved and lowers next_expiry and prune_at to them. One statement per counter
-# per operation, because each Python -> SQLite call costs as much as the work it does, and
-# no RETURNING: SQLite runs it through a temporary table, which costs more than a SELECT.
+# per operation, because each Python -> SQLite call costs about as much as the work it does.
+# No RETURNING here: SQLite runs RETURNING through a temporary table, which costs more than
+# the SELECT that commit does afterwards (and reserve needs nothing back).
 _UPSERT_COUNTER = """
 INSERT INTO counters (key, budget, unit, scope_key, window_start, window_end, rolling_s,
                       bucket_s, limit_value, enforce, active_until,
