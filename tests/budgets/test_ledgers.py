@@ -351,6 +351,35 @@ def test_sqlite_locked_beyond_timeout_raises_ledger_error(tmp_path: Path) -> Non
     ledger.close()
 
 
+def test_sqlite_files_with_other_page_sizes_keep_them(tmp_path: Path) -> None:
+    """New files get 2 KiB pages; a file made with 4 KiB pages (SQLite's default, and
+    this ledger's before) keeps them, and its figures."""
+
+    def page_size(path: Path) -> int:
+        conn = sqlite3.connect(path)
+        try:
+            return int(conn.execute("PRAGMA page_size").fetchone()[0])
+        finally:
+            conn.close()
+
+    earlier = tmp_path / "earlier.db"
+    seed = sqlite3.connect(earlier, isolation_level=None)
+    seed.execute("PRAGMA page_size=4096")
+    seed.execute("PRAGMA journal_mode=WAL")
+    seed.execute("CREATE TABLE unrelated (x)")
+    seed.close()
+    c = usd(limit=100)
+    for _ in range(2):  # written, then reopened
+        ledger = SQLiteLedger(earlier)
+        ledger.commit(None, [(c, 40)], now_s=NOW)
+        ledger.close()
+    ledger = SQLiteLedger(earlier)
+    assert ledger.usage([c], now_s=NOW) == [(80, 0)]
+    ledger.close()
+    SQLiteLedger(tmp_path / "new.db").close()
+    assert (page_size(earlier), page_size(tmp_path / "new.db")) == (4096, 2048)
+
+
 # ----------------------------------------------------------------- property test
 
 
