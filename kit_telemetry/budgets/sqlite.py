@@ -169,9 +169,9 @@ class SQLiteLedger:
                 self.path, timeout=self._timeout_s, isolation_level=None, check_same_thread=False
             )
             # Only a new file takes it (an existing one keeps its own). Every transaction
-            # appends whole pages to the WAL, and each checkpoint syncs them to disk: rows
-            # here are small (<= 488 bytes stay on one 2 KiB page), so smaller pages write
-            # less for the same changes.
+            # appends whole pages to the WAL, and each checkpoint syncs them to disk; rows
+            # here are small (a row of up to 487 bytes fits a 2 KiB page without overflow),
+            # so smaller pages write less for the same changes.
             conn.execute("PRAGMA page_size=2048")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
