@@ -108,6 +108,34 @@ def test_expired_reservations_stop_counting(ledger: LedgerBackend) -> None:
     assert ledger.commit("crashed", [(c, 7)], now_s=NOW + 61) == [(7, 100)]
 
 
+def test_reserving_again_under_the_same_id_replaces_the_reservation(
+    ledger: LedgerBackend,
+) -> None:
+    """A reused reservation id holds its latest amount once, so reserved stays exact."""
+    c = usd(limit=100)
+    ledger.reserve("r1", [(c, 60)], now_s=NOW, expires_at_s=LATER)
+    assert ledger.reserve("r1", [(c, 30)], now_s=NOW, expires_at_s=LATER).admitted
+    assert ledger.usage([c], now_s=NOW) == [(0, 30)]
+    assert ledger.commit("r1", [(c, 10)], now_s=NOW) == [(10, 0)]
+
+
+def test_a_commit_leaves_out_what_expired_since_the_last_call(ledger: LedgerBackend) -> None:
+    """With no other call in between, a commit itself drops expired reservations and spend
+    that rolled off, and returns the figures the next reservation will be judged on."""
+    day = usd("d", 1000)
+    ledger.reserve("late", [(day, 90)], now_s=NOW, expires_at_s=NOW + 60)
+    ledger.reserve("other", [(day, 5)], now_s=NOW, expires_at_s=NOW + 600)
+    assert ledger.commit("late", [(day, 7)], now_s=NOW + 61) == [(7, 5)]
+    rolling = Counter(
+        budget="r", unit="usd", scope_key="global", limit=1000, rolling_s=3600, bucket_s=60
+    )
+    start = 1_700_000_040.0  # a bucket boundary: the first spend rolls off at start + 3660
+    ledger.commit(None, [(rolling, 60)], now_s=start + 10)
+    ledger.reserve("crashed", [(rolling, 90)], now_s=start + 20, expires_at_s=start + 80)
+    ledger.reserve("live", [(rolling, 5)], now_s=start + 20, expires_at_s=start + 4000)
+    assert ledger.commit("live", [(rolling, 7)], now_s=start + 3660) == [(7, 0)]
+
+
 def test_idempotency_key_counts_a_commit_once_per_counter(ledger: LedgerBackend) -> None:
     """Usage recorded twice for one response id is counted once."""
     a, b = usd("a", 1000), usd("b", 1000)
@@ -321,6 +349,35 @@ def test_sqlite_locked_beyond_timeout_raises_ledger_error(tmp_path: Path) -> Non
         blocker.close()
     assert ledger.reserve("r", [(usd(), 1)], now_s=NOW, expires_at_s=LATER).admitted
     ledger.close()
+
+
+def test_sqlite_files_with_other_page_sizes_keep_them(tmp_path: Path) -> None:
+    """New files get 2 KiB pages; a file made with 4 KiB pages (SQLite's default, and
+    this ledger's before) keeps them, and its figures."""
+
+    def page_size(path: Path) -> int:
+        conn = sqlite3.connect(path)
+        try:
+            return int(conn.execute("PRAGMA page_size").fetchone()[0])
+        finally:
+            conn.close()
+
+    earlier = tmp_path / "earlier.db"
+    seed = sqlite3.connect(earlier, isolation_level=None)
+    seed.execute("PRAGMA page_size=4096")
+    seed.execute("PRAGMA journal_mode=WAL")
+    seed.execute("CREATE TABLE unrelated (x)")
+    seed.close()
+    c = usd(limit=100)
+    for _ in range(2):  # written, then reopened
+        ledger = SQLiteLedger(earlier)
+        ledger.commit(None, [(c, 40)], now_s=NOW)
+        ledger.close()
+    ledger = SQLiteLedger(earlier)
+    assert ledger.usage([c], now_s=NOW) == [(80, 0)]
+    ledger.close()
+    SQLiteLedger(tmp_path / "new.db").close()
+    assert (page_size(earlier), page_size(tmp_path / "new.db")) == (4096, 2048)
 
 
 # ----------------------------------------------------------------- property test
