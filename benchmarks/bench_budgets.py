@@ -11,7 +11,8 @@ Baselines, measured in the same run:
 - redis: a bare ``PING`` round trip, twice.
 
 The ``1 + jrnl`` row builds the SQLite enforcer as ``configure()`` does, with the outage
-journal beside the file (idle: a flag test per operation).
+journal beside the file (idle: a flag test per operation). The ``inline`` row is the floor
+of the memory rows: one budget's admission and settlement written as one function.
 """
 
 from __future__ import annotations
@@ -87,6 +88,43 @@ def admit_and_settle(enforcer: BudgetEnforcer) -> Callable[[int], None]:
     return operation
 
 
+def inline_floor() -> Callable[[int], None]:
+    """What one budget's admit+settle costs written as one function: the floor of the design.
+
+    The same work as the memory ledger's for one counter (a limit check, a reservation with
+    an expiry, an idempotency key, the alert threshold test), without the layers that make
+    it general: plans, several counters and units, validation, the ledger protocol.
+    """
+    lock = threading.Lock()
+    limit = 10**15
+    figures = {"spent": 0, "reserved": 0}
+    reservations: dict[str, tuple[int, float]] = {}
+    seen: dict[str, float] = {}
+    numbers = iter(range(10**12))
+
+    def operation(i: int) -> None:
+        now = time.time()
+        amount = round(0.02 * 1_000_000)
+        reservation_id = f"inline-{next(numbers)}"
+        with lock:
+            if figures["spent"] + figures["reserved"] + amount > limit:
+                raise RuntimeError("refused")
+            reservations[reservation_id] = (amount, now + 600)
+            figures["reserved"] += amount
+        now = time.time()
+        key = f"msg_{i}"
+        with lock:
+            figures["reserved"] -= reservations.pop(reservation_id)[0]
+            if key not in seen:
+                seen[key] = now + 3600
+                figures["spent"] += round(0.01 * 1_000_000)
+            spent = figures["spent"]
+        if spent >= 0.5 * limit:
+            raise RuntimeError("alert")
+
+    return operation
+
+
 ONE_BUDGET = (Budget(name="daily", limit_usd=1e9, window="day", warn_at=(0.5, 0.8)),)
 THREE_BUDGETS = (
     *ONE_BUDGET,
@@ -150,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         operation = admit_and_settle(enforcer_for(MemoryLedger(), budgets))
         value, base, ratio = paired_medians(operation, locked_dict, batches=n, per_batch=50)
         rows.append(("memory", label, value, base, ratio, "2x locked dict update"))
+    value, base, ratio = paired_medians(inline_floor(), locked_dict, batches=n, per_batch=50)
+    rows.append(("inline", "1 counter", value, base, ratio, "2x locked dict update"))
 
     with tempfile.TemporaryDirectory() as directory:
         raw = sqlite3.connect(Path(directory) / "raw.db", isolation_level=None)
@@ -164,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
         m = int(500 * scale)
         for label, budgets in (("1 budget", ONE_BUDGET), ("3 budgets", THREE_BUDGETS)):
-            ledger = SQLiteLedger(Path(directory) / f"{label.replace(' ', '')}.db")
+            ledger: LedgerBackend = SQLiteLedger(Path(directory) / f"{label.replace(' ', '')}.db")
             operation = admit_and_settle(enforcer_for(ledger, budgets))
             value, base, ratio = paired_medians(
                 operation, empty_transactions, batches=m, per_batch=10
