@@ -6,8 +6,8 @@ command line, the demo, the trace report and the rule generation are imported wh
 when configured or first needed. Checked in a fresh interpreter, since this test process
 has imported everything already.
 
-Imported today and not asserted against: ``http.server`` and ``wsgiref`` (by
-``prometheus_client``, a dependency).
+The facade's budget names and ``kt.usage`` load on first access (a module ``__getattr__``);
+the standard library's heavier modules that only some paths use load in those paths.
 """
 
 from __future__ import annotations
@@ -30,7 +30,21 @@ NOT_IMPORTED = (
     "redis",
     "requests",
     "sqlite3",
+    # Loaded by the one path that needs them, not by the OpenTelemetry SDK: hashlib (OpenSSL)
+    # for over-long text and file names, tempfile (with shutil, bz2 and lzma) for a state
+    # write, the SDK's export module when exporters are configured.
+    "bz2",
+    "hashlib",
+    "lzma",
+    "opentelemetry.sdk.trace.export",
+    "shutil",
+    "tempfile",
 )
+
+# Our own modules that only budgets, or ``kt.usage``, need; the facade loads them on first
+# access of ``kt.Budget``, ``kt.BudgetConfig``, ``kt.AlertSinkConfig``, ``kt.BudgetStatus``
+# or ``kt.usage``, and ``configure(budgets=...)`` when it builds the gate.
+DEFERRED = ("kit_telemetry.budgets", "kit_telemetry.usage")
 
 
 def modules_after(code: str, cwd: Path) -> set[str]:
@@ -66,6 +80,43 @@ def test_importing_the_sdk_imports_no_optional_or_heavy_dependency(tmp_path: Pat
     modules = modules_after("import kit_telemetry", tmp_path)
     sdk = modules_after("import opentelemetry.sdk.trace, opentelemetry.sdk.resources", tmp_path)
     assert within(modules - sdk, NOT_IMPORTED) == []
+
+
+def test_importing_the_sdk_imports_no_budget_code_and_no_usage_helpers(tmp_path: Path) -> None:
+    """An agent without budgets does not pay for the budget model when it imports the SDK."""
+    modules = modules_after("import kit_telemetry", tmp_path)
+    assert within(modules, DEFERRED) == []
+
+
+def test_the_lazy_facade_names_load_their_modules_on_first_access(tmp_path: Path) -> None:
+    """``kt.Budget`` and ``kt.usage`` still work; the deferred names checked above are real."""
+    modules = modules_after(
+        "import kit_telemetry as kt\n"
+        "assert kt.Budget.__module__ == 'kit_telemetry.budgets.config'\n"
+        "assert kt.BudgetStatus.__module__ == 'kit_telemetry.budgets.status'\n"
+        "assert callable(kt.usage.from_anthropic)\n"
+        "assert {'Budget', 'usage'} <= set(dir(kt))",
+        tmp_path,
+    )
+    for module in ("kit_telemetry.budgets.config", "kit_telemetry.budgets.status"):
+        assert module in modules
+    assert "kit_telemetry.usage" in modules
+
+
+def test_a_budgeted_call_loads_the_budget_code_it_needs(tmp_path: Path) -> None:
+    """The admission path's own imports happen, and the call is admitted and charged."""
+    code = """
+import kit_telemetry as kt
+tel = kt.configure(exporters=("none",), budgets=[kt.Budget(name="b", limit_usd=1.0)])
+with tel.session("s") as session, session.run("go") as run:
+    with run.llm_call("anthropic", "claude-sonnet-4-5", max_tokens=10) as call:
+        call.record_usage(input_tokens=10, output_tokens=5, cost_usd=0.005)
+[status] = tel.budget_status()
+assert abs(status.spent - 0.005) < 1e-9, status
+tel.shutdown()
+"""
+    modules = modules_after(code, tmp_path)
+    assert "kit_telemetry.budgets.calls" in modules
 
 
 def test_the_offline_tools_are_where_the_import_path_check_looks(tmp_path: Path) -> None:
