@@ -12,6 +12,7 @@ file name. Text cleaned here reaches spans, labels, file names and exporters as 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import TYPE_CHECKING, Final
 
@@ -98,8 +99,6 @@ def clean_text(value: str, *, max_chars: int = MAX_TEXT_CHARS) -> str:
     """
     text = _valid(value)
     if len(text) > max_chars:
-        import hashlib  # only for over-long text: OpenSSL's load stays off the import path
-
         whole = value.encode("utf-8", "surrogatepass")
         digest = hashlib.sha256(whole).hexdigest()[:_DIGEST_CHARS]
         text = f"{text[: max_chars - _MARKER_CHARS]}…#{digest}"

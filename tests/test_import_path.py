@@ -6,8 +6,12 @@ command line, the demo, the trace report and the rule generation are imported wh
 when configured or first needed. Checked in a fresh interpreter, since this test process
 has imported everything already.
 
-The facade's budget names and ``kt.usage`` load on first access (a module ``__getattr__``);
-the standard library's heavier modules that only some paths use load in those paths.
+The facade's budget names and ``kt.usage`` load on first access (a module ``__getattr__``).
+
+Imported today and not asserted against: ``http.server`` and ``wsgiref`` (by
+``prometheus_client``, a dependency); ``hashlib`` and ``tempfile`` (text digests, state
+writes), kept at import on purpose: imported at first use on the agent's thread they would
+be read from disk after the process may have dropped privileges or changed ``sys.path``.
 """
 
 from __future__ import annotations
@@ -30,15 +34,7 @@ NOT_IMPORTED = (
     "redis",
     "requests",
     "sqlite3",
-    # Loaded by the one path that needs them, not by the OpenTelemetry SDK: hashlib (OpenSSL)
-    # for over-long text and file names, tempfile (with shutil, bz2 and lzma) for a state
-    # write, the SDK's export module when exporters are configured.
-    "bz2",
-    "hashlib",
-    "lzma",
-    "opentelemetry.sdk.trace.export",
-    "shutil",
-    "tempfile",
+    "opentelemetry.sdk.trace.export",  # by configure(), when exporters are given
 )
 
 # Our own modules that only budgets, or ``kt.usage``, need; the facade loads them on first

@@ -111,7 +111,7 @@ class LLMCall(SpanScope):
         denied: BudgetExceeded | None = None
         budgets = self._runtime.budgets
         if budgets is not None:
-            from ..budgets.calls import LLMRequest  # budgets only: off the import path
+            from ..budgets.calls import LLMRequest  # loaded by the budget gate already
 
             request = LLMRequest(
                 scope=call_scope(run, self.provider, self.model),
@@ -610,7 +610,7 @@ def _charge(
 
 def call_scope(run: Run, provider: str, model: str) -> CallScope:
     """Who is making a call of ``run``: what budgets match on and count separately."""
-    from ..budgets.calls import CallScope  # budgets only: off the import path
+    from ..budgets.calls import CallScope  # loaded by the budget gate already
 
     session = run.session
     return CallScope(

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import logging
 import os
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -106,15 +108,9 @@ def _safe_stem(session_id: str) -> str:
     # surrogate is encoded as the three bytes it would be, so it names a file too.
     stem = urllib.parse.quote(session_id, safe="", errors="surrogatepass")
     if len(stem) > _MAX_STEM_CHARS:
-        stem = f"{stem[:100]}-{_digest(session_id)}"
+        digest = hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        stem = f"{stem[:100]}-{digest}"
     return stem
-
-
-def _digest(text: str) -> str:
-    """16 hex digits of the SHA-256 of ``text``, to shorten a name that would not fit."""
-    import hashlib  # only for over-long names: OpenSSL's load stays off the import path
-
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def _fitting_name(stem: str) -> str:
@@ -126,7 +122,8 @@ def _fitting_name(stem: str) -> str:
     if _name_bytes(name) <= _MAX_SIDECAR_NAME_BYTES:
         return name
     # The hash covers the whole stem, so two long names sharing a prefix get two files.
-    tail = f"-{_digest(stem)}{STATE_SUFFIX}"
+    digest = hashlib.sha256(stem.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    tail = f"-{digest}{STATE_SUFFIX}"
     return _trim_to_bytes(stem, _MAX_SIDECAR_NAME_BYTES - len(tail)) + tail
 
 
@@ -302,8 +299,6 @@ def replace_file(path: Path, payload: bytes) -> None:
     Raises:
         OSError: the file could not be written; the old one is left as it was.
     """
-    import tempfile  # loaded when state is first written: it brings shutil, bz2 and lzma
-
     folder = path.parent
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
