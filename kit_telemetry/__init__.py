@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import usage
 from ._version import __version__
 from .aggregation import UsageAggregator
 from .decisions import Block, Decision, Handled, Replace, Stop, Transform
@@ -71,18 +72,16 @@ from .tokens import TokenUsage
 from .tools import ToolDefinition, ToolOutcome, tool_schemas
 
 if TYPE_CHECKING:
-    from . import usage
     from .budgets.config import AlertSinkConfig, Budget, BudgetConfig
     from .budgets.status import BudgetStatus
 
-# Facade names whose modules load on first use (PEP 562), so that an agent without budgets
-# does not pay for the budget model at import; ``None`` names the submodule itself.
-_LAZY: dict[str, tuple[str, str | None]] = {
+# Facade names whose module loads on first access (PEP 562): an agent without budgets does
+# not pay for the budget model at import. ``configure(budgets=...)`` loads it anyway.
+_LAZY: dict[str, tuple[str, str]] = {
     "AlertSinkConfig": (".budgets.config", "AlertSinkConfig"),
     "Budget": (".budgets.config", "Budget"),
     "BudgetConfig": (".budgets.config", "BudgetConfig"),
     "BudgetStatus": (".budgets.status", "BudgetStatus"),
-    "usage": (".usage", None),
 }
 
 __all__ = [
@@ -165,11 +164,11 @@ def __getattr__(name: str) -> Any:
         module_name, attribute = _LAZY[name]
     except KeyError:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    module = importlib.import_module(module_name, __name__)
-    value = module if attribute is None else getattr(module, attribute)
+    value = getattr(importlib.import_module(module_name, __name__), attribute)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
+    """Every public name, the lazy ones included before their first access."""
     return sorted(set(globals()) | set(__all__))

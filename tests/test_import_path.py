@@ -6,7 +6,7 @@ command line, the demo, the trace report and the rule generation are imported wh
 when configured or first needed. Checked in a fresh interpreter, since this test process
 has imported everything already.
 
-The facade's budget names and ``kt.usage`` load on first access (a module ``__getattr__``).
+The facade's budget names load on first access (a module ``__getattr__``).
 
 Imported today and not asserted against: ``http.server`` and ``wsgiref`` (by
 ``prometheus_client``, a dependency); ``hashlib`` and ``tempfile`` (text digests, state
@@ -37,10 +37,10 @@ NOT_IMPORTED = (
     "opentelemetry.sdk.trace.export",  # by configure(), when exporters are given
 )
 
-# Our own modules that only budgets, or ``kt.usage``, need; the facade loads them on first
-# access of ``kt.Budget``, ``kt.BudgetConfig``, ``kt.AlertSinkConfig``, ``kt.BudgetStatus``
-# or ``kt.usage``, and ``configure(budgets=...)`` when it builds the gate.
-DEFERRED = ("kit_telemetry.budgets", "kit_telemetry.usage")
+# Our own modules that only budgets need; the facade loads them on first access of
+# ``kt.Budget``, ``kt.BudgetConfig``, ``kt.AlertSinkConfig`` or ``kt.BudgetStatus``, and
+# ``configure(budgets=...)`` when it builds the gate.
+DEFERRED = ("kit_telemetry.budgets",)
 
 
 def modules_after(code: str, cwd: Path) -> set[str]:
@@ -78,25 +78,24 @@ def test_importing_the_sdk_imports_no_optional_or_heavy_dependency(tmp_path: Pat
     assert within(modules - sdk, NOT_IMPORTED) == []
 
 
-def test_importing_the_sdk_imports_no_budget_code_and_no_usage_helpers(tmp_path: Path) -> None:
+def test_importing_the_sdk_imports_no_budget_code(tmp_path: Path) -> None:
     """An agent without budgets does not pay for the budget model when it imports the SDK."""
     modules = modules_after("import kit_telemetry", tmp_path)
     assert within(modules, DEFERRED) == []
 
 
 def test_the_lazy_facade_names_load_their_modules_on_first_access(tmp_path: Path) -> None:
-    """``kt.Budget`` and ``kt.usage`` still work; the deferred names checked above are real."""
+    """``kt.Budget`` and the others still work; the deferred names checked above are real."""
     modules = modules_after(
         "import kit_telemetry as kt\n"
         "assert kt.Budget.__module__ == 'kit_telemetry.budgets.config'\n"
         "assert kt.BudgetStatus.__module__ == 'kit_telemetry.budgets.status'\n"
-        "assert callable(kt.usage.from_anthropic)\n"
-        "assert {'Budget', 'usage'} <= set(dir(kt))",
+        "assert kt.AlertSinkConfig.__module__ == kt.BudgetConfig.__module__\n"
+        "assert {'AlertSinkConfig', 'Budget', 'BudgetConfig', 'BudgetStatus'} <= set(dir(kt))",
         tmp_path,
     )
     for module in ("kit_telemetry.budgets.config", "kit_telemetry.budgets.status"):
         assert module in modules
-    assert "kit_telemetry.usage" in modules
 
 
 def test_a_budgeted_call_loads_the_budget_code_it_needs(tmp_path: Path) -> None:
