@@ -26,7 +26,6 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.environment_variables import OTEL_SDK_DISABLED
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter
 
 from . import instrumentation
 from ._errors import ErrorPolicy
@@ -44,6 +43,7 @@ from .validation.checks import check_required_text, check_usage
 from .validation.options import check_option
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
     from prometheus_client import CollectorRegistry
 
     from .budgets.config import BudgetConfig
@@ -227,8 +227,12 @@ class Telemetry:
             self._owns_provider = owns_provider
             if exporters is None:
                 exporters = _env_exporters() if owns_provider else ()
-            elif isinstance(exporters, (str, SpanExporter)):
-                exporters = (exporters,)  # one exporter given on its own
+            else:
+                # Only when exporters are given: the SDK's export module is not loaded at import.
+                from opentelemetry.sdk.trace.export import SpanExporter
+
+                if isinstance(exporters, (str, SpanExporter)):
+                    exporters = (exporters,)  # one exporter given on its own
             self._processors = [self.aggregator, self._extensions]
             exporters = tuple(exporters)
             if exporters:

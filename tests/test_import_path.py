@@ -6,8 +6,12 @@ command line, the demo, the trace report and the rule generation are imported wh
 when configured or first needed. Checked in a fresh interpreter, since this test process
 has imported everything already.
 
+The facade's budget names load on first access (a module ``__getattr__``).
+
 Imported today and not asserted against: ``http.server`` and ``wsgiref`` (by
-``prometheus_client``, a dependency).
+``prometheus_client``, a dependency); ``hashlib`` and ``tempfile`` (text digests, state
+writes), kept at import on purpose: imported at first use on the agent's thread they would
+be read from disk after the process may have dropped privileges or changed ``sys.path``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,13 @@ NOT_IMPORTED = (
     "redis",
     "requests",
     "sqlite3",
+    "opentelemetry.sdk.trace.export",  # by configure(), when exporters are given
 )
+
+# Our own modules that only budgets need; the facade loads them on first access of
+# ``kt.Budget``, ``kt.BudgetConfig``, ``kt.AlertSinkConfig`` or ``kt.BudgetStatus``, and
+# ``configure(budgets=...)`` when it builds the gate.
+DEFERRED = ("kit_telemetry.budgets",)
 
 
 def modules_after(code: str, cwd: Path) -> set[str]:
@@ -66,6 +76,42 @@ def test_importing_the_sdk_imports_no_optional_or_heavy_dependency(tmp_path: Pat
     modules = modules_after("import kit_telemetry", tmp_path)
     sdk = modules_after("import opentelemetry.sdk.trace, opentelemetry.sdk.resources", tmp_path)
     assert within(modules - sdk, NOT_IMPORTED) == []
+
+
+def test_importing_the_sdk_imports_no_budget_code(tmp_path: Path) -> None:
+    """An agent without budgets does not pay for the budget model when it imports the SDK."""
+    modules = modules_after("import kit_telemetry", tmp_path)
+    assert within(modules, DEFERRED) == []
+
+
+def test_the_lazy_facade_names_load_their_modules_on_first_access(tmp_path: Path) -> None:
+    """``kt.Budget`` and the others still work; the deferred names checked above are real."""
+    modules = modules_after(
+        "import kit_telemetry as kt\n"
+        "assert kt.Budget.__module__ == 'kit_telemetry.budgets.config'\n"
+        "assert kt.BudgetStatus.__module__ == 'kit_telemetry.budgets.status'\n"
+        "assert kt.AlertSinkConfig.__module__ == kt.BudgetConfig.__module__\n"
+        "assert {'AlertSinkConfig', 'Budget', 'BudgetConfig', 'BudgetStatus'} <= set(dir(kt))",
+        tmp_path,
+    )
+    for module in ("kit_telemetry.budgets.config", "kit_telemetry.budgets.status"):
+        assert module in modules
+
+
+def test_a_budgeted_call_loads_the_budget_code_it_needs(tmp_path: Path) -> None:
+    """The admission path's own imports happen, and the call is admitted and charged."""
+    code = """
+import kit_telemetry as kt
+tel = kt.configure(exporters=("none",), budgets=[kt.Budget(name="b", limit_usd=1.0)])
+with tel.session("s") as session, session.run("go") as run:
+    with run.llm_call("anthropic", "claude-sonnet-4-5", max_tokens=10) as call:
+        call.record_usage(input_tokens=10, output_tokens=5, cost_usd=0.005)
+[status] = tel.budget_status()
+assert abs(status.spent - 0.005) < 1e-9, status
+tel.shutdown()
+"""
+    modules = modules_after(code, tmp_path)
+    assert "kit_telemetry.budgets.calls" in modules
 
 
 def test_the_offline_tools_are_where_the_import_path_check_looks(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from opentelemetry.util.types import AttributeValue
 from .. import messages
 from .. import semconv as sc
 from .._runtime import blocked
-from ..budgets.calls import Admission, CallScope, LLMRequest
 from ..decisions import Block, Replace
 from ..errors import Blocked, BudgetExceeded
 from ..events import EventType, RetryEvent, ToolResultEvent
@@ -33,6 +32,7 @@ from .scope import SpanScope, is_cancellation, readable_span
 
 if TYPE_CHECKING:
     from .._errors import ErrorPolicy
+    from ..budgets.calls import Admission, CallScope
     from .run import Run, Turn
 
 
@@ -111,6 +111,8 @@ class LLMCall(SpanScope):
         denied: BudgetExceeded | None = None
         budgets = self._runtime.budgets
         if budgets is not None:
+            from ..budgets.calls import LLMRequest  # loaded by the budget gate already
+
             request = LLMRequest(
                 scope=call_scope(run, self.provider, self.model),
                 max_tokens=self.max_tokens,
@@ -608,6 +610,8 @@ def _charge(
 
 def call_scope(run: Run, provider: str, model: str) -> CallScope:
     """Who is making a call of ``run``: what budgets match on and count separately."""
+    from ..budgets.calls import CallScope  # loaded by the budget gate already
+
     session = run.session
     return CallScope(
         session_id=session.session_id,
