@@ -182,10 +182,23 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             )
             out.flush()
             try:
-                time.sleep(args.hold)
+                _hold(args.hold)
             except KeyboardInterrupt:  # ending the hold early is a normal way out
                 out.write("hold ended\n")
+                out.flush()  # before shutdown, so a slow one shows where it is
     return 0
+
+
+def _hold(seconds: float) -> None:
+    """Sleep ``seconds`` in short slices.
+
+    Python runs a SIGINT handler only on the main thread, between bytecodes: one long sleep
+    is cut short only when the kernel hands the signal to the main thread itself, while a
+    slice of at most 0.2 s ends Ctrl-C's wait whichever thread took it.
+    """
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        time.sleep(min(remaining, 0.2))
 
 
 def _default_pace(continuous: bool, sleep: bool) -> float:
