@@ -603,7 +603,7 @@ class BudgetEnforcer:
         if len(after) != len(actual):  # a third-party ledger breaking the protocol
             raise LedgerError(f"commit answered {len(after)} figures for {len(actual)} counters")
         metrics = self._metrics
-        # strict=False: the lengths were just checked, and a strict zip costs ~5 % of a call.
+        # strict=False: the lengths were just checked, and a strict zip costs more than the check.
         for (counter, _), (spent, reserved) in zip(actual, after, strict=False):
             plan = self._by_name[counter.budget]
             # Cheap test first: most calls leave every budget below its lowest threshold.
